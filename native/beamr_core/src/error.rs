@@ -1,0 +1,110 @@
+//! Everything that can go wrong in beamr, as plain data.
+//!
+//! The NIF turns each variant into an Erlang error term; nothing here knows about
+//! terms. wasmtime errors are classified once, in [`Error::from_wasm`], so a trap, an
+//! interruption and an aborted import stay distinguishable all the way to the caller.
+
+use std::fmt;
+
+/// A beamr failure. Every public operation of the core returns one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The bytes are neither a valid wasm binary nor valid WAT.
+    Compile(String),
+    /// The module compiled but could not be instantiated.
+    Instantiate(String),
+    /// The module's start function reached an import; imports are only answered
+    /// during calls.
+    ImportDuringStart { module: String, name: String },
+    /// No export by that name.
+    UnknownExport(String),
+    /// The export exists but is not a function.
+    NotAFunction(String),
+    /// The module exports no `__indirect_function_table`.
+    NoTable,
+    /// The table index is past the end of the table or holds a null reference.
+    BadTableIndex(u64),
+    /// Wrong number of arguments, or of import results.
+    BadArity { expected: usize, got: usize },
+    /// The wasm code trapped; the message is wasmtime's.
+    Trap(String),
+    /// The instance was stopped, before or during the call.
+    Stopped,
+    /// The call's deadline passed.
+    Timeout,
+    /// The driver failed the pending import (its handler crashed or answered badly).
+    ImportAborted(String),
+    /// The instance has no memory (it neither defines nor imports one).
+    NoMemory,
+    /// An offset/length pair that does not lie within linear memory.
+    OutOfBounds { offset: u64, len: u64, size: u64 },
+    /// The operation does not fit the instance's state, e.g. resuming an instance that
+    /// is not waiting in an import.
+    InvalidState(&'static str),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Compile(m) => write!(f, "invalid module: {m}"),
+            Error::Instantiate(m) => write!(f, "instantiation failed: {m}"),
+            Error::ImportDuringStart { module, name } => {
+                write!(f, "start function called import {module}.{name}")
+            }
+            Error::UnknownExport(n) => write!(f, "unknown export {n:?}"),
+            Error::NotAFunction(n) => write!(f, "export {n:?} is not a function"),
+            Error::NoTable => write!(f, "no exported __indirect_function_table"),
+            Error::BadTableIndex(i) => write!(f, "no function at table index {i}"),
+            Error::BadArity { expected, got } => write!(f, "expected {expected} values, got {got}"),
+            Error::Trap(m) => write!(f, "trap: {m}"),
+            Error::Stopped => write!(f, "instance stopped"),
+            Error::Timeout => write!(f, "call deadline passed"),
+            Error::ImportAborted(m) => write!(f, "import aborted: {m}"),
+            Error::NoMemory => write!(f, "instance has no memory"),
+            Error::OutOfBounds { offset, len, size } => {
+                write!(f, "range {offset}+{len} outside memory of {size} bytes")
+            }
+            Error::InvalidState(m) => write!(f, "invalid state: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Why the epoch callback ended a call. Raised inside wasmtime as an error value so
+/// that [`Error::from_wasm`] can tell it from a trap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interrupt {
+    Stopped,
+    Timeout,
+}
+
+impl fmt::Display for Interrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Interrupt::Stopped => f.write_str("instance stopped"),
+            Interrupt::Timeout => f.write_str("call deadline passed"),
+        }
+    }
+}
+
+impl std::error::Error for Interrupt {}
+
+impl Error {
+    /// Classifies an error that came out of wasmtime during a call.
+    pub(crate) fn from_wasm(err: wasmtime::Error) -> Error {
+        if let Some(i) = err.downcast_ref::<Interrupt>() {
+            return match i {
+                Interrupt::Stopped => Error::Stopped,
+                Interrupt::Timeout => Error::Timeout,
+            };
+        }
+        if let Some(Error::ImportAborted(m)) = err.downcast_ref::<Error>() {
+            return Error::ImportAborted(m.clone());
+        }
+        if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
+            return Error::Trap(trap.to_string());
+        }
+        Error::Trap(err.to_string())
+    }
+}

@@ -1,0 +1,132 @@
+//! The hand-over point between the driver and a call suspended in an import.
+//!
+//! While a call runs, its store lives inside the call's future, and the only code that
+//! can touch that store is the import host function the call is suspended in. The
+//! driver (the NIF, on whatever scheduler thread polls next) therefore talks to that
+//! host function through this exchange: it leaves one [`Command`], polls the call's
+//! future, and reads back one [`Event`]. Polling is synchronous, so at most one
+//! command and one event are ever in flight.
+
+use crate::error::Error;
+use parking_lot::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use wasmtime::{Func, StoreContextMut, Val};
+
+use crate::instance::Host;
+
+/// What the driver asks of the host function a call is suspended in.
+pub(crate) enum Command {
+    /// The import's results: the host function returns them to wasm.
+    Return(Vec<Val>),
+    /// The import failed: the host function raises this error into wasm.
+    Fail(String),
+    /// Run a closure on the live store (memory access, introspection).
+    Store(StoreTask),
+    /// Call a function re-entrantly on the same store.
+    Call {
+        func: Func,
+        args: Vec<Val>,
+        results: usize,
+    },
+}
+
+/// What the host function reports back.
+pub(crate) enum Event {
+    /// A call reached an import and is waiting for its results.
+    Import { index: usize, args: Vec<Val> },
+    /// A [`Command::Store`] closure ran.
+    StoreDone,
+    /// A [`Command::Call`] finished.
+    CallDone(Result<Vec<Val>, Error>),
+}
+
+/// A closure borrowed from the driver's stack for the length of one poll.
+pub(crate) struct StoreTask(*mut (dyn FnMut(StoreContextMut<'_, Host>) + 'static));
+
+// SAFETY: the pointer is only dereferenced by the host function during the poll that
+// the driver makes right after posting it, on the driver's thread, while the closure it
+// points to is alive on the driver's stack (see `Instance::with_store`).
+unsafe impl Send for StoreTask {}
+
+impl StoreTask {
+    /// Wraps a closure the caller keeps alive, and un-posted, until the poll returns.
+    ///
+    /// # Safety
+    /// The task must be run (or dropped) before `task` goes out of scope.
+    pub(crate) unsafe fn new(task: &mut (dyn FnMut(StoreContextMut<'_, Host>) + '_)) -> StoreTask {
+        let ptr: *mut (dyn FnMut(StoreContextMut<'_, Host>) + '_) = task;
+        // SAFETY: lifetime erasure only; see the type's comment.
+        StoreTask(unsafe { std::mem::transmute(ptr) })
+    }
+
+    pub(crate) fn run(self, store: StoreContextMut<'_, Host>) {
+        // SAFETY: see `StoreTask::new`.
+        unsafe { (*self.0)(store) }
+    }
+}
+
+/// State shared by an instance's driver, its store's data and its stop handle.
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub(crate) stopped: AtomicBool,
+    /// True while the call is being polled from a dirty scheduler (no time slicing).
+    pub(crate) dirty: AtomicBool,
+    /// Nanoseconds since [`base`] after which the call times out; 0 for none.
+    deadline: AtomicU64,
+    command: Mutex<Option<Command>>,
+    event: Mutex<Option<Event>>,
+}
+
+fn base() -> Instant {
+    static BASE: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);
+    *BASE
+}
+
+impl Shared {
+    pub(crate) fn post_command(&self, c: Command) {
+        *self.command.lock() = Some(c);
+    }
+
+    pub(crate) fn take_command(&self) -> Option<Command> {
+        self.command.lock().take()
+    }
+
+    pub(crate) fn post_event(&self, e: Event) {
+        *self.event.lock() = Some(e);
+    }
+
+    pub(crate) fn take_event(&self) -> Option<Event> {
+        self.event.lock().take()
+    }
+
+    pub(crate) fn set_deadline(&self, at: Option<Instant>) {
+        let ns = at.map_or(0, |t| {
+            t.saturating_duration_since(base()).as_nanos().max(1) as u64
+        });
+        self.deadline.store(ns, Ordering::Relaxed);
+    }
+
+    pub(crate) fn deadline_passed(&self) -> bool {
+        let ns = self.deadline.load(Ordering::Relaxed);
+        ns != 0 && base().elapsed().as_nanos() as u64 >= ns
+    }
+}
+
+/// Resolves when the driver has left a command for this host function.
+pub(crate) struct NextCommand<'a>(pub(crate) &'a Arc<Shared>);
+
+impl Future for NextCommand<'_> {
+    type Output = Command;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Command> {
+        match self.0.take_command() {
+            Some(c) => Poll::Ready(c),
+            None => Poll::Pending,
+        }
+    }
+}

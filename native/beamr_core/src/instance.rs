@@ -1,0 +1,560 @@
+//! A live instance and the state machine that drives its calls.
+//!
+//! Every call runs as a wasmtime async call on a fiber, polled by hand. A poll ends in
+//! one of four ways, reported as a [`Step`]: the call finished, it reached an import
+//! (the fiber is parked inside the import's host function until the driver answers),
+//! its time slice ran out (the epoch callback yielded), or it failed. Nothing ever
+//! blocks waiting for an answer: the driver is free until it calls [`Instance::resume`].
+//! While a call is parked in an import, memory access ([`Instance::with_store`]) and
+//! re-entrant calls ([`Instance::call`]) are carried out by that host function through
+//! its `Caller`, over the exchange in `exchange.rs`, so they see and change the live
+//! store.
+
+use crate::engine::engine;
+use crate::error::{Error, Interrupt};
+use crate::exchange::{Command, Event, NextCommand, Shared, StoreTask};
+use crate::memory::{checked_range, default_memory};
+use crate::module::{CompiledModule, ImportDesc};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+use wasmtime::{
+    AsContextMut, Caller, Extern, ExternType, Func, FuncType, Global, Linker, Memory, Ref, Store,
+    StoreContextMut, Table, Tag, UpdateDeadline, Val,
+};
+
+/// The data every beamr store carries.
+pub struct Host {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What to call: an export by name, or an entry of `__indirect_function_table`.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Name(&'a str),
+    Index(u64),
+}
+
+/// A resolved function and its type.
+#[derive(Clone)]
+pub struct Callee {
+    pub func: Func,
+    pub ty: FuncType,
+}
+
+/// Which kind of scheduler thread is polling: normal ones get short time slices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slice {
+    Normal,
+    Dirty,
+}
+
+/// How far a poll got.
+pub enum Step {
+    /// The innermost call level finished with these results.
+    Done(Vec<Val>),
+    /// The innermost call level is parked in import `index` (into the module's imports).
+    Import { index: usize, args: Vec<Val> },
+    /// The time slice ran out; poll again with [`Instance::proceed`].
+    Yield,
+    /// The innermost call level failed.
+    Failed(Error),
+}
+
+type CallFuture = Pin<Box<dyn Future<Output = (Store<Host>, wasmtime::Result<Vec<Val>>)> + Send>>;
+
+enum State {
+    Idle(Store<Host>),
+    Running(CallFuture),
+    Stopped,
+}
+
+/// A handle that stops an instance from any thread, without its lock.
+#[derive(Clone)]
+pub struct StopHandle(Arc<Shared>);
+
+impl StopHandle {
+    /// Marks the instance stopped; a running call traps at the next epoch tick.
+    pub fn stop(&self) {
+        self.0.stopped.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.stopped.load(Ordering::SeqCst)
+    }
+}
+
+/// A wasm instance with its store. Not thread-safe by itself: the owner serializes
+/// access (the NIF keeps it behind a mutex).
+pub struct Instance {
+    module: Arc<CompiledModule>,
+    handle: wasmtime::Instance,
+    memory: Option<Memory>,
+    shared: Arc<Shared>,
+    state: State,
+    /// Imports the active call levels are inside, outermost first.
+    imports_waiting: Vec<usize>,
+    /// True when the innermost level is parked in the last of `imports_waiting`.
+    parked: bool,
+    exports: HashMap<Box<str>, Callee>,
+}
+
+fn on_epoch(store: StoreContextMut<'_, Host>) -> wasmtime::Result<UpdateDeadline> {
+    let shared = &store.data().shared;
+    if shared.stopped.load(Ordering::Relaxed) {
+        return Err(wasmtime::Error::new(Interrupt::Stopped));
+    }
+    if shared.deadline_passed() {
+        return Err(wasmtime::Error::new(Interrupt::Timeout));
+    }
+    Ok(if shared.dirty.load(Ordering::Relaxed) {
+        UpdateDeadline::Continue(1)
+    } else {
+        UpdateDeadline::Yield(1)
+    })
+}
+
+fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// Defines, in `linker`, fresh store-local items for every import that is not a function.
+fn define_local_imports(
+    linker: &mut Linker<Host>,
+    store: &mut Store<Host>,
+    module: &CompiledModule,
+) -> wasmtime::Result<Option<Memory>> {
+    let mut memory = None;
+    for import in module.imports() {
+        let item: Extern = match &import.ty {
+            ExternType::Func(_) => continue,
+            ExternType::Memory(ty) => {
+                let m = Memory::new(&mut *store, ty.clone())?;
+                memory.get_or_insert(m);
+                m.into()
+            }
+            ExternType::Table(ty) => {
+                let init = Ref::null(ty.element().heap_type());
+                Table::new(&mut *store, ty.clone(), init)?.into()
+            }
+            ExternType::Global(ty) => {
+                let init = Val::default_for_ty(ty.content())
+                    .ok_or_else(|| wasmtime::format_err!("no default value for global"))?;
+                Global::new(&mut *store, ty.clone(), init)?.into()
+            }
+            ExternType::Tag(ty) => Tag::new(&mut *store, ty)?.into(),
+        };
+        linker.define(&*store, &import.module, &import.name, item)?;
+    }
+    Ok(memory)
+}
+
+impl Instance {
+    /// Instantiates `module`. The start function, if any, runs to completion here (or
+    /// until `deadline`); an import it reaches is refused, since no caller is there to
+    /// answer it.
+    pub fn new(module: Arc<CompiledModule>, deadline: Option<Instant>) -> Result<Instance, Error> {
+        let shared = Arc::new(Shared::default());
+        shared.dirty.store(true, Ordering::Relaxed);
+        shared.set_deadline(deadline);
+        let mut store = Store::new(
+            engine(),
+            Host {
+                shared: shared.clone(),
+            },
+        );
+        store.epoch_deadline_callback(on_epoch);
+        store.set_epoch_deadline(1);
+
+        let mut refused = None;
+        let made = {
+            let store = &mut store;
+            let module = &module;
+            let mut fut = pin!(async move {
+                match &module.pre {
+                    Some(pre) => pre.instantiate_async(&mut *store).await.map(|i| (i, None)),
+                    None => {
+                        let mut linker = module.linker.clone();
+                        let memory = define_local_imports(&mut linker, store, module)?;
+                        let i = linker
+                            .instantiate_async(&mut *store, &module.module)
+                            .await?;
+                        Ok((i, memory))
+                    }
+                }
+            });
+            loop {
+                match poll_once(fut.as_mut()) {
+                    Poll::Ready(r) => break r,
+                    Poll::Pending => {
+                        if let Some(Event::Import { index, .. }) = shared.take_event() {
+                            refused = Some(index);
+                            shared.post_command(Command::Fail("import during start".into()));
+                        }
+                    }
+                }
+            }
+        };
+        let (handle, imported_memory) = made.map_err(|e| match refused {
+            Some(index) => {
+                let import = &module.imports()[index];
+                Error::ImportDuringStart {
+                    module: import.module.clone(),
+                    name: import.name.clone(),
+                }
+            }
+            None if e.downcast_ref::<wasmtime::Trap>().is_some() => Error::from_wasm(e),
+            None if e.downcast_ref::<Interrupt>().is_some() => Error::from_wasm(e),
+            None => Error::Instantiate(format!("{e:#}")),
+        })?;
+        shared.set_deadline(None);
+        let memory = default_memory(&mut store, &handle).or(imported_memory);
+        Ok(Instance {
+            module,
+            handle,
+            memory,
+            shared,
+            state: State::Idle(store),
+            imports_waiting: Vec::new(),
+            parked: false,
+            exports: HashMap::new(),
+        })
+    }
+
+    pub fn module(&self) -> &Arc<CompiledModule> {
+        &self.module
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.shared.clone())
+    }
+
+    /// No call is in progress.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Idle(_))
+    }
+
+    /// The import the innermost call level is parked in, if it is parked in one.
+    pub fn pending_import(&self) -> Option<&ImportDesc> {
+        if self.parked {
+            self.imports_waiting
+                .last()
+                .map(|&i| &self.module.imports()[i])
+        } else {
+            None
+        }
+    }
+
+    /// Frees the store if the instance was stopped; true if it is (now) stopped.
+    fn settle_stop(&mut self) -> bool {
+        if self.shared.stopped.load(Ordering::SeqCst) {
+            if !matches!(self.state, State::Stopped) {
+                self.state = State::Stopped;
+                self.imports_waiting.clear();
+                self.parked = false;
+                self.exports.clear();
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Stops the instance now and frees its store (any parked call is unwound).
+    pub fn stop(&mut self) {
+        self.stop_handle().stop();
+        self.settle_stop();
+    }
+
+    /// Runs `f` on the live store: directly when idle, through the host function when
+    /// a call is parked in an import.
+    pub fn with_store<R>(
+        &mut self,
+        f: impl FnOnce(StoreContextMut<'_, Host>) -> R,
+    ) -> Result<R, Error> {
+        if self.settle_stop() {
+            return Err(Error::Stopped);
+        }
+        let fut = match &mut self.state {
+            State::Idle(store) => return Ok(f(store.as_context_mut())),
+            State::Running(fut) if self.parked => fut,
+            State::Running(_) => return Err(Error::InvalidState("a call is running")),
+            State::Stopped => return Err(Error::Stopped),
+        };
+        let mut f = Some(f);
+        let mut out = None;
+        let mut task = |store: StoreContextMut<'_, Host>| {
+            if let Some(f) = f.take() {
+                out = Some(f(store));
+            }
+        };
+        // SAFETY: `task` outlives the poll below, and no pointer to it survives it: the
+        // host function consumes the command during the poll, and any leftover is taken.
+        self.shared
+            .post_command(Command::Store(unsafe { StoreTask::new(&mut task) }));
+        let poll = poll_once(fut.as_mut());
+        let leftover = self.shared.take_command();
+        let event = self.shared.take_event();
+        match (poll, event) {
+            (Poll::Pending, Some(Event::StoreDone)) if leftover.is_none() => {}
+            (Poll::Ready((store, result)), _) => {
+                // Cannot happen: a parked host function only returns on Return/Fail.
+                self.finish(store, result);
+                return Err(Error::InvalidState("call ended during store access"));
+            }
+            _ => return Err(Error::InvalidState("store access not served")),
+        }
+        out.ok_or(Error::InvalidState("store access not served"))
+    }
+
+    /// Finds a function to call. Exports are cached after the first lookup.
+    pub fn resolve(&mut self, target: Target<'_>) -> Result<Callee, Error> {
+        if let Target::Name(name) = target {
+            if let Some(c) = self.exports.get(name) {
+                return Ok(c.clone());
+            }
+        }
+        let handle = self.handle;
+        let callee = self.with_store(|mut store| match target {
+            Target::Name(name) => match handle.get_export(&mut store, name) {
+                Some(Extern::Func(func)) => Ok(Callee {
+                    ty: func.ty(&store),
+                    func,
+                }),
+                Some(_) => Err(Error::NotAFunction(name.to_string())),
+                None => Err(Error::UnknownExport(name.to_string())),
+            },
+            Target::Index(index) => {
+                let table = match handle.get_export(&mut store, "__indirect_function_table") {
+                    Some(Extern::Table(t)) => t,
+                    _ => return Err(Error::NoTable),
+                };
+                match table.get(&mut store, index) {
+                    Some(Ref::Func(Some(func))) => Ok(Callee {
+                        ty: func.ty(&store),
+                        func,
+                    }),
+                    _ => Err(Error::BadTableIndex(index)),
+                }
+            }
+        })??;
+        if let Target::Name(name) = target {
+            self.exports.insert(name.into(), callee.clone());
+        }
+        Ok(callee)
+    }
+
+    /// Starts a call: a fresh one when idle, a re-entrant one when parked in an import.
+    /// `args` must already match `callee.ty` (see [`crate::value::to_vals`]).
+    pub fn call(
+        &mut self,
+        callee: &Callee,
+        args: Vec<Val>,
+        slice: Slice,
+        deadline: Option<Instant>,
+    ) -> Step {
+        if self.settle_stop() {
+            return Step::Failed(Error::Stopped);
+        }
+        let expected = callee.ty.params().len();
+        if args.len() != expected {
+            return Step::Failed(Error::BadArity {
+                expected,
+                got: args.len(),
+            });
+        }
+        let results = callee.ty.results().len();
+        let func = callee.func;
+        match std::mem::replace(&mut self.state, State::Stopped) {
+            State::Idle(mut store) => {
+                self.shared.set_deadline(deadline);
+                store.set_epoch_deadline(1);
+                self.state = State::Running(Box::pin(async move {
+                    let mut out = vec![Val::I32(0); results];
+                    let result = func.call_async(&mut store, &args, &mut out).await;
+                    (store, result.map(|()| out))
+                }));
+            }
+            State::Running(fut) if self.parked => {
+                self.state = State::Running(fut);
+                self.parked = false;
+                self.shared.post_command(Command::Call {
+                    func,
+                    args,
+                    results,
+                });
+            }
+            other => {
+                self.state = other;
+                return Step::Failed(Error::InvalidState("a call is running"));
+            }
+        }
+        self.drive(slice)
+    }
+
+    /// Answers the import the innermost level is parked in and runs on.
+    pub fn resume(&mut self, results: Vec<Val>, slice: Slice) -> Step {
+        self.answer(Command::Return(results), slice)
+    }
+
+    /// Fails the import the innermost level is parked in: wasm traps out of that level.
+    pub fn fail_import(&mut self, reason: String, slice: Slice) -> Step {
+        self.answer(Command::Fail(reason), slice)
+    }
+
+    fn answer(&mut self, command: Command, slice: Slice) -> Step {
+        if self.settle_stop() {
+            return Step::Failed(Error::Stopped);
+        }
+        if !self.parked {
+            return Step::Failed(Error::InvalidState("not waiting in an import"));
+        }
+        self.parked = false;
+        self.imports_waiting.pop();
+        self.shared.post_command(command);
+        self.drive(slice)
+    }
+
+    /// Continues a call whose time slice ran out.
+    pub fn proceed(&mut self, slice: Slice) -> Step {
+        if self.settle_stop() {
+            return Step::Failed(Error::Stopped);
+        }
+        if self.parked || !matches!(self.state, State::Running(_)) {
+            return Step::Failed(Error::InvalidState("no call to continue"));
+        }
+        self.drive(slice)
+    }
+
+    fn drive(&mut self, slice: Slice) -> Step {
+        let State::Running(fut) = &mut self.state else {
+            return Step::Failed(Error::InvalidState("no call in progress"));
+        };
+        self.shared
+            .dirty
+            .store(slice == Slice::Dirty, Ordering::Relaxed);
+        match poll_once(fut.as_mut()) {
+            Poll::Ready((store, result)) => self.finish(store, result),
+            Poll::Pending => match self.shared.take_event() {
+                Some(Event::Import { index, args }) => {
+                    self.imports_waiting.push(index);
+                    self.parked = true;
+                    Step::Import { index, args }
+                }
+                Some(Event::CallDone(result)) => {
+                    self.parked = true;
+                    match result {
+                        Ok(values) => Step::Done(values),
+                        Err(e) => Step::Failed(e),
+                    }
+                }
+                Some(Event::StoreDone) => Step::Failed(Error::InvalidState("stray store event")),
+                None => {
+                    if self.settle_stop() {
+                        Step::Failed(Error::Stopped)
+                    } else {
+                        Step::Yield
+                    }
+                }
+            },
+        }
+    }
+
+    fn finish(&mut self, store: Store<Host>, result: wasmtime::Result<Vec<Val>>) -> Step {
+        self.imports_waiting.clear();
+        self.parked = false;
+        self.state = State::Idle(store);
+        if self.settle_stop() {
+            return Step::Failed(Error::Stopped);
+        }
+        match result {
+            Ok(values) => Step::Done(values),
+            Err(e) => Step::Failed(Error::from_wasm(e)),
+        }
+    }
+
+    /// Size of the default memory in bytes.
+    pub fn memory_size(&mut self) -> Result<u64, Error> {
+        let memory = self.memory.ok_or(Error::NoMemory)?;
+        self.with_store(|store| memory.data_size(&store) as u64)
+    }
+
+    /// Hands `len` bytes at `offset` of the default memory to `f`.
+    pub fn read<R>(
+        &mut self,
+        offset: u64,
+        len: u64,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Error> {
+        let memory = self.memory.ok_or(Error::NoMemory)?;
+        self.with_store(|store| {
+            let data = memory.data(&store);
+            checked_range(data.len(), offset, len).map(|r| f(&data[r]))
+        })?
+    }
+
+    /// Copies `bytes` into the default memory at `offset`.
+    pub fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        let memory = self.memory.ok_or(Error::NoMemory)?;
+        self.with_store(|mut store| {
+            let data = memory.data_mut(&mut store);
+            checked_range(data.len(), offset, bytes.len() as u64)
+                .map(|r| data[r].copy_from_slice(bytes))
+        })?
+    }
+}
+
+/// The host function behind every function import: it reports the import to the
+/// driver and then serves the driver's commands until it is answered.
+pub(crate) fn import_host_fn<'a>(
+    mut caller: Caller<'a, Host>,
+    index: usize,
+    params: &'a [Val],
+    results: &'a mut [Val],
+) -> Box<dyn Future<Output = wasmtime::Result<()>> + Send + 'a> {
+    Box::new(async move {
+        let shared = caller.data().shared.clone();
+        shared.post_event(Event::Import {
+            index,
+            args: params.to_vec(),
+        });
+        loop {
+            match NextCommand(&shared).await {
+                Command::Return(values) => {
+                    if values.len() != results.len() {
+                        let e = Error::BadArity {
+                            expected: results.len(),
+                            got: values.len(),
+                        };
+                        return Err(wasmtime::Error::new(Error::ImportAborted(e.to_string())));
+                    }
+                    results.clone_from_slice(&values);
+                    caller.as_context_mut().set_epoch_deadline(1);
+                    return Ok(());
+                }
+                Command::Fail(reason) => {
+                    return Err(wasmtime::Error::new(Error::ImportAborted(reason)));
+                }
+                Command::Store(task) => {
+                    task.run(caller.as_context_mut());
+                    shared.post_event(Event::StoreDone);
+                }
+                Command::Call {
+                    func,
+                    args,
+                    results: n,
+                } => {
+                    caller.as_context_mut().set_epoch_deadline(1);
+                    let mut out = vec![Val::I32(0); n];
+                    let result = func.call_async(&mut caller, &args, &mut out).await;
+                    shared.post_event(Event::CallDone(
+                        result.map(|()| out).map_err(Error::from_wasm),
+                    ));
+                }
+            }
+        }
+    })
+}

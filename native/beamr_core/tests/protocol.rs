@@ -1,0 +1,241 @@
+//! The call protocol end to end, driven from Rust the way the NIF drives it.
+
+use beamr_core::{compile, Arg, Error, Instance, Slice, Step, Target, Val};
+use std::time::{Duration, Instant};
+
+const MODULE: &str = r#"
+(module
+  (import "env" "mul" (func $mul (param i64 i64) (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello")
+  (func $fac (export "fac") (param f64) (result f64)
+    local.get 0 f64.const 1 f64.lt
+    if (result f64) f64.const 1
+    else local.get 0 local.get 0 f64.const 1 f64.sub call $fac f64.mul end)
+  (func (export "pow") (param i64 i64) (result i64) (local $acc i64)
+    i64.const 1 local.set $acc
+    block loop
+      local.get 1 i64.eqz br_if 1
+      local.get $acc local.get 0 call $mul local.set $acc
+      local.get 1 i64.const 1 i64.sub local.set 1
+      br 0 end end
+    local.get $acc)
+  (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+  (func (export "div") (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_s)
+  (func (export "pair") (result i32 i64) i32.const -1 i64.const 7)
+  (func (export "spin") (loop br 0))
+  (table (export "__indirect_function_table") 2 funcref)
+  (elem (i32.const 1) func $fac))
+"#;
+
+fn instance() -> Instance {
+    Instance::new(compile(MODULE.as_bytes()).unwrap(), None).unwrap()
+}
+
+fn call(i: &mut Instance, name: &str, args: &[Arg]) -> Step {
+    let callee = i.resolve(Target::Name(name)).unwrap();
+    let vals = beamr_core::value::to_vals(args, callee.ty.params()).unwrap();
+    i.call(&callee, vals, Slice::Normal, None)
+}
+
+fn done(step: Step) -> Vec<Val> {
+    match step {
+        Step::Done(v) => v,
+        Step::Failed(e) => panic!("failed: {e}"),
+        Step::Import { index, .. } => panic!("import {index}"),
+        Step::Yield => panic!("yield"),
+    }
+}
+
+#[test]
+fn plain_call_returns_results() {
+    let mut i = instance();
+    let r = done(call(&mut i, "fac", &[Arg::Float(5.0)]));
+    assert_eq!(r[0].unwrap_f64(), 120.0);
+    let r = done(call(&mut i, "pair", &[]));
+    assert_eq!((r[0].unwrap_i32(), r[1].unwrap_i64()), (-1, 7));
+}
+
+#[test]
+fn imports_suspend_and_resume() {
+    let mut i = instance();
+    let mut step = call(&mut i, "pow", &[Arg::Int(3), Arg::Int(4)]);
+    let mut rounds = 0;
+    let result = loop {
+        match step {
+            Step::Import { index, args } => {
+                assert_eq!(i.module().imports()[index].name, "mul");
+                assert_eq!(i.pending_import().unwrap().name, "mul");
+                rounds += 1;
+                let product = args[0].unwrap_i64() * args[1].unwrap_i64();
+                step = i.resume(vec![Val::I64(product)], Slice::Normal);
+            }
+            other => break done(other),
+        }
+    };
+    assert_eq!(result[0].unwrap_i64(), 81);
+    assert_eq!(rounds, 4);
+    assert!(i.is_idle());
+}
+
+#[test]
+fn memory_and_reentrant_calls_work_inside_an_import() {
+    let mut i = instance();
+    let Step::Import { .. } = call(&mut i, "pow", &[Arg::Int(2), Arg::Int(1)]) else {
+        panic!()
+    };
+    assert_eq!(i.read(16, 5, |b| b.to_vec()).unwrap(), b"hello");
+    i.write(16, b"HELLO").unwrap();
+    assert_eq!(i.memory_size().unwrap(), 65536);
+    let nested = done(call(&mut i, "fac", &[Arg::Float(4.0)]));
+    assert_eq!(nested[0].unwrap_f64(), 24.0);
+    // A nested call that itself reaches the import.
+    let Step::Import { .. } = call(&mut i, "pow", &[Arg::Int(5), Arg::Int(1)]) else {
+        panic!()
+    };
+    let inner = done(i.resume(vec![Val::I64(5)], Slice::Normal));
+    assert_eq!(inner[0].unwrap_i64(), 5);
+    let outer = done(i.resume(vec![Val::I64(2)], Slice::Normal));
+    assert_eq!(outer[0].unwrap_i64(), 2);
+    assert_eq!(i.read(16, 5, |b| b.to_vec()).unwrap(), b"HELLO");
+}
+
+#[test]
+fn failing_an_import_ends_the_call_and_keeps_the_instance() {
+    let mut i = instance();
+    let Step::Import { .. } = call(&mut i, "pow", &[Arg::Int(2), Arg::Int(1)]) else {
+        panic!()
+    };
+    match i.fail_import("handler crashed".into(), Slice::Normal) {
+        Step::Failed(Error::ImportAborted(m)) => assert_eq!(m, "handler crashed"),
+        _ => panic!("expected an aborted import"),
+    }
+    assert_eq!(
+        done(call(&mut i, "add", &[Arg::Int(2), Arg::Int(3)]))[0].unwrap_i32(),
+        5
+    );
+}
+
+#[test]
+fn traps_are_reported_and_the_instance_stays_usable() {
+    let mut i = instance();
+    match call(&mut i, "div", &[Arg::Int(1), Arg::Int(0)]) {
+        Step::Failed(Error::Trap(m)) => assert!(m.contains("divide by zero"), "{m}"),
+        _ => panic!("expected a trap"),
+    }
+    assert_eq!(
+        done(call(&mut i, "div", &[Arg::Int(6), Arg::Int(3)]))[0].unwrap_i32(),
+        2
+    );
+}
+
+#[test]
+fn long_calls_yield_and_stop_ends_them() {
+    let mut i = instance();
+    assert!(matches!(call(&mut i, "spin", &[]), Step::Yield));
+    let stop = i.stop_handle();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        stop.stop();
+    });
+    let started = Instant::now();
+    let step = i.proceed(Slice::Dirty);
+    t.join().unwrap();
+    assert!(matches!(step, Step::Failed(Error::Stopped)));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(matches!(call_err(&mut i), Error::Stopped));
+}
+
+fn call_err(i: &mut Instance) -> Error {
+    match i.resolve(Target::Name("add")) {
+        Err(e) => e,
+        Ok(_) => panic!("stopped instance resolved an export"),
+    }
+}
+
+#[test]
+fn deadlines_time_calls_out() {
+    let mut i = instance();
+    let callee = i.resolve(Target::Name("spin")).unwrap();
+    let deadline = Some(Instant::now() + Duration::from_millis(30));
+    let mut step = i.call(&callee, vec![], Slice::Dirty, deadline);
+    while let Step::Yield = step {
+        step = i.proceed(Slice::Dirty);
+    }
+    assert!(matches!(step, Step::Failed(Error::Timeout)));
+    assert_eq!(
+        done(call(&mut i, "add", &[Arg::Int(1), Arg::Int(1)]))[0].unwrap_i32(),
+        2
+    );
+}
+
+#[test]
+fn indirect_calls_and_lookup_errors() {
+    let mut i = instance();
+    let callee = i.resolve(Target::Index(1)).unwrap();
+    let r = done(i.call(&callee, vec![Val::F64(3f64.to_bits())], Slice::Normal, None));
+    assert_eq!(r[0].unwrap_f64(), 6.0);
+    assert!(matches!(
+        i.resolve(Target::Index(0)),
+        Err(Error::BadTableIndex(0))
+    ));
+    assert!(matches!(
+        i.resolve(Target::Index(u64::MAX)),
+        Err(Error::BadTableIndex(_))
+    ));
+    assert!(matches!(
+        i.resolve(Target::Name("nope")),
+        Err(Error::UnknownExport(_))
+    ));
+    assert!(matches!(
+        i.resolve(Target::Name("memory")),
+        Err(Error::NotAFunction(_))
+    ));
+}
+
+#[test]
+fn hostile_memory_ranges_are_errors() {
+    let mut i = instance();
+    assert!(matches!(
+        i.read(65536, 1, |_| ()),
+        Err(Error::OutOfBounds { .. })
+    ));
+    assert!(matches!(
+        i.read(u64::MAX, 2, |_| ()),
+        Err(Error::OutOfBounds { .. })
+    ));
+    assert!(matches!(
+        i.write(65535, b"ab"),
+        Err(Error::OutOfBounds { .. })
+    ));
+    assert!(i.read(65536, 0, |b| b.len()).is_ok());
+}
+
+#[test]
+fn invalid_modules_are_compile_errors() {
+    assert!(matches!(
+        compile(b"\0asm\x01\0\0\0\x99"),
+        Err(Error::Compile(_))
+    ));
+    assert!(matches!(
+        compile(b"(module (func (result i32)))"),
+        Err(Error::Compile(_))
+    ));
+}
+
+#[test]
+fn memory64_modules_run() {
+    let m = compile(
+        br#"(module (memory (export "memory") i64 2)
+             (func (export "poke") (param i64 i32) local.get 0 local.get 1 i32.store8))"#,
+    )
+    .unwrap();
+    let mut i = Instance::new(m, None).unwrap();
+    assert_eq!(i.memory_size().unwrap(), 131072);
+    done(call(&mut i, "poke", &[Arg::Int(70000), Arg::Int(42)]));
+    assert_eq!(i.read(70000, 1, |b| b[0]).unwrap(), 42);
+    assert!(matches!(
+        call(&mut i, "poke", &[Arg::Int(1 << 40), Arg::Int(1)]),
+        Step::Failed(Error::Trap(_))
+    ));
+}
