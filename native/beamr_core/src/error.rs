@@ -41,6 +41,8 @@ pub enum Error {
     /// The operation does not fit the instance's state, e.g. resuming an instance that
     /// is not waiting in an import.
     InvalidState(&'static str),
+    /// A call is executing (not parked in an import); try again when it yields.
+    Busy,
 }
 
 impl fmt::Display for Error {
@@ -65,6 +67,7 @@ impl fmt::Display for Error {
                 write!(f, "range {offset}+{len} outside memory of {size} bytes")
             }
             Error::InvalidState(m) => write!(f, "invalid state: {m}"),
+            Error::Busy => write!(f, "a call is running"),
         }
     }
 }
@@ -77,6 +80,8 @@ impl std::error::Error for Error {}
 pub(crate) enum Interrupt {
     Stopped,
     Timeout,
+    /// The caller driving the call went away; the call is being unwound.
+    Abandoned,
 }
 
 impl fmt::Display for Interrupt {
@@ -84,6 +89,7 @@ impl fmt::Display for Interrupt {
         match self {
             Interrupt::Stopped => f.write_str("instance stopped"),
             Interrupt::Timeout => f.write_str("call deadline passed"),
+            Interrupt::Abandoned => f.write_str("caller exited"),
         }
     }
 }
@@ -97,6 +103,7 @@ impl Error {
             return match i {
                 Interrupt::Stopped => Error::Stopped,
                 Interrupt::Timeout => Error::Timeout,
+                Interrupt::Abandoned => Error::ImportAborted(i.to_string()),
             };
         }
         if let Some(Error::ImportAborted(m)) = err.downcast_ref::<Error>() {

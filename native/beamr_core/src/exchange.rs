@@ -74,6 +74,8 @@ impl StoreTask {
 #[derive(Default)]
 pub(crate) struct Shared {
     pub(crate) stopped: AtomicBool,
+    /// Set while a call tree whose caller went away is being unwound.
+    pub(crate) abandoned: AtomicBool,
     /// True while the call is being polled from a dirty scheduler (no time slicing).
     pub(crate) dirty: AtomicBool,
     /// Nanoseconds since [`base`] after which the call times out; 0 for none.

@@ -86,6 +86,12 @@ impl StopHandle {
     pub fn is_stopped(&self) -> bool {
         self.0.stopped.load(Ordering::SeqCst)
     }
+
+    /// Makes a running call trap at the next epoch tick, so that whoever holds the
+    /// instance can [`Instance::abandon`] it promptly.
+    pub fn abandon(&self) {
+        self.0.abandoned.store(true, Ordering::SeqCst);
+    }
 }
 
 /// A wasm instance with its store. Not thread-safe by itself: the owner serializes
@@ -107,6 +113,9 @@ fn on_epoch(store: StoreContextMut<'_, Host>) -> wasmtime::Result<UpdateDeadline
     let shared = &store.data().shared;
     if shared.stopped.load(Ordering::Relaxed) {
         return Err(wasmtime::Error::new(Interrupt::Stopped));
+    }
+    if shared.abandoned.load(Ordering::Relaxed) {
+        return Err(wasmtime::Error::new(Interrupt::Abandoned));
     }
     if shared.deadline_passed() {
         return Err(wasmtime::Error::new(Interrupt::Timeout));
@@ -281,7 +290,7 @@ impl Instance {
         let fut = match &mut self.state {
             State::Idle(store) => return Ok(f(store.as_context_mut())),
             State::Running(fut) if self.parked => fut,
-            State::Running(_) => return Err(Error::InvalidState("a call is running")),
+            State::Running(_) => return Err(Error::Busy),
             State::Stopped => return Err(Error::Stopped),
         };
         let mut f = Some(f);
@@ -389,7 +398,7 @@ impl Instance {
             }
             other => {
                 self.state = other;
-                return Step::Failed(Error::InvalidState("a call is running"));
+                return Step::Failed(Error::Busy);
             }
         }
         self.drive(slice)
@@ -416,6 +425,20 @@ impl Instance {
         self.imports_waiting.pop();
         self.shared.post_command(command);
         self.drive(slice)
+    }
+
+    /// Unwinds every call level in progress, as if each pending import had failed,
+    /// leaving the instance idle and usable. For when the caller driving them is gone.
+    pub fn abandon(&mut self) {
+        self.shared.abandoned.store(true, Ordering::SeqCst);
+        while let State::Running(_) = self.state {
+            if self.parked {
+                self.fail_import("caller exited".into(), Slice::Dirty);
+            } else {
+                self.drive(Slice::Dirty);
+            }
+        }
+        self.shared.abandoned.store(false, Ordering::SeqCst);
     }
 
     /// Continues a call whose time slice ran out.

@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use wasmtime::{ExternType, InstancePre, Linker, Module};
+use wasmtime::{ExternType, InstancePre, Linker, Module, ValType};
 
 /// What kind of thing an import or export is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,16 @@ pub struct ImportDesc {
     /// HyperBEAM's signature string for functions, empty for other kinds.
     pub signature: String,
     pub ty: ExternType,
+}
+
+impl ImportDesc {
+    /// The result types of a function import; empty for other kinds.
+    pub fn result_types(&self) -> Vec<ValType> {
+        match &self.ty {
+            ExternType::Func(f) => f.results().collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// One export of a module.

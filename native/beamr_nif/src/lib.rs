@@ -1,1 +1,281 @@
+//! beamr's NIF: thin functions over `beamr_core`.
+//!
+//! Each NIF decodes its terms, takes the instance through [`instance::InstanceResource`]
+//! (which serializes callers without blocking), runs one step of the core, and encodes
+//! the outcome. Short steps run on normal schedulers; compilation and calls that
+//! outlived their time slice continue on dirty CPU schedulers. The Erlang module
+//! `beamr` drives the protocol: see its documentation for the shapes.
 
+mod atoms;
+mod instance;
+mod terms;
+
+use beamr_core::{compile, Instance, Slice, Step, Target};
+use instance::{Access, Handle, InstanceResource};
+use parking_lot::MutexGuard;
+use rustler::{Binary, Encoder, Env, ResourceArc, Term};
+use std::time::{Duration, Instant};
+
+/// Decodes a timeout in milliseconds or `infinity` into a deadline.
+fn deadline(t: Term) -> Result<Option<Instant>, ()> {
+    if let Ok(a) = t.decode::<rustler::Atom>() {
+        return if a == atoms::infinity() {
+            Ok(None)
+        } else {
+            Err(())
+        };
+    }
+    let ms: u64 = t.decode().map_err(|_| ())?;
+    Ok(Instant::now().checked_add(Duration::from_millis(ms)))
+}
+
+fn bad_timeout<'a>(env: Env<'a>, t: Term<'a>) -> Term<'a> {
+    terms::error(env, (atoms::bad_timeout(), t).encode(env))
+}
+
+/// `start(Bytes, Timeout) -> {ok, Instance} | {error, Reason}`: compile (or reuse a
+/// compilation of the same bytes) and instantiate.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn start<'a>(env: Env<'a>, bytes: Binary<'a>, timeout: Term<'a>) -> Term<'a> {
+    let Ok(deadline) = deadline(timeout) else {
+        return bad_timeout(env, timeout);
+    };
+    match compile(bytes.as_slice()).and_then(|m| Instance::new(m, deadline)) {
+        Ok(i) => (atoms::ok(), ResourceArc::new(InstanceResource::new(i))).encode(env),
+        Err(e) => terms::core_error(env, &e),
+    }
+}
+
+/// `[{func | memory | table | global | tag, Module, Name, Signature}]`, binaries.
+#[rustler::nif]
+fn imports<'a>(env: Env<'a>, handle: Handle) -> Term<'a> {
+    let module = handle.module();
+    let list: Vec<Term> = module
+        .imports()
+        .iter()
+        .map(|i| {
+            let kind = rustler::Atom::from_str(env, i.kind.name()).unwrap_or(atoms::func());
+            (
+                kind,
+                i.module.as_str(),
+                i.name.as_str(),
+                i.signature.as_str(),
+            )
+                .encode(env)
+        })
+        .collect();
+    list.encode(env)
+}
+
+/// `[{func | memory | table | global | tag, Name, Signature}]`, binaries.
+#[rustler::nif]
+fn exports<'a>(env: Env<'a>, handle: Handle) -> Term<'a> {
+    let module = handle.module();
+    let list: Vec<Term> = module
+        .exports()
+        .iter()
+        .map(|e| {
+            let kind = rustler::Atom::from_str(env, e.kind.name()).unwrap_or(atoms::func());
+            (kind, e.name.as_str(), e.signature.as_str()).encode(env)
+        })
+        .collect();
+    list.encode(env)
+}
+
+/// Encodes a step; an import carries its module, name, arguments and signature.
+fn step<'a>(env: Env<'a>, core: &Instance, step: Step) -> Term<'a> {
+    match step {
+        Step::Done(values) => (atoms::ok(), terms::vals(env, &values)).encode(env),
+        Step::Import { index, args } => {
+            let i = &core.module().imports()[index];
+            let (m, n, s) = (i.module.as_str(), i.name.as_str(), i.signature.as_str());
+            (atoms::import(), m, n, terms::vals(env, &args), s).encode(env)
+        }
+        Step::Yield => atoms::yield_().encode(env),
+        Step::Failed(e) => terms::core_error(env, &e),
+    }
+}
+
+/// Runs `op` on the instance with `access`, then settles ownership and wakes waiters.
+fn with_instance<'a>(
+    env: Env<'a>,
+    handle: &Handle,
+    access: Access,
+    op: impl FnOnce(&mut MutexGuard<'_, Instance>) -> Term<'a>,
+) -> Term<'a> {
+    match handle.enter(env, access) {
+        Ok(mut core) => {
+            let out = op(&mut core);
+            InstanceResource::leave(handle, env, core);
+            out
+        }
+        Err(reason) if reason == atoms::busy() => atoms::busy().encode(env),
+        Err(reason) => terms::error(env, reason.encode(env)),
+    }
+}
+
+/// `call(Instance, Func, Args, Timeout) -> Step | busy` where `Func` is a binary name
+/// or a table index. Starts a call, or a re-entrant one from inside an import.
+#[rustler::nif]
+fn call<'a>(
+    env: Env<'a>,
+    handle: Handle,
+    func: Term<'a>,
+    values: Term<'a>,
+    timeout: Term<'a>,
+) -> Term<'a> {
+    let Ok(deadline) = deadline(timeout) else {
+        return bad_timeout(env, timeout);
+    };
+    let target = if let Ok(index) = func.decode::<u64>() {
+        Target::Index(index)
+    } else if let Ok(name) = func.decode::<Binary>() {
+        match std::str::from_utf8(name.as_slice()) {
+            Ok(name) => return call_target(env, &handle, Target::Name(name), values, deadline),
+            Err(_) => return terms::error(env, (atoms::bad_func(), func).encode(env)),
+        }
+    } else {
+        return terms::error(env, (atoms::bad_func(), func).encode(env));
+    };
+    call_target(env, &handle, target, values, deadline)
+}
+
+fn call_target<'a>(
+    env: Env<'a>,
+    handle: &Handle,
+    target: Target<'_>,
+    args: Term<'a>,
+    deadline: Option<Instant>,
+) -> Term<'a> {
+    with_instance(env, handle, Access::Call, |core| {
+        let callee = match core.resolve(target) {
+            Ok(c) => c,
+            Err(e) => return terms::core_error(env, &e),
+        };
+        match terms::to_vals(args, callee.ty.params()) {
+            Ok(values) => {
+                let s = core.call(&callee, values, Slice::Normal, deadline);
+                step(env, core, s)
+            }
+            Err(m) => terms::error(env, terms::mismatch(env, m)),
+        }
+    })
+}
+
+/// `resume(Instance, Results) -> Step | {bad_import_result, Why} | busy`: answers the
+/// pending import. Results that do not fit its type leave it pending.
+#[rustler::nif]
+fn resume<'a>(env: Env<'a>, handle: Handle, results: Term<'a>) -> Term<'a> {
+    with_instance(env, &handle, Access::Drive, |core| {
+        let Some(import) = core.pending_import() else {
+            let s = core.resume(Vec::new(), Slice::Normal);
+            return step(env, core, s);
+        };
+        match terms::to_vals(results, import.result_types().into_iter()) {
+            Ok(values) => {
+                let s = core.resume(values, Slice::Normal);
+                step(env, core, s)
+            }
+            Err(m) => (atoms::bad_import_result(), terms::mismatch(env, m)).encode(env),
+        }
+    })
+}
+
+/// `fail_import(Instance, Reason) -> Step | busy`: the pending import traps.
+#[rustler::nif]
+fn fail_import<'a>(env: Env<'a>, handle: Handle, reason: Binary<'a>) -> Term<'a> {
+    let reason = String::from_utf8_lossy(reason.as_slice()).into_owned();
+    with_instance(env, &handle, Access::Drive, |core| {
+        let s = core.fail_import(reason, Slice::Normal);
+        step(env, core, s)
+    })
+}
+
+/// `proceed(Instance) -> Step | busy`: continues a call that yielded, on a dirty
+/// scheduler, where it runs until it finishes, reaches an import, or is interrupted.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn proceed<'a>(env: Env<'a>, handle: Handle) -> Term<'a> {
+    with_instance(env, &handle, Access::Drive, |core| {
+        let s = core.proceed(Slice::Dirty);
+        step(env, core, s)
+    })
+}
+
+fn offset(t: Term) -> Option<u64> {
+    t.decode::<u64>().ok()
+}
+
+/// `size(Instance) -> {ok, Bytes} | {error, _} | busy`.
+#[rustler::nif]
+fn size<'a>(env: Env<'a>, handle: Handle) -> Term<'a> {
+    with_instance(env, &handle, Access::Any, |core| match core.memory_size() {
+        Ok(n) => (atoms::ok(), n).encode(env),
+        Err(e) => terms::core_error(env, &e),
+    })
+}
+
+fn read_impl<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, len: Term<'a>) -> Term<'a> {
+    let Some(o) = offset(off) else {
+        return terms::error(env, (atoms::bad_offset(), off).encode(env));
+    };
+    let Some(l) = offset(len) else {
+        return terms::error(env, (atoms::bad_length(), len).encode(env));
+    };
+    with_instance(env, &handle, Access::Any, |core| {
+        match core.read(o, l, |b| terms::bytes(env, b)) {
+            Ok(bin) => (atoms::ok(), bin).encode(env),
+            Err(e) => terms::core_error(env, &e),
+        }
+    })
+}
+
+fn write_impl<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, data: Binary<'a>) -> Term<'a> {
+    let Some(o) = offset(off) else {
+        return terms::error(env, (atoms::bad_offset(), off).encode(env));
+    };
+    with_instance(env, &handle, Access::Any, |core| {
+        match core.write(o, data.as_slice()) {
+            Ok(()) => atoms::ok().encode(env),
+            Err(e) => terms::core_error(env, &e),
+        }
+    })
+}
+
+/// `read(Instance, Offset, Length) -> {ok, Binary} | {error, _} | busy`.
+#[rustler::nif]
+fn read<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, len: Term<'a>) -> Term<'a> {
+    read_impl(env, handle, off, len)
+}
+
+/// [`read`] for large ranges, on a dirty scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn read_dirty<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, len: Term<'a>) -> Term<'a> {
+    read_impl(env, handle, off, len)
+}
+
+/// `write(Instance, Offset, Binary) -> ok | {error, _} | busy`.
+#[rustler::nif]
+fn write<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, data: Binary<'a>) -> Term<'a> {
+    write_impl(env, handle, off, data)
+}
+
+/// [`write`] for large binaries, on a dirty scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn write_dirty<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, data: Binary<'a>) -> Term<'a> {
+    write_impl(env, handle, off, data)
+}
+
+/// `stop(Instance) -> ok`.
+#[rustler::nif]
+fn stop(env: Env, handle: Handle) -> rustler::Atom {
+    InstanceResource::stop(&handle, env);
+    atoms::ok()
+}
+
+/// `is_stopped(Instance) -> boolean()`.
+#[rustler::nif]
+fn is_stopped(handle: Handle) -> bool {
+    handle.stop_handle().is_stopped()
+}
+
+rustler::init!("beamr_nif");

@@ -1,0 +1,111 @@
+%%% @doc HyperBEAM's `hb_beamr' API, on beamr.
+%%%
+%%% A drop-in for HyperBEAM's module of the same name: the same functions and
+%%% shapes, with wasmtime underneath instead of WAMR. The instance is a pid usable from
+%%% any process; calls on this node go straight to the instance (see
+%%% {@link beamr_proc}), not through that process.
+%%%
+%%% ```
+%%% start(Wasm) -> {ok, Instance, Imports, Exports}
+%%%     Imports = [{Kind, Module, Name, Signature}], Exports = [{Kind, Name, Signature}],
+%%%     names and signatures as charlists, e.g. {func, "env", "mul", "(ii)i"}.
+%%% call(Instance, Func, Args) -> {ok, Results} | {error, Reason}
+%%% call(Instance, Func, Args, ImportFun[, State[, Opts]]) ->
+%%%     {ok, Results, State} | {error, Reason, State}
+%%% '''
+%%% `Func' is a name (charlist or binary) or an index into the exported
+%%% `__indirect_function_table'. `ImportFun(State, Request, Opts)' gets
+%%% `#{instance, module, func, args, func_sig}' (charlists for names) and returns
+%%% `{ok, Results, State}'. The optional `Opts' key `beamr_timeout' (milliseconds)
+%%% bounds the call. Unlike BEAMR, a crashing import fun gives
+%%% `{error, {import_crashed, Module, Name, Class, Reason}, State}'.
+-module(hb_beamr).
+
+-export([start/1, start/2, call/3, call/4, call/5, call/6, stop/1,
+         serialize/1, deserialize/2, stub/3]).
+
+%% @doc Starts an instance of a WASM module.
+-spec start(binary()) -> {ok, pid(), list(), list()} | {error, term()}.
+start(WasmBinary) ->
+    start(WasmBinary, wasm).
+
+%% @doc Starts an instance. Mode `aot' (precompiled images) is not supported yet.
+-spec start(binary(), wasm | aot) -> {ok, pid(), list(), list()} | {error, term()}.
+start(WasmBinary, wasm) when is_binary(WasmBinary) ->
+    case beamr_proc:start(WasmBinary, #{}) of
+        {ok, Pid, I} ->
+            Imports = [{K, to_list(M), to_list(N), to_list(S)} || {K, M, N, S} <- beamr:imports(I)],
+            Exports = [{K, to_list(N), to_list(S)} || {K, N, S} <- beamr:exports(I)],
+            {ok, Pid, Imports, Exports};
+        {error, _} = Error ->
+            Error
+    end;
+start(_WasmBinary, Mode) ->
+    {error, {unsupported_mode, Mode}}.
+
+%% @doc Calls a function; any import is answered by {@link stub/3}.
+-spec call(pid(), beamr:func_ref(), [beamr:value()]) -> {ok, [beamr:value()]} | {error, term()}.
+call(PID, FuncRef, Args) ->
+    case call(PID, FuncRef, Args, fun stub/3) of
+        {ok, Results, _} -> {ok, Results};
+        {error, Reason, _} -> {error, Reason}
+    end.
+
+%% @doc Calls a function, answering imports with `ImportFun'; the state starts as `#{}'.
+-spec call(pid(), beamr:func_ref(), [beamr:value()], function()) ->
+          {ok, [beamr:value()], term()} | {error, term(), term()}.
+call(PID, FuncRef, Args, ImportFun) ->
+    call(PID, FuncRef, Args, ImportFun, #{}).
+
+%% @doc As {@link call/4} with an initial state.
+-spec call(pid(), beamr:func_ref(), [beamr:value()], function(), term()) ->
+          {ok, [beamr:value()], term()} | {error, term(), term()}.
+call(PID, FuncRef, Args, ImportFun, StateMsg) ->
+    call(PID, FuncRef, Args, ImportFun, StateMsg, #{}).
+
+%% @doc As {@link call/5} with options passed to `ImportFun'.
+-spec call(pid(), beamr:func_ref(), [beamr:value()], function(), term(), map()) ->
+          {ok, [beamr:value()], term()} | {error, term(), term()}.
+call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
+        when is_pid(PID), is_function(ImportFun, 3), is_map(Opts) ->
+    case beamr_proc:lookup(PID) of
+        {ok, I} ->
+            Adapt =
+                fun(State, #{module := M, func := N, func_sig := S} = Request, O) ->
+                    ImportFun(State,
+                              Request#{instance := PID, module := binary_to_list(M),
+                                       func := binary_to_list(N), func_sig := binary_to_list(S)},
+                              O)
+                end,
+            CallOpts = #{timeout => maps:get(beamr_timeout, Opts, infinity)},
+            beamr:call(I, FuncRef, Args, Adapt, StateMsg, maps:merge(Opts, CallOpts));
+        {error, stopped} ->
+            {error, stopped, StateMsg}
+    end;
+call(_PID, _FuncRef, _Args, _ImportFun, StateMsg, _Opts) ->
+    {error, badarg, StateMsg}.
+
+%% @doc Stops an instance. Calls in progress end with `{error, stopped}'.
+-spec stop(pid()) -> ok.
+stop(PID) when is_pid(PID) ->
+    beamr_proc:stop(PID).
+
+%% @doc The instance's state (its linear memory, for now) as a binary.
+-spec serialize(pid()) -> {ok, binary()} | {error, term()}.
+serialize(PID) when is_pid(PID) ->
+    case hb_beamr_io:size(PID) of
+        {ok, Size} -> hb_beamr_io:read(PID, 0, Size);
+        {error, _} = Error -> Error
+    end.
+
+%% @doc Restores a state produced by {@link serialize/1}.
+-spec deserialize(pid(), binary()) -> ok | {error, term()}.
+deserialize(PID, Bin) when is_pid(PID), is_binary(Bin) ->
+    hb_beamr_io:write(PID, 0, Bin).
+
+%% @doc HyperBEAM's default import fun: answers every import with `[0]'.
+-spec stub(term(), map(), map()) -> {ok, [0], term()}.
+stub(Msg1, _Msg2, _Opts) ->
+    {ok, [0], Msg1}.
+
+to_list(Bin) -> binary_to_list(Bin).

@@ -1,0 +1,92 @@
+%%% @doc HyperBEAM's `hb_beamr_io' API, on beamr: the memory of an instance
+%%% started by {@link hb_beamr}.
+%%%
+%%% Every offset and size is checked: anything outside the memory is an
+%%% `{error, _}' tuple. All of these work inside an import fun, on the live memory.
+-module(hb_beamr_io).
+
+-compile({no_auto_import, [size/1]}).
+
+-export([size/1, read/3, write/3, read_string/2, read_string/3, write_string/2,
+         malloc/2, free/2]).
+
+%% @doc The size of the instance's memory in bytes.
+-spec size(pid()) -> {ok, non_neg_integer()} | {error, term()}.
+size(WASM) when is_pid(WASM) ->
+    with(WASM, fun beamr:size/1).
+
+%% @doc Writes `Data' at `Offset'.
+-spec write(pid(), integer(), binary()) -> ok | {error, term()}.
+write(WASM, Offset, Data) when is_pid(WASM), is_integer(Offset), is_binary(Data) ->
+    with(WASM, fun(I) -> beamr:write(I, Offset, Data) end).
+
+%% @doc Reads `Size' bytes at `Offset'.
+-spec read(pid(), integer(), integer()) -> {ok, binary()} | {error, term()}.
+read(WASM, Offset, Size) when is_pid(WASM), is_integer(Offset), is_integer(Size) ->
+    with(WASM, fun(I) -> beamr:read(I, Offset, Size) end).
+
+%% @doc Reads a NUL-terminated string at `Offset' (without the NUL).
+-spec read_string(pid(), integer()) -> {ok, binary()} | {error, term()}.
+read_string(WASM, Offset) ->
+    read_string(WASM, Offset, 64).
+
+%% @doc As {@link read_string/2}, reading `ChunkSize' bytes at a time.
+-spec read_string(pid(), integer(), pos_integer()) -> {ok, binary()} | {error, term()}.
+read_string(WASM, Offset, ChunkSize)
+        when is_pid(WASM), is_integer(Offset), is_integer(ChunkSize), ChunkSize > 0 ->
+    case size(WASM) of
+        {ok, Size} when Offset >= 0, Offset < Size -> read_chunks(WASM, Offset, ChunkSize, Size, []);
+        {ok, Size} -> {error, {out_of_bounds, Offset, 1, Size}};
+        {error, _} = Error -> Error
+    end.
+
+read_chunks(_WASM, Offset, _Chunk, Size, _Acc) when Offset >= Size ->
+    {error, unterminated_string};
+read_chunks(WASM, Offset, Chunk, Size, Acc) ->
+    case read(WASM, Offset, min(Chunk, Size - Offset)) of
+        {ok, Data} ->
+            case binary:split(Data, <<0>>) of
+                [Last, _] -> {ok, iolist_to_binary(lists:reverse(Acc, [Last]))};
+                [Data] -> read_chunks(WASM, Offset + byte_size(Data), Chunk * 2, Size, [Data | Acc])
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc Allocates room with the module's `malloc', writes `Data' and a NUL there.
+-spec write_string(pid(), iodata()) -> {ok, non_neg_integer()} | {error, term()}.
+write_string(WASM, Data) when is_pid(WASM), is_list(Data) ->
+    write_string(WASM, iolist_to_binary(Data));
+write_string(WASM, Data) when is_pid(WASM), is_binary(Data) ->
+    case malloc(WASM, byte_size(Data) + 1) of
+        {ok, Ptr} ->
+            case write(WASM, Ptr, <<Data/binary, 0>>) of
+                ok -> {ok, Ptr};
+                {error, _} = Error -> Error
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc Calls the module's exported `malloc'.
+-spec malloc(pid(), integer()) -> {ok, non_neg_integer()} | {error, term()}.
+malloc(WASM, Size) when is_pid(WASM), is_integer(Size) ->
+    case hb_beamr:call(WASM, "malloc", [Size]) of
+        {ok, [0]} -> {error, malloc_failed};
+        {ok, [Ptr]} -> {ok, Ptr};
+        {error, _} = Error -> Error
+    end.
+
+%% @doc Calls the module's exported `free'.
+-spec free(pid(), integer()) -> ok | {error, term()}.
+free(WASM, Ptr) when is_pid(WASM), is_integer(Ptr) ->
+    case hb_beamr:call(WASM, "free", [Ptr]) of
+        {ok, _} -> ok;
+        {error, _} = Error -> Error
+    end.
+
+with(WASM, Fun) ->
+    case beamr_proc:lookup(WASM) of
+        {ok, I} -> Fun(I);
+        {error, _} = Error -> Error
+    end.

@@ -1,0 +1,172 @@
+//! The instance resource: a core instance behind a lock, plus who may drive it.
+//!
+//! Calls on one instance are serialized: the process whose call is in progress is its
+//! owner until the outermost call returns, and only the owner may resume it or call
+//! into it re-entrantly. Anyone else gets `busy` and is put on a waiting list; the NIF
+//! sends it `{'$beamr_ready', Instance}` when the instance frees up, so nobody polls
+//! and no scheduler ever blocks on the lock. An owner that exits mid-call is noticed by
+//! a monitor, and its call is unwound so the instance stays usable.
+
+use beamr_core::{CompiledModule, Instance, StopHandle};
+use parking_lot::{Mutex, MutexGuard};
+use rustler::{Encoder, Env, LocalPid, Monitor, Resource, ResourceArc};
+use std::sync::Arc;
+
+use crate::atoms;
+
+#[derive(Default)]
+struct Control {
+    owner: Option<LocalPid>,
+    monitor: Option<Monitor>,
+    /// Processes waiting for the owner's call to end.
+    call_waiters: Vec<LocalPid>,
+    /// Processes waiting for the lock (a poll was in progress).
+    lock_waiters: Vec<LocalPid>,
+    /// The owner exited while its call was executing; whoever finishes the poll unwinds.
+    orphaned: bool,
+}
+
+pub struct InstanceResource {
+    core: Mutex<Instance>,
+    module: Arc<CompiledModule>,
+    stop: StopHandle,
+    control: Mutex<Control>,
+}
+
+pub type Handle = ResourceArc<InstanceResource>;
+
+/// How an operation may use the instance.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Start a call: needs the caller to be the owner, or nobody to be.
+    Call,
+    /// Resume or continue the caller's own call: needs the caller to be the owner.
+    Drive,
+    /// Touch memory or stop: needs only the lock.
+    Any,
+}
+
+fn push_unique(list: &mut Vec<LocalPid>, pid: LocalPid) {
+    if !list.contains(&pid) {
+        list.push(pid);
+    }
+}
+
+impl InstanceResource {
+    pub fn new(core: Instance) -> InstanceResource {
+        InstanceResource {
+            stop: core.stop_handle(),
+            module: core.module().clone(),
+            core: Mutex::new(core),
+            control: Mutex::default(),
+        }
+    }
+
+    /// The module the instance was made from (immutable, so no lock is needed).
+    pub fn module(&self) -> &CompiledModule {
+        &self.module
+    }
+
+    pub fn stop_handle(&self) -> &StopHandle {
+        &self.stop
+    }
+
+    /// Takes the lock for `access`, or records the caller as waiting and returns
+    /// `Err(busy)`; `Err(not_owner)` when the caller may not drive this call.
+    pub fn enter(
+        &self,
+        env: Env,
+        access: Access,
+    ) -> Result<MutexGuard<'_, Instance>, rustler::Atom> {
+        let me = env.pid();
+        let mut control = self.control.lock();
+        match (access, control.owner) {
+            (Access::Call, Some(owner)) if owner != me => {
+                push_unique(&mut control.call_waiters, me);
+                return Err(atoms::busy());
+            }
+            (Access::Drive, owner) if owner != Some(me) => return Err(atoms::not_owner()),
+            _ => {}
+        }
+        match self.core.try_lock() {
+            Some(core) => {
+                if access == Access::Call && control.owner.is_none() && core.is_idle() {
+                    control.owner = Some(me);
+                }
+                Ok(core)
+            }
+            None => {
+                push_unique(&mut control.lock_waiters, me);
+                Err(atoms::busy())
+            }
+        }
+    }
+
+    /// Releases the lock after an operation by the caller and settles ownership: the
+    /// call tree is over when the instance is idle (or stopped) again.
+    pub fn leave(handle: &Handle, env: Env, mut core: MutexGuard<'_, Instance>) {
+        let mut control = handle.control.lock();
+        if control.orphaned {
+            control.orphaned = false;
+            core.abandon();
+        }
+        let call_over = core.is_idle() || handle.stop.is_stopped();
+        drop(core);
+        let mut woken = std::mem::take(&mut control.lock_waiters);
+        if call_over && control.owner.is_some() {
+            control.owner = None;
+            if let Some(m) = control.monitor.take() {
+                env.demonitor(handle, &m);
+            }
+            woken.append(&mut control.call_waiters);
+        } else if let (Some(owner), None) = (control.owner, control.monitor) {
+            control.monitor = env.monitor(handle, &owner);
+        }
+        drop(control);
+        wake(handle, env, &woken);
+    }
+
+    /// Stops the instance: frees it now if it is not executing, else it traps within a
+    /// tick and whoever is polling frees it. Everyone waiting is told to retry.
+    pub fn stop(handle: &Handle, env: Env) {
+        handle.stop.stop();
+        if let Some(mut core) = handle.core.try_lock() {
+            core.stop();
+        }
+        let mut control = handle.control.lock();
+        let mut woken = std::mem::take(&mut control.lock_waiters);
+        woken.append(&mut control.call_waiters);
+        drop(control);
+        wake(handle, env, &woken);
+    }
+}
+
+fn wake(handle: &Handle, env: Env, pids: &[LocalPid]) {
+    for pid in pids {
+        // A waiter that already exited cannot be woken; one that is woken twice retries twice.
+        let _ = env.send(pid, (atoms::beamr_ready(), handle.clone()).encode(env));
+    }
+}
+
+#[rustler::resource_impl]
+impl Resource for InstanceResource {
+    fn down<'a>(&'a self, _env: Env<'a>, pid: LocalPid, _monitor: Monitor) {
+        let mut control = self.control.lock();
+        if control.owner != Some(pid) {
+            return;
+        }
+        control.monitor = None;
+        match self.core.try_lock() {
+            Some(mut core) => {
+                core.abandon();
+                control.owner = None;
+                // Waiters retry on their own timeout: there is no handle to send here.
+            }
+            None => {
+                // A poll for the dead owner is executing; make it trap and unwind.
+                self.stop.abandon();
+                control.orphaned = true;
+            }
+        }
+    }
+}

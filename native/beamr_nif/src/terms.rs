@@ -1,0 +1,176 @@
+//! Term <-> value conversion and the error terms of beamr's NIF.
+//!
+//! Values are checked against the wasm type they are meant for (rules in
+//! `beamr_core::value`); a term that does not fit produces
+//! `{bad_arg, Position, ExpectedType, Term}` with a 1-based position. Results go the
+//! other way: integers, floats, and the atoms `nan`, `infinity`, `neg_infinity` and
+//! `null` for what an Erlang float or integer cannot hold.
+
+use crate::atoms;
+use beamr_core::value::{to_val, type_name};
+use beamr_core::{Arg, Error, SpecialFloat, Val, ValType};
+use rustler::types::atom::Atom;
+use rustler::{Binary, Encoder, Env, NewBinary, Term};
+
+/// Reads one caller term as an [`Arg`], without yet knowing whether it fits.
+fn decode_arg(term: Term) -> Option<Arg> {
+    if let Ok(n) = term.decode::<i64>() {
+        return Some(Arg::Int(n as i128));
+    }
+    if let Ok(n) = term.decode::<u64>() {
+        return Some(Arg::Int(n as i128));
+    }
+    if let Ok(x) = term.decode::<f64>() {
+        return Some(Arg::Float(x));
+    }
+    if let Ok(a) = term.decode::<Atom>() {
+        return match a {
+            a if a == atoms::nan() => Some(Arg::Special(SpecialFloat::Nan)),
+            a if a == atoms::infinity() => Some(Arg::Special(SpecialFloat::Infinity)),
+            a if a == atoms::neg_infinity() => Some(Arg::Special(SpecialFloat::NegInfinity)),
+            a if a == atoms::null() => Some(Arg::Null),
+            _ => None,
+        };
+    }
+    if let Ok(b) = term.decode::<Binary>() {
+        return <[u8; 16]>::try_from(b.as_slice()).ok().map(Arg::V128);
+    }
+    None
+}
+
+/// Why a list of terms does not fit a list of types, as an error term.
+pub fn mismatch<'a>(env: Env<'a>, e: Mismatch<'a>) -> Term<'a> {
+    match e {
+        Mismatch::Arity { expected, got } => (atoms::bad_arity(), expected, got).encode(env),
+        Mismatch::Type {
+            index,
+            expected,
+            got,
+        } => (atoms::bad_arg(), index + 1, type_atom(&expected), got).encode(env),
+        Mismatch::NotAList(t) => (atoms::bad_arg(), 0, atoms::bad_arg(), t).encode(env),
+    }
+}
+
+pub enum Mismatch<'a> {
+    Arity {
+        expected: usize,
+        got: usize,
+    },
+    Type {
+        index: usize,
+        expected: ValType,
+        got: Term<'a>,
+    },
+    NotAList(Term<'a>),
+}
+
+/// Converts a list of terms to values of `types`.
+pub fn to_vals<'a>(
+    list: Term<'a>,
+    types: impl ExactSizeIterator<Item = ValType>,
+) -> Result<Vec<Val>, Mismatch<'a>> {
+    let terms: Vec<Term<'a>> = list.decode().map_err(|_| Mismatch::NotAList(list))?;
+    if terms.len() != types.len() {
+        return Err(Mismatch::Arity {
+            expected: types.len(),
+            got: terms.len(),
+        });
+    }
+    terms
+        .into_iter()
+        .zip(types)
+        .enumerate()
+        .map(|(index, (term, ty))| {
+            decode_arg(term)
+                .and_then(|a| to_val(&a, &ty))
+                .ok_or(Mismatch::Type {
+                    index,
+                    expected: ty,
+                    got: term,
+                })
+        })
+        .collect()
+}
+
+fn float<'a>(env: Env<'a>, x: f64) -> Term<'a> {
+    match SpecialFloat::of(x) {
+        None => x.encode(env),
+        Some(SpecialFloat::Nan) => atoms::nan().encode(env),
+        Some(SpecialFloat::Infinity) => atoms::infinity().encode(env),
+        Some(SpecialFloat::NegInfinity) => atoms::neg_infinity().encode(env),
+    }
+}
+
+pub fn val<'a>(env: Env<'a>, v: &Val) -> Term<'a> {
+    match v {
+        Val::I32(n) => n.encode(env),
+        Val::I64(n) => n.encode(env),
+        Val::F32(bits) => float(env, f32::from_bits(*bits) as f64),
+        Val::F64(bits) => float(env, f64::from_bits(*bits)),
+        Val::V128(v) => bytes(env, &v.as_u128().to_le_bytes()),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::AnyRef(None) | Val::ExnRef(None) => {
+            atoms::null().encode(env)
+        }
+        _ => atoms::r#ref().encode(env),
+    }
+}
+
+pub fn vals<'a>(env: Env<'a>, vs: &[Val]) -> Term<'a> {
+    vs.iter()
+        .map(|v| val(env, v))
+        .collect::<Vec<_>>()
+        .encode(env)
+}
+
+pub fn bytes<'a>(env: Env<'a>, data: &[u8]) -> Term<'a> {
+    NewBinary::from_slice(env, data).into()
+}
+
+pub fn type_atom(ty: &ValType) -> Atom {
+    match type_name(ty) {
+        "i32" => atoms::i32(),
+        "i64" => atoms::i64(),
+        "f32" => atoms::f32(),
+        "f64" => atoms::f64(),
+        "v128" => atoms::v128(),
+        "funcref" => atoms::funcref(),
+        "externref" => atoms::externref(),
+        "exnref" => atoms::exnref(),
+        _ => atoms::anyref(),
+    }
+}
+
+/// The reason term of a core error.
+pub fn reason<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
+    let text = |s: &str| bytes(env, s.as_bytes());
+    match e {
+        Error::Compile(m) => (atoms::invalid_module(), text(m)).encode(env),
+        Error::Instantiate(m) => (atoms::instantiate(), text(m)).encode(env),
+        Error::ImportDuringStart { module, name } => {
+            (atoms::import_during_start(), text(module), text(name)).encode(env)
+        }
+        Error::UnknownExport(n) => (atoms::unknown_export(), text(n)).encode(env),
+        Error::NotAFunction(n) => (atoms::not_a_function(), text(n)).encode(env),
+        Error::NoTable => atoms::no_indirect_function_table().encode(env),
+        Error::BadTableIndex(i) => (atoms::bad_table_index(), *i).encode(env),
+        Error::BadArity { expected, got } => (atoms::bad_arity(), *expected, *got).encode(env),
+        Error::Trap(m) => (atoms::trap(), text(m)).encode(env),
+        Error::Stopped => atoms::stopped().encode(env),
+        Error::Timeout => atoms::timeout().encode(env),
+        Error::ImportAborted(m) => (atoms::import_aborted(), text(m)).encode(env),
+        Error::NoMemory => atoms::no_memory().encode(env),
+        Error::OutOfBounds { offset, len, size } => {
+            (atoms::out_of_bounds(), *offset, *len, *size).encode(env)
+        }
+        Error::InvalidState(m) => (atoms::invalid_state(), text(m)).encode(env),
+        Error::Busy => atoms::busy().encode(env),
+    }
+}
+
+pub fn error<'a>(env: Env<'a>, reason: Term<'a>) -> Term<'a> {
+    (atoms::error(), reason).encode(env)
+}
+
+pub fn core_error<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
+    error(env, reason(env, e))
+}
