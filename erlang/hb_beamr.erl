@@ -77,8 +77,8 @@ call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
                                        func := binary_to_list(N), func_sig := binary_to_list(S)},
                               O)
                 end,
-            CallOpts = #{timeout => maps:get(beamr_timeout, Opts, infinity)},
-            beamr:call(I, FuncRef, Args, Adapt, StateMsg, maps:merge(Opts, CallOpts));
+            Timeout = maps:get(beamr_timeout, Opts, infinity),
+            beamr:call_with_timeout(I, FuncRef, Args, Adapt, StateMsg, Opts, Timeout);
         {error, stopped} ->
             {error, stopped, StateMsg}
     end;

@@ -26,7 +26,7 @@
 -module(beamr).
 -compile({no_auto_import, [size/1]}).
 
--export([start/1, start/2, imports/1, exports/1, call/3, call/4, call/6,
+-export([start/1, start/2, imports/1, exports/1, call/3, call/4, call/6, call_with_timeout/7,
          size/1, read/3, write/3, stop/1, is_stopped/1]).
 -export_type([instance/0, value/0, func_ref/0, import_request/0, import_fun/0,
               call_opts/0]).
@@ -73,16 +73,23 @@ exports(I) ->
 %% @doc Calls a function that reaches no import.
 %% An import it does reach fails the call with `{unhandled_import, Module, Name}'.
 -spec call(instance(), func_ref(), [value()]) -> {ok, [value()]} | {error, term()}.
+call(I, Func, Args) when is_binary(Func) ->
+    %% The common case, a short call that neither waits nor yields, costs one NIF call.
+    case beamr_nif:call(I, Func, Args, infinity) of
+        {ok, _} = Ok -> Ok;
+        {error, _} = Error -> Error;
+        Step -> without_state(drive(Step, {I, fun unhandled_import/3, #{}, infinity}, undefined))
+    end;
 call(I, Func, Args) ->
     call(I, Func, Args, #{}).
 
 %% @doc As {@link call/3}, with options (see {@type call_opts()}).
 -spec call(instance(), func_ref(), [value()], call_opts()) -> {ok, [value()]} | {error, term()}.
 call(I, Func, Args, Opts) ->
-    case call(I, Func, Args, fun unhandled_import/3, undefined, Opts) of
-        {ok, Results, _} -> {ok, Results};
-        {error, Reason, _} -> {error, Reason}
-    end.
+    without_state(call(I, Func, Args, fun unhandled_import/3, undefined, Opts)).
+
+without_state({ok, Results, _}) -> {ok, Results};
+without_state({error, Reason, _}) -> {error, Reason}.
 
 %% @doc Calls a function, answering its imports with `ImportFun'.
 %%
@@ -94,33 +101,40 @@ call(I, Func, Args, Opts) ->
 %% `{error, {bad_import_result, Module, Name, Why}}'.
 -spec call(instance(), func_ref(), [value()], import_fun(), State, call_opts()) ->
           {ok, [value()], State} | {error, term(), State}.
-call(I, Func, Args, ImportFun, State, Opts) when is_function(ImportFun, 3), is_map(Opts) ->
-    Timeout = maps:get(timeout, Opts, infinity),
+call(I, Func, Args, ImportFun, State, Opts) when is_map(Opts) ->
+    call_with_timeout(I, Func, Args, ImportFun, State, Opts, maps:get(timeout, Opts, infinity));
+call(_I, _Func, _Args, _ImportFun, State, Opts) ->
+    {error, {badarg, Opts}, State}.
+
+%% @private As {@link call/6}, with the timeout given apart from `Opts', which are
+%% then passed to `ImportFun' untouched (for faces such as `hb_beamr').
+-spec call_with_timeout(instance(), func_ref(), [value()], import_fun(), State, map(), timeout()) ->
+          {ok, [value()], State} | {error, term(), State}.
+call_with_timeout(I, Func, Args, ImportFun, State, Opts, Timeout) when is_function(ImportFun, 3) ->
     case func_ref(Func) of
         {ok, Ref} when is_list(Args) ->
             Deadline = deadline(Timeout),
-            Step = retry(fun() -> beamr_nif:call(I, Ref, Args, remaining(Deadline)) end,
-                         I, Deadline),
+            Step = step(I, {call, Ref, Args}, Deadline),
             drive(Step, {I, ImportFun, Opts, Deadline}, State);
         {ok, _} ->
             {error, {bad_args, Args}, State};
         error ->
             {error, {bad_func, Func}, State}
     end;
-call(_I, _Func, _Args, ImportFun, State, Opts) ->
-    {error, {badarg, [ImportFun, Opts]}, State}.
+call_with_timeout(_I, _Func, _Args, ImportFun, State, _Opts, _Timeout) ->
+    {error, {bad_import_fun, ImportFun}, State}.
 
 drive({ok, Results}, _Ctx, State) ->
     {ok, Results, State};
 drive({error, Reason}, _Ctx, State) ->
     {error, Reason, State};
 drive(yield, {I, _, _, Deadline} = Ctx, State) ->
-    drive(retry(fun() -> beamr_nif:proceed(I) end, I, Deadline), Ctx, State);
+    drive(step(I, proceed, Deadline), Ctx, State);
 drive({import, Module, Name, Args, Sig}, {I, ImportFun, Opts, Deadline} = Ctx, State) ->
     Request = #{instance => I, module => Module, func => Name, args => Args, func_sig => Sig},
     try ImportFun(State, Request, Opts) of
         {ok, Results, State2} when is_list(Results) ->
-            case retry(fun() -> beamr_nif:resume(I, Results) end, I, Deadline) of
+            case step(I, {resume, Results}, Deadline) of
                 {bad_import_result, Why} ->
                     abort(Ctx, {bad_import_result, Module, Name, Why}, State2);
                 Step ->
@@ -136,7 +150,7 @@ drive({import, Module, Name, Args, Sig}, {I, ImportFun, Opts, Deadline} = Ctx, S
 %% Fails the pending import so that WASM unwinds out of this call level.
 abort({I, _, _, Deadline}, Reason, State) ->
     Message = iolist_to_binary(io_lib:format("~0p", [Reason], [{chars_limit, 512}])),
-    case retry(fun() -> beamr_nif:fail_import(I, Message) end, I, Deadline) of
+    case step(I, {fail, Message}, Deadline) of
         {error, stopped} -> {error, stopped, State};
         {error, timeout} -> {error, timeout, State};
         _ -> {error, Reason, State}
@@ -148,21 +162,17 @@ unhandled_import(_State, #{module := Module, func := Name}, _Opts) ->
 %% @doc The size of the default memory in bytes.
 -spec size(instance()) -> {ok, non_neg_integer()} | {error, term()}.
 size(I) ->
-    retry(fun() -> beamr_nif:size(I) end, I, infinity).
+    step(I, size, infinity).
 
 %% @doc Reads `Length' bytes of the default memory at `Offset'.
 -spec read(instance(), non_neg_integer(), non_neg_integer()) -> {ok, binary()} | {error, term()}.
-read(I, Offset, Length) when is_integer(Length), Length > ?DIRTY_BYTES ->
-    retry(fun() -> beamr_nif:read_dirty(I, Offset, Length) end, I, infinity);
 read(I, Offset, Length) ->
-    retry(fun() -> beamr_nif:read(I, Offset, Length) end, I, infinity).
+    step(I, {read, Offset, Length}, infinity).
 
 %% @doc Writes `Data' into the default memory at `Offset'.
 -spec write(instance(), non_neg_integer(), binary()) -> ok | {error, term()}.
-write(I, Offset, Data) when is_binary(Data), byte_size(Data) > ?DIRTY_BYTES ->
-    retry(fun() -> beamr_nif:write_dirty(I, Offset, Data) end, I, infinity);
 write(I, Offset, Data) when is_binary(Data) ->
-    retry(fun() -> beamr_nif:write(I, Offset, Data) end, I, infinity);
+    step(I, {write, Offset, Data}, infinity);
 write(_I, _Offset, Data) ->
     {error, {bad_data, Data}}.
 
@@ -182,14 +192,21 @@ is_stopped(I) ->
 func_ref(Name) when is_binary(Name) -> {ok, Name};
 func_ref(Index) when is_integer(Index), Index >= 0 -> {ok, Index};
 func_ref(Name) when is_list(Name) ->
+    try list_to_binary(Name) of
+        Bin -> {ok, Bin}
+    catch
+        error:badarg -> func_ref_unicode(Name)
+    end;
+func_ref(Name) when is_atom(Name) -> {ok, atom_to_binary(Name)};
+func_ref(_) -> error.
+
+func_ref_unicode(Name) ->
     try unicode:characters_to_binary(Name) of
         Bin when is_binary(Bin) -> {ok, Bin};
         _ -> error
     catch
         error:badarg -> error
-    end;
-func_ref(Name) when is_atom(Name) -> {ok, atom_to_binary(Name)};
-func_ref(_) -> error.
+    end.
 
 deadline(infinity) -> infinity;
 deadline(Ms) when is_integer(Ms), Ms >= 0 -> erlang:monotonic_time(millisecond) + Ms;
@@ -199,15 +216,28 @@ remaining(infinity) -> infinity;
 remaining({bad, Other}) -> Other;
 remaining(At) -> max(0, At - erlang:monotonic_time(millisecond)).
 
-%% Runs a NIF step, waiting (in `receive', not on a scheduler) while the instance is
-%% busy with another caller. A wake-up that arrives after a timed-out wait is flushed.
-retry(Op, I, Deadline) ->
-    case Op() of
-        busy -> wait(Op, I, Deadline);
+%% One NIF step. While the instance is busy with another caller, waits for its
+%% `{'$beamr_ready', I}' (in `receive', not on a scheduler) and tries again; a wake-up
+%% that arrives after a timed-out wait is flushed.
+step(I, Op, Deadline) ->
+    case nif(I, Op, Deadline) of
+        busy -> wait(I, Op, Deadline);
         Result -> Result
     end.
 
-wait(Op, I, Deadline) ->
+nif(I, {call, Ref, Args}, Deadline) -> beamr_nif:call(I, Ref, Args, remaining(Deadline));
+nif(I, {resume, Results}, _) -> beamr_nif:resume(I, Results);
+nif(I, proceed, _) -> beamr_nif:proceed(I);
+nif(I, {fail, Message}, _) -> beamr_nif:fail_import(I, Message);
+nif(I, size, _) -> beamr_nif:size(I);
+nif(I, {read, Offset, Length}, _) when is_integer(Length), Length > ?DIRTY_BYTES ->
+    beamr_nif:read_dirty(I, Offset, Length);
+nif(I, {read, Offset, Length}, _) -> beamr_nif:read(I, Offset, Length);
+nif(I, {write, Offset, Data}, _) when byte_size(Data) > ?DIRTY_BYTES ->
+    beamr_nif:write_dirty(I, Offset, Data);
+nif(I, {write, Offset, Data}, _) -> beamr_nif:write(I, Offset, Data).
+
+wait(I, Op, Deadline) ->
     case remaining(Deadline) of
         0 ->
             flush_ready(I),
@@ -217,9 +247,9 @@ wait(Op, I, Deadline) ->
                 {'$beamr_ready', I} -> ok
             after min(Wait, ?WAIT_RETRY_MS) -> ok
             end,
-            case Op() of
+            case nif(I, Op, Deadline) of
                 busy ->
-                    wait(Op, I, Deadline);
+                    wait(I, Op, Deadline);
                 Result ->
                     flush_ready(I),
                     Result

@@ -8,6 +8,7 @@
 //! (the instance was stopped or the call's deadline passed).
 
 use once_cell::sync::OnceCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use wasmtime::{Config, Engine};
 
@@ -16,6 +17,14 @@ use wasmtime::{Config, Engine};
 pub const TICK: Duration = Duration::from_millis(1);
 
 static ENGINE: OnceCell<Engine> = OnceCell::new();
+
+/// Ticks since the ticker started; lets a time slice tell how long it has run.
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// The current tick count.
+pub(crate) fn ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
+}
 
 /// The shared engine, created with the ticker on first use.
 pub fn engine() -> &'static Engine {
@@ -49,6 +58,7 @@ fn start_ticker(engine: Engine) {
         .name("beamr-epoch".into())
         .spawn(move || loop {
             std::thread::sleep(TICK);
+            TICKS.fetch_add(1, Ordering::Relaxed);
             engine.increment_epoch();
         })
         .expect("spawn the epoch ticker thread");

@@ -45,8 +45,10 @@ pub(crate) enum Event {
     CallDone(Result<Vec<Val>, Error>),
 }
 
+type StoreFn<'f> = dyn FnMut(StoreContextMut<'_, Host>) + 'f;
+
 /// A closure borrowed from the driver's stack for the length of one poll.
-pub(crate) struct StoreTask(*mut (dyn FnMut(StoreContextMut<'_, Host>) + 'static));
+pub(crate) struct StoreTask(*mut StoreFn<'static>);
 
 // SAFETY: the pointer is only dereferenced by the host function during the poll that
 // the driver makes right after posting it, on the driver's thread, while the closure it
@@ -58,10 +60,10 @@ impl StoreTask {
     ///
     /// # Safety
     /// The task must be run (or dropped) before `task` goes out of scope.
-    pub(crate) unsafe fn new(task: &mut (dyn FnMut(StoreContextMut<'_, Host>) + '_)) -> StoreTask {
-        let ptr: *mut (dyn FnMut(StoreContextMut<'_, Host>) + '_) = task;
+    pub(crate) unsafe fn new<'f>(task: &mut StoreFn<'f>) -> StoreTask {
+        let ptr: *mut StoreFn<'f> = task;
         // SAFETY: lifetime erasure only; see the type's comment.
-        StoreTask(unsafe { std::mem::transmute(ptr) })
+        StoreTask(unsafe { std::mem::transmute::<*mut StoreFn<'f>, *mut StoreFn<'static>>(ptr) })
     }
 
     pub(crate) fn run(self, store: StoreContextMut<'_, Host>) {
@@ -78,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) abandoned: AtomicBool,
     /// True while the call is being polled from a dirty scheduler (no time slicing).
     pub(crate) dirty: AtomicBool,
+    /// The tick at which the current poll began.
+    pub(crate) slice_start: AtomicU64,
     /// Nanoseconds since [`base`] after which the call times out; 0 for none.
     deadline: AtomicU64,
     command: Mutex<Option<Command>>,

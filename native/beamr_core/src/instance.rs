@@ -10,13 +10,14 @@
 //! its `Caller`, over the exchange in `exchange.rs`, so they see and change the live
 //! store.
 
-use crate::engine::engine;
+use crate::engine::{engine, ticks};
 use crate::error::{Error, Interrupt};
 use crate::exchange::{Command, Event, NextCommand, Shared, StoreTask};
 use crate::memory::{checked_range, default_memory};
 use crate::module::{CompiledModule, ImportDesc};
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wasmtime::{
     AsContextMut, Caller, Extern, ExternType, Func, FuncType, Global, Linker, Memory, Ref, Store,
-    StoreContextMut, Table, Tag, UpdateDeadline, Val,
+    StoreContextMut, Table, Tag, UpdateDeadline, Val, ValType,
 };
 
 /// The data every beamr store carries.
@@ -39,11 +40,22 @@ pub enum Target<'a> {
     Index(u64),
 }
 
-/// A resolved function and its type.
+/// A resolved function: the handle, its parameter types and its result count.
 #[derive(Clone)]
 pub struct Callee {
     pub func: Func,
-    pub ty: FuncType,
+    pub params: Arc<[ValType]>,
+    pub results: usize,
+}
+
+impl Callee {
+    fn new(func: Func, ty: FuncType) -> Callee {
+        Callee {
+            func,
+            params: ty.params().collect(),
+            results: ty.results().len(),
+        }
+    }
 }
 
 /// Which kind of scheduler thread is polling: normal ones get short time slices.
@@ -106,7 +118,29 @@ pub struct Instance {
     imports_waiting: Vec<usize>,
     /// True when the innermost level is parked in the last of `imports_waiting`.
     parked: bool,
-    exports: HashMap<Box<str>, Callee>,
+    exports: HashMap<Box<str>, Callee, BuildHasherDefault<Fnv>>,
+}
+
+/// FNV-1a: export names are short, and SipHash showed up in the per-call profile.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 fn on_epoch(store: StoreContextMut<'_, Host>) -> wasmtime::Result<UpdateDeadline> {
@@ -120,7 +154,11 @@ fn on_epoch(store: StoreContextMut<'_, Host>) -> wasmtime::Result<UpdateDeadline
     if shared.deadline_passed() {
         return Err(wasmtime::Error::new(Interrupt::Timeout));
     }
-    Ok(if shared.dirty.load(Ordering::Relaxed) {
+    // A normal-scheduler slice yields once it has seen a full tick go by (it has run
+    // at least one and at most two ticks); a tick that lands just after the slice began
+    // does not cut it short.
+    let ran = ticks().wrapping_sub(shared.slice_start.load(Ordering::Relaxed));
+    Ok(if shared.dirty.load(Ordering::Relaxed) || ran < 2 {
         UpdateDeadline::Continue(1)
     } else {
         UpdateDeadline::Yield(1)
@@ -230,7 +268,7 @@ impl Instance {
             state: State::Idle(store),
             imports_waiting: Vec::new(),
             parked: false,
-            exports: HashMap::new(),
+            exports: HashMap::default(),
         })
     }
 
@@ -329,10 +367,7 @@ impl Instance {
         let handle = self.handle;
         let callee = self.with_store(|mut store| match target {
             Target::Name(name) => match handle.get_export(&mut store, name) {
-                Some(Extern::Func(func)) => Ok(Callee {
-                    ty: func.ty(&store),
-                    func,
-                }),
+                Some(Extern::Func(func)) => Ok(Callee::new(func, func.ty(&store))),
                 Some(_) => Err(Error::NotAFunction(name.to_string())),
                 None => Err(Error::UnknownExport(name.to_string())),
             },
@@ -342,10 +377,7 @@ impl Instance {
                     _ => return Err(Error::NoTable),
                 };
                 match table.get(&mut store, index) {
-                    Some(Ref::Func(Some(func))) => Ok(Callee {
-                        ty: func.ty(&store),
-                        func,
-                    }),
+                    Some(Ref::Func(Some(func))) => Ok(Callee::new(func, func.ty(&store))),
                     _ => Err(Error::BadTableIndex(index)),
                 }
             }
@@ -368,14 +400,14 @@ impl Instance {
         if self.settle_stop() {
             return Step::Failed(Error::Stopped);
         }
-        let expected = callee.ty.params().len();
+        let expected = callee.params.len();
         if args.len() != expected {
             return Step::Failed(Error::BadArity {
                 expected,
                 got: args.len(),
             });
         }
-        let results = callee.ty.results().len();
+        let results = callee.results;
         let func = callee.func;
         match std::mem::replace(&mut self.state, State::Stopped) {
             State::Idle(mut store) => {

@@ -34,7 +34,7 @@ fn instance() -> Instance {
 
 fn call(i: &mut Instance, name: &str, args: &[Arg]) -> Step {
     let callee = i.resolve(Target::Name(name)).unwrap();
-    let vals = beamr_core::value::to_vals(args, callee.ty.params()).unwrap();
+    let vals = beamr_core::value::to_vals(args, callee.params.iter().cloned()).unwrap();
     i.call(&callee, vals, Slice::Normal, None)
 }
 

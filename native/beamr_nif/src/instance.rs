@@ -104,7 +104,9 @@ impl InstanceResource {
 
     /// Releases the lock after an operation by the caller and settles ownership: the
     /// call tree is over when the instance is idle (or stopped) again.
-    pub fn leave(handle: &Handle, env: Env, mut core: MutexGuard<'_, Instance>) {
+    /// With `wait`, the caller found a call executing and is queued for the next
+    /// release, so that it is told when to retry.
+    pub fn leave(handle: &Handle, env: Env, mut core: MutexGuard<'_, Instance>, wait: bool) {
         let mut control = handle.control.lock();
         if control.orphaned {
             control.orphaned = false;
@@ -121,6 +123,9 @@ impl InstanceResource {
             woken.append(&mut control.call_waiters);
         } else if let (Some(owner), None) = (control.owner, control.monitor) {
             control.monitor = env.monitor(handle, &owner);
+        }
+        if wait {
+            push_unique(&mut control.lock_waiters, env.pid());
         }
         drop(control);
         wake(handle, env, &woken);

@@ -10,7 +10,7 @@ mod atoms;
 mod instance;
 mod terms;
 
-use beamr_core::{compile, Instance, Slice, Step, Target};
+use beamr_core::{compile, Error, Instance, Slice, Step, Target};
 use instance::{Access, Handle, InstanceResource};
 use parking_lot::MutexGuard;
 use rustler::{Binary, Encoder, Env, ResourceArc, Term};
@@ -106,11 +106,33 @@ fn with_instance<'a>(
     match handle.enter(env, access) {
         Ok(mut core) => {
             let out = op(&mut core);
-            InstanceResource::leave(handle, env, core);
+            InstanceResource::leave(handle, env, core, false);
             out
         }
         Err(reason) if reason == atoms::busy() => atoms::busy().encode(env),
         Err(reason) => terms::error(env, reason.encode(env)),
+    }
+}
+
+/// Runs a store operation (memory access); when a call is executing rather than
+/// parked, the caller is queued and gets `busy`.
+fn with_store<'a>(
+    env: Env<'a>,
+    handle: &Handle,
+    op: impl FnOnce(&mut MutexGuard<'_, Instance>) -> Result<Term<'a>, Error>,
+) -> Term<'a> {
+    match handle.enter(env, Access::Any) {
+        Ok(mut core) => {
+            let out = op(&mut core);
+            let busy = out == Err(Error::Busy);
+            InstanceResource::leave(handle, env, core, busy);
+            match out {
+                Ok(term) => term,
+                Err(Error::Busy) => atoms::busy().encode(env),
+                Err(e) => terms::core_error(env, &e),
+            }
+        }
+        Err(reason) => reason.encode(env),
     }
 }
 
@@ -152,7 +174,7 @@ fn call_target<'a>(
             Ok(c) => c,
             Err(e) => return terms::core_error(env, &e),
         };
-        match terms::to_vals(args, callee.ty.params()) {
+        match terms::to_vals(args, callee.params.iter().cloned()) {
             Ok(values) => {
                 let s = core.call(&callee, values, Slice::Normal, deadline);
                 step(env, core, s)
@@ -208,9 +230,8 @@ fn offset(t: Term) -> Option<u64> {
 /// `size(Instance) -> {ok, Bytes} | {error, _} | busy`.
 #[rustler::nif]
 fn size<'a>(env: Env<'a>, handle: Handle) -> Term<'a> {
-    with_instance(env, &handle, Access::Any, |core| match core.memory_size() {
-        Ok(n) => (atoms::ok(), n).encode(env),
-        Err(e) => terms::core_error(env, &e),
+    with_store(env, &handle, |core| {
+        core.memory_size().map(|n| (atoms::ok(), n).encode(env))
     })
 }
 

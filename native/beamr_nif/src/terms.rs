@@ -58,7 +58,7 @@ pub enum Mismatch<'a> {
     },
     Type {
         index: usize,
-        expected: ValType,
+        expected: Box<ValType>,
         got: Term<'a>,
     },
     NotAList(Term<'a>),
@@ -83,9 +83,9 @@ pub fn to_vals<'a>(
         .map(|(index, (term, ty))| {
             decode_arg(term)
                 .and_then(|a| to_val(&a, &ty))
-                .ok_or(Mismatch::Type {
+                .ok_or_else(|| Mismatch::Type {
                     index,
-                    expected: ty,
+                    expected: Box::new(ty),
                     got: term,
                 })
         })

@@ -1,0 +1,34 @@
+# beamr: the two set-up commands are `make demo` and `make test`.
+.PHONY: all deps build demo test bench lint shell clean
+
+all: build
+
+deps:
+	@sh scripts/ensure-deps.sh
+
+build: deps
+	rebar3 compile
+
+demo: build
+	escript scripts/demo.escript
+
+# Every test: the Rust core and NIF crates, then the EUnit suites against the real NIF.
+test: deps
+	cargo test --release --workspace
+	rebar3 eunit
+
+bench: build
+	escript scripts/bench.escript
+
+lint: deps
+	cargo fmt --all --check
+	cargo clippy --release --workspace --all-targets -- -D warnings
+	rebar3 dialyzer
+
+shell: build
+	rebar3 shell
+
+clean:
+	rebar3 clean
+	cargo clean
+	rm -f priv/beamr_nif.so
