@@ -120,8 +120,39 @@ bad_func_and_args_test() ->
     ?assertMatch({error, {bad_func, _}}, beamr:call(I, -1, [5.0])),
     ?assertMatch({error, _}, beamr:call(I, <<"fac">>, 5.0)),
     ?assertMatch({error, _}, beamr:call(I, "fac", 5.0)),
-    ?assertMatch({error, _}, beamr:call(I, <<"fac">>, [5.0 | 1.0])),
     ?assertEqual({ok, [120.0]}, beamr:call(I, <<"fac">>, [5.0])).
+
+%% An improper argument list is an error, not an exception.
+improper_args_test() ->
+    I = start("test.wat"),
+    ?assertMatch({error, _}, catch_nif(fun() -> beamr:call(I, <<"fac">>, [5.0 | 1.0]) end)),
+    ?assertMatch({error, _}, catch_nif(fun() -> beamr:call(I, "add", [1, 2 | 3]) end)),
+    ?assertEqual({ok, [120.0]}, beamr:call(I, <<"fac">>, [5.0])).
+
+%% ... and it leaves the instance usable by other processes.
+improper_args_then_other_process_test() ->
+    I = start("test.wat"),
+    _ = catch_nif(fun() -> beamr:call(I, <<"fac">>, [5.0 | 1.0]) end),
+    ?assertEqual({ok, [120.0]}, within(2000, fun() -> beamr:call(I, <<"fac">>, [5.0], #{}) end)).
+
+%% An import fun answering with an improper list fails that call, cleanly.
+improper_import_results_test() ->
+    P = start("pow_calculator.wat"),
+    Bad = fun(S, _, _) -> {ok, [1 | 2], S} end,
+    ?assertMatch({error, _, s},
+                 catch_nif(fun() -> beamr:call(P, <<"pow">>, [2, 2], Bad, s, #{}) end)),
+    ?assertEqual({ok, [8], s}, beamr:call(P, <<"pow">>, [2, 3], fun mul/3, s, #{})).
+
+improper_import_results_then_other_process_test() ->
+    P = start("pow_calculator.wat"),
+    Bad = fun(S, _, _) -> {ok, [1 | 2], S} end,
+    _ = catch_nif(fun() -> beamr:call(P, <<"pow">>, [2, 2], Bad, s, #{}) end),
+    ?assertEqual({ok, [8], s},
+                 within(2000, fun() -> beamr:call(P, <<"pow">>, [2, 3], fun mul/3, s, #{}) end)).
+
+%% Turns an exception into a value that the assertion then rejects.
+catch_nif(Fun) ->
+    try Fun() catch C:R -> {raised, C, R} end.
 
 trap_test() ->
     I = start("test.wat"),
