@@ -1,7 +1,7 @@
 %%% @doc Helpers shared by beamr's eunit suites: fixtures, bounded waits, RSS.
 -module(beamr_test_util).
 
--export([fixture/1, start/1, within/2, collect/2, collect/3, rss_bytes/0]).
+-export([fixture/1, start/1, within/2, collect/2, collect/3, spawn_reporting/2, rss_bytes/0]).
 
 %% @doc The contents of test/fixtures/Name (WAT text, which beamr:start/1 accepts).
 fixture(Name) ->
@@ -45,6 +45,14 @@ within(Ms, Fun) ->
         erlang:demonitor(MRef, [flush]),
         error({did_not_finish_within, Ms})
     end.
+
+%% @doc Spawns Fun; it sends `{Tag, Result}' to the caller when done, or
+%% `{Tag, {crashed, Class, Reason}}' if it raised, so that collectors never wait in vain.
+spawn_reporting(Tag, Fun) ->
+    Parent = self(),
+    spawn(fun() ->
+                  Parent ! {Tag, try Fun() catch C:R -> {crashed, C, R} end}
+          end).
 
 %% @doc Receives N messages `{Tag, X}', in arrival order, within Ms milliseconds overall.
 collect(Tag, N) ->
