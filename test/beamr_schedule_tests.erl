@@ -1,0 +1,98 @@
+%%% @doc Scheduler and memory behaviour: no long schedules while spinning, flat RSS.
+-module(beamr_schedule_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-import(beamr_test_util, [start/1, collect/3, rss_bytes/0]).
+
+%% A call spinning forever never holds a normal scheduler for long, and stop ends it.
+spin_no_long_schedule_test_() ->
+    {timeout, 20, fun spin_no_long_schedule/0}.
+
+spin_no_long_schedule() ->
+    I = start("test.wat"),
+    flush_monitor_messages(),
+    Previous = erlang:system_monitor(self(), [{long_schedule, 5}]),
+    Spinner =
+        try
+            S = beamr_test_util:spawn_reporting(spun, fun() -> beamr:call(I, <<"spin">>, []) end),
+            timer:sleep(1000),
+            S
+        after
+            restore_system_monitor(Previous)
+        end,
+    Reports = monitor_messages(),
+    %% It really was still spinning.
+    ?assert(is_process_alive(Spinner)),
+    receive {spun, Early} -> error({spin_returned, Early}) after 0 -> ok end,
+    T0 = erlang:monotonic_time(millisecond),
+    ok = beamr:stop(I),
+    ?assertEqual([{error, stopped}], collect(spun, 1, 500)),
+    ?assert(erlang:monotonic_time(millisecond) - T0 =< 500),
+    ?assertEqual([], [R || {_, Pid, _, Info} = R <- Reports,
+                           Pid =:= Spinner orelse mentions_beamr(Info)]),
+    ?assertEqual([], Reports).
+
+restore_system_monitor(undefined) ->
+    erlang:system_monitor(undefined);
+restore_system_monitor({Pid, Opts}) ->
+    erlang:system_monitor(Pid, Opts).
+
+mentions_beamr(Info) ->
+    string:find(io_lib:format("~p", [Info]), "beamr") =/= nomatch.
+
+monitor_messages() ->
+    receive
+        {monitor, _, long_schedule, _} = M -> [M | monitor_messages()]
+    after 0 -> []
+    end.
+
+flush_monitor_messages() ->
+    _ = monitor_messages(),
+    ok.
+
+%% 200k calls do not grow the VM's memory.
+calls_rss_flat_test_() ->
+    {timeout, 40, fun calls_rss_flat/0}.
+
+calls_rss_flat() ->
+    I = start("test.wat"),
+    ok = fac_calls(I, 20000),
+    {Erl0, Rss0} = measure(),
+    ok = fac_calls(I, 200000),
+    {Erl1, Rss1} = measure(),
+    Limit = 8 * 1024 * 1024,
+    ?assert(Erl1 - Erl0 < Limit, {erlang_memory_growth, Erl1 - Erl0}),
+    ?assert(Rss1 - Rss0 < Limit, {rss_growth, Rss1 - Rss0}).
+
+fac_calls(_I, 0) ->
+    ok;
+fac_calls(I, N) ->
+    {ok, [120.0]} = beamr:call(I, <<"fac">>, [5.0]),
+    fac_calls(I, N - 1).
+
+%% 2000 start/stop cycles do not grow the VM's memory.
+start_stop_rss_flat_test_() ->
+    {timeout, 40, fun start_stop_rss_flat/0}.
+
+start_stop_rss_flat() ->
+    Wat = beamr_test_util:fixture("test.wat"),
+    ok = start_stop(Wat, 200),
+    {Erl0, Rss0} = measure(),
+    ok = start_stop(Wat, 2000),
+    {Erl1, Rss1} = measure(),
+    Limit = 16 * 1024 * 1024,
+    ?assert(Erl1 - Erl0 < Limit, {erlang_memory_growth, Erl1 - Erl0}),
+    ?assert(Rss1 - Rss0 < Limit, {rss_growth, Rss1 - Rss0}).
+
+start_stop(_Wat, 0) ->
+    ok;
+start_stop(Wat, N) ->
+    {ok, I} = beamr:start(Wat),
+    {ok, [6.0]} = beamr:call(I, <<"fac">>, [3.0]),
+    ok = beamr:stop(I),
+    start_stop(Wat, N - 1).
+
+measure() ->
+    garbage_collect(),
+    {erlang:memory(total), rss_bytes()}.
