@@ -100,6 +100,40 @@ f32_values_test() ->
     ?assertEqual({ok, [nan]}, beamr:call(I, <<"id_f32">>, [nan])),
     ?assertEqual({ok, [neg_infinity]}, beamr:call(I, <<"id_f32">>, [neg_infinity])).
 
+v128_and_ref_values_test() ->
+    I = start("test.wat"),
+    V = <<1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16>>,
+    ?assertEqual({ok, [V]}, beamr:call(I, <<"id_v128">>, [V])),
+    ?assertEqual({error, {bad_arg, 1, v128, <<1, 2, 3>>}}, beamr:call(I, <<"id_v128">>, [<<1, 2, 3>>])),
+    ?assertEqual({error, {bad_arg, 1, v128, 7}}, beamr:call(I, <<"id_v128">>, [7])),
+    ?assertEqual({ok, [null]}, beamr:call(I, <<"null_ref">>, [])),
+    ?assertEqual({ok, [1]}, beamr:call(I, <<"is_null">>, [null])),
+    ?assertEqual({error, {bad_arg, 1, funcref, 0}}, beamr:call(I, <<"is_null">>, [0])).
+
+%%% Start functions and imported memory
+
+start_function_import_test() ->
+    Wat = <<"(module (import \"env\" \"f\" (func $f)) (func $s call $f) (start $s))">>,
+    ?assertEqual({error, {import_during_start, <<"env">>, <<"f">>}}, beamr:start(Wat)).
+
+start_function_trap_test() ->
+    Wat = <<"(module (func $s unreachable) (start $s))">>,
+    ?assertMatch({error, {trap, _}}, beamr:start(Wat)).
+
+start_function_timeout_test() ->
+    Wat = <<"(module (func $s (loop $l br $l)) (start $s))">>,
+    ?assertEqual({error, timeout},
+                 within(3000, fun() -> beamr:start(Wat, #{timeout => 50}) end)).
+
+imported_memory_test() ->
+    Wat = <<"(module (import \"env\" \"mem\" (memory 1))"
+            " (func (export \"get\") (param i32) (result i32) local.get 0 i32.load8_u))">>,
+    {ok, I} = beamr:start(Wat),
+    ?assertEqual([{memory, <<"env">>, <<"mem">>, <<>>}], beamr:imports(I)),
+    ?assertEqual({ok, 65536}, beamr:size(I)),
+    ?assertEqual(ok, beamr:write(I, 10, <<99>>)),
+    ?assertEqual({ok, [99]}, beamr:call(I, <<"get">>, [10])).
+
 %%% Call errors
 
 unknown_export_test() ->
