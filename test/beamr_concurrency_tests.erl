@@ -156,6 +156,18 @@ wait_timeout_test() ->
     ?assertEqual([{ok, [8], released}], collect(a, 1, 5000)),
     ?assertEqual({ok, [2]}, within(2000, fun() -> beamr:call(I, <<"double">>, [1]) end)).
 
+%% Stopping an instance releases a caller waiting for it, as well as the parked call.
+stop_releases_waiter_test() ->
+    Self = self(),
+    I = start("imports.wat"),
+    A = spawn_parked(I, Self),
+    spawn_reporting(b, fun() -> beamr:call(I, <<"double">>, [5], #{}) end),
+    receive {b, Early} -> error({b_finished_while_a_parked, Early}) after 100 -> ok end,
+    ok = beamr:stop(I),
+    ?assertEqual([{error, stopped}], collect(b, 1, 1000)),
+    A ! go,
+    ?assertEqual([{error, stopped, released}], collect(a, 1, 1000)).
+
 %% Memory stays reachable from other processes while a call is parked in an import.
 memory_while_parked_test() ->
     Self = self(),
