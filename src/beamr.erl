@@ -78,7 +78,8 @@ call(I, Func, Args) when is_binary(Func) ->
     case beamr_nif:call(I, Func, Args, infinity) of
         {ok, _} = Ok -> Ok;
         {error, _} = Error -> Error;
-        Step -> without_state(drive(Step, {I, fun unhandled_import/3, #{}, infinity}, undefined))
+        busy -> without_state(drive(wait(I, {call, Func, Args}, infinity), plain(I), undefined));
+        Step -> without_state(drive(Step, plain(I), undefined))
     end;
 call(I, Func, Args) ->
     call(I, Func, Args, #{}).
@@ -87,6 +88,9 @@ call(I, Func, Args) ->
 -spec call(instance(), func_ref(), [value()], call_opts()) -> {ok, [value()]} | {error, term()}.
 call(I, Func, Args, Opts) ->
     without_state(call(I, Func, Args, fun unhandled_import/3, undefined, Opts)).
+
+plain(I) ->
+    {I, fun unhandled_import/3, #{}, infinity}.
 
 without_state({ok, Results, _}) -> {ok, Results};
 without_state({error, Reason, _}) -> {error, Reason}.

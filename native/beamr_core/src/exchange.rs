@@ -117,6 +117,24 @@ impl Shared {
         self.deadline.store(ns, Ordering::Relaxed);
     }
 
+    /// The raw deadline, to save and restore around a re-entrant call.
+    pub(crate) fn raw_deadline(&self) -> u64 {
+        self.deadline.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_raw_deadline(&self, ns: u64) {
+        self.deadline.store(ns, Ordering::Relaxed);
+    }
+
+    /// Tightens the deadline to `at` if that is sooner (or there was none).
+    pub(crate) fn tighten_deadline(&self, at: Instant) {
+        let current = self.raw_deadline();
+        let ns = at.saturating_duration_since(base()).as_nanos().max(1) as u64;
+        if current == 0 || ns < current {
+            self.set_raw_deadline(ns);
+        }
+    }
+
     pub(crate) fn deadline_passed(&self) -> bool {
         let ns = self.deadline.load(Ordering::Relaxed);
         ns != 0 && base().elapsed().as_nanos() as u64 >= ns

@@ -118,6 +118,8 @@ pub struct Instance {
     imports_waiting: Vec<usize>,
     /// True when the innermost level is parked in the last of `imports_waiting`.
     parked: bool,
+    /// The deadlines of the outer levels, restored as re-entrant calls return.
+    saved_deadlines: Vec<u64>,
     exports: HashMap<Box<str>, Callee, BuildHasherDefault<Fnv>>,
 }
 
@@ -268,6 +270,7 @@ impl Instance {
             state: State::Idle(store),
             imports_waiting: Vec::new(),
             parked: false,
+            saved_deadlines: Vec::new(),
             exports: HashMap::default(),
         })
     }
@@ -422,6 +425,10 @@ impl Instance {
             State::Running(fut) if self.parked => {
                 self.state = State::Running(fut);
                 self.parked = false;
+                self.saved_deadlines.push(self.shared.raw_deadline());
+                if let Some(at) = deadline {
+                    self.shared.tighten_deadline(at);
+                }
                 self.shared.post_command(Command::Call {
                     func,
                     args,
@@ -501,6 +508,9 @@ impl Instance {
                 }
                 Some(Event::CallDone(result)) => {
                     self.parked = true;
+                    if let Some(outer) = self.saved_deadlines.pop() {
+                        self.shared.set_raw_deadline(outer);
+                    }
                     match result {
                         Ok(values) => Step::Done(values),
                         Err(e) => Step::Failed(e),
@@ -520,6 +530,7 @@ impl Instance {
 
     fn finish(&mut self, store: Store<Host>, result: wasmtime::Result<Vec<Val>>) -> Step {
         self.imports_waiting.clear();
+        self.saved_deadlines.clear();
         self.parked = false;
         self.state = State::Idle(store);
         if self.settle_stop() {

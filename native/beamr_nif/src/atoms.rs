@@ -7,6 +7,7 @@ rustler::atoms! {
     busy,
     yield_ = "yield",
     not_owner,
+    internal_error,
     bad_import_result,
     bad_timeout,
     nan,

@@ -78,6 +78,9 @@ impl InstanceResource {
         env: Env,
         access: Access,
     ) -> Result<MutexGuard<'_, Instance>, rustler::Atom> {
+        if self.stop.is_stopped() {
+            return Err(atoms::stopped());
+        }
         let me = env.pid();
         let mut control = self.control.lock();
         match (access, control.owner) {

@@ -105,9 +105,10 @@ fn with_instance<'a>(
 ) -> Term<'a> {
     match handle.enter(env, access) {
         Ok(mut core) => {
-            let out = op(&mut core);
+            // The lock and ownership must be settled whatever happens inside.
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&mut core)));
             InstanceResource::leave(handle, env, core, false);
-            out
+            out.unwrap_or_else(|_| terms::error(env, atoms::internal_error().encode(env)))
         }
         Err(reason) if reason == atoms::busy() => atoms::busy().encode(env),
         Err(reason) => terms::error(env, reason.encode(env)),
@@ -123,7 +124,8 @@ fn with_store<'a>(
 ) -> Term<'a> {
     match handle.enter(env, Access::Any) {
         Ok(mut core) => {
-            let out = op(&mut core);
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&mut core)))
+                .unwrap_or(Err(Error::InvalidState("internal error")));
             let busy = out == Err(Error::Busy);
             InstanceResource::leave(handle, env, core, busy);
             match out {
@@ -132,7 +134,8 @@ fn with_store<'a>(
                 Err(e) => terms::core_error(env, &e),
             }
         }
-        Err(reason) => reason.encode(env),
+        Err(reason) if reason == atoms::busy() => reason.encode(env),
+        Err(reason) => terms::error(env, reason.encode(env)),
     }
 }
 

@@ -64,12 +64,26 @@ pub enum Mismatch<'a> {
     NotAList(Term<'a>),
 }
 
+/// The elements of a proper list; `None` for anything else (rustler's list decoder
+/// panics on an improper list, and a panic must never cross the NIF boundary).
+fn proper_list(mut list: Term) -> Option<Vec<Term>> {
+    let mut items = Vec::new();
+    loop {
+        if list.is_empty_list() {
+            return Some(items);
+        }
+        let (head, tail) = list.list_get_cell().ok()?;
+        items.push(head);
+        list = tail;
+    }
+}
+
 /// Converts a list of terms to values of `types`.
 pub fn to_vals<'a>(
     list: Term<'a>,
     types: impl ExactSizeIterator<Item = ValType>,
 ) -> Result<Vec<Val>, Mismatch<'a>> {
-    let terms: Vec<Term<'a>> = list.decode().map_err(|_| Mismatch::NotAList(list))?;
+    let terms = proper_list(list).ok_or(Mismatch::NotAList(list))?;
     if terms.len() != types.len() {
         return Err(Mismatch::Arity {
             expected: types.len(),
