@@ -110,8 +110,17 @@ fn with_instance<'a>(
             InstanceResource::leave(handle, env, core, false);
             out.unwrap_or_else(|_| terms::error(env, atoms::internal_error().encode(env)))
         }
-        Err(reason) if reason == atoms::busy() => atoms::busy().encode(env),
-        Err(reason) => terms::error(env, reason.encode(env)),
+        Err(reason) => refused(env, reason),
+    }
+}
+
+/// The answer when `enter` refuses: `busy` as is (the caller waits), anything else
+/// as an error tuple.
+fn refused(env: Env, reason: rustler::Atom) -> Term {
+    if reason == atoms::busy() {
+        reason.encode(env)
+    } else {
+        terms::error(env, reason.encode(env))
     }
 }
 
@@ -134,8 +143,7 @@ fn with_store<'a>(
                 Err(e) => terms::core_error(env, &e),
             }
         }
-        Err(reason) if reason == atoms::busy() => reason.encode(env),
-        Err(reason) => terms::error(env, reason.encode(env)),
+        Err(reason) => refused(env, reason),
     }
 }
 
