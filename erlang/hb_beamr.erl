@@ -21,6 +21,8 @@
 %%% `{error, {import_crashed, Module, Name, Class, Reason}, State}'.
 -module(hb_beamr).
 
+-define(LAST, '$hb_beamr_last_instance').
+
 -export([start/1, start/2, call/3, call/4, call/5, call/6, stop/1,
          serialize/1, deserialize/2, stub/3]).
 
@@ -68,17 +70,22 @@ call(PID, FuncRef, Args, ImportFun, StateMsg) ->
           {ok, [beamr:value()], term()} | {error, term(), term()}.
 call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
         when is_pid(PID), is_function(ImportFun, 3), is_map(Opts) ->
-    case beamr_proc:lookup(PID) of
+    Timeout = maps:get(beamr_timeout, Opts, infinity),
+    case instance(PID) of
         {ok, I} ->
-            Adapt =
-                fun(State, #{module := M, func := N, func_sig := S} = Request, O) ->
-                    ImportFun(State,
-                              Request#{instance := PID, module := binary_to_list(M),
-                                       func := binary_to_list(N), func_sig := binary_to_list(S)},
-                              O)
-                end,
-            Timeout = maps:get(beamr_timeout, Opts, infinity),
-            beamr:call_with_timeout(I, FuncRef, Args, Adapt, StateMsg, Opts, Timeout);
+            case call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) of
+                {error, stopped, _} = Stopped ->
+                    %% The cached instance may belong to a pid since reused: ask the registry.
+                    erase(?LAST),
+                    case instance(PID) of
+                        {ok, I} -> Stopped;
+                        {ok, Other} ->
+                            call_instance(Other, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout);
+                        {error, stopped} -> Stopped
+                    end;
+                Result ->
+                    Result
+            end;
         {error, stopped} ->
             {error, stopped, StateMsg}
     end;
@@ -109,3 +116,30 @@ stub(Msg1, _Msg2, _Opts) ->
     {ok, [0], Msg1}.
 
 to_list(Bin) -> binary_to_list(Bin).
+
+call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) ->
+    Adapt =
+        fun(State, #{module := M, func := N, func_sig := S} = Request, O) ->
+            ImportFun(State,
+                      Request#{instance := PID, module := binary_to_list(M),
+                               func := binary_to_list(N), func_sig := binary_to_list(S)},
+                      O)
+        end,
+    beamr:call_with_timeout(I, FuncRef, Args, Adapt, StateMsg, Opts, Timeout).
+
+%% The instance behind a pid. The last one this process used is remembered in its
+%% dictionary (one entry, so nothing accumulates), which saves the registry lookup on
+%% the common run of calls to one instance.
+instance(PID) ->
+    case get(?LAST) of
+        {PID, I} ->
+            {ok, I};
+        _ ->
+            case beamr_proc:lookup(PID) of
+                {ok, I} = Found ->
+                    put(?LAST, {PID, I}),
+                    Found;
+                {error, stopped} = Stopped ->
+                    Stopped
+            end
+    end.

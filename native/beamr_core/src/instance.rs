@@ -15,6 +15,8 @@ use crate::error::{Error, Interrupt};
 use crate::exchange::{Command, Event, NextCommand, Shared, StoreTask};
 use crate::memory::{checked_range, default_memory};
 use crate::module::{CompiledModule, ImportDesc};
+use crate::typed::{fast_call, CallFuture, FastCall};
+use crate::value::signature;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -24,7 +26,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wasmtime::{
-    AsContextMut, Caller, Extern, ExternType, Func, FuncType, Global, Linker, Memory, Ref, Store,
+    AsContextMut, Caller, Extern, ExternType, Func, Global, Linker, Memory, Ref, Store,
     StoreContextMut, Table, Tag, UpdateDeadline, Val, ValType,
 };
 
@@ -40,20 +42,25 @@ pub enum Target<'a> {
     Index(u64),
 }
 
-/// A resolved function: the handle, its parameter types and its result count.
+/// A resolved function: the handle, its parameter types and its result count, and a
+/// typed entry point when its signature is a common one.
 #[derive(Clone)]
 pub struct Callee {
     pub func: Func,
     pub params: Arc<[ValType]>,
     pub results: usize,
+    fast: Option<Arc<dyn FastCall>>,
 }
 
 impl Callee {
-    fn new(func: Func, ty: FuncType) -> Callee {
+    fn new(store: &StoreContextMut<'_, Host>, func: Func) -> Callee {
+        let ty = func.ty(store);
+        let results = ty.results().len();
         Callee {
             func,
             params: ty.params().collect(),
-            results: ty.results().len(),
+            results,
+            fast: fast_call(store, func, &signature(&ty)),
         }
     }
 }
@@ -76,8 +83,6 @@ pub enum Step {
     /// The innermost call level failed.
     Failed(Error),
 }
-
-type CallFuture = Pin<Box<dyn Future<Output = (Store<Host>, wasmtime::Result<Vec<Val>>)> + Send>>;
 
 enum State {
     Idle(Store<Host>),
@@ -370,7 +375,7 @@ impl Instance {
         let handle = self.handle;
         let callee = self.with_store(|mut store| match target {
             Target::Name(name) => match handle.get_export(&mut store, name) {
-                Some(Extern::Func(func)) => Ok(Callee::new(func, func.ty(&store))),
+                Some(Extern::Func(func)) => Ok(Callee::new(&store, func)),
                 Some(_) => Err(Error::NotAFunction(name.to_string())),
                 None => Err(Error::UnknownExport(name.to_string())),
             },
@@ -380,7 +385,7 @@ impl Instance {
                     _ => return Err(Error::NoTable),
                 };
                 match table.get(&mut store, index) {
-                    Some(Ref::Func(Some(func))) => Ok(Callee::new(func, func.ty(&store))),
+                    Some(Ref::Func(Some(func))) => Ok(Callee::new(&store, func)),
                     _ => Err(Error::BadTableIndex(index)),
                 }
             }
@@ -416,10 +421,16 @@ impl Instance {
             State::Idle(mut store) => {
                 self.shared.set_deadline(deadline);
                 store.set_epoch_deadline(1);
-                self.state = State::Running(Box::pin(async move {
-                    let mut out = vec![Val::I32(0); results];
-                    let result = func.call_async(&mut store, &args, &mut out).await;
-                    (store, result.map(|()| out))
+                let typed = match &callee.fast {
+                    Some(fast) => fast.start(store, &args),
+                    None => Err(store),
+                };
+                self.state = State::Running(typed.unwrap_or_else(|mut store| {
+                    Box::pin(async move {
+                        let mut out = vec![Val::I32(0); results];
+                        let result = func.call_async(&mut store, &args, &mut out).await;
+                        (store, result.map(|()| out))
+                    })
                 }));
             }
             State::Running(fut) if self.parked => {

@@ -11,6 +11,7 @@ mod exchange;
 pub mod instance;
 pub mod memory;
 pub mod module;
+mod typed;
 pub mod value;
 
 pub use error::Error;

@@ -59,15 +59,15 @@ pub struct ImportDesc {
     /// HyperBEAM's signature string for functions, empty for other kinds.
     pub signature: String,
     pub ty: ExternType,
+    /// The result types of a function import (empty for other kinds), kept apart
+    /// because every answer to the import is checked against them.
+    results: Box<[ValType]>,
 }
 
 impl ImportDesc {
     /// The result types of a function import; empty for other kinds.
-    pub fn result_types(&self) -> Vec<ValType> {
-        match &self.ty {
-            ExternType::Func(f) => f.results().collect(),
-            _ => Vec::new(),
-        }
+    pub fn result_types(&self) -> &[ValType] {
+        &self.results
     }
 }
 
@@ -126,6 +126,10 @@ fn build(bytes: &[u8], hash: [u8; 32]) -> Result<CompiledModule, Error> {
             name: i.name().to_string(),
             kind: Kind::of(&i.ty()),
             signature: sig_of(&i.ty()),
+            results: match i.ty() {
+                ExternType::Func(f) => f.results().collect(),
+                _ => Box::default(),
+            },
             ty: i.ty(),
         })
         .collect();

@@ -160,13 +160,13 @@ fn call<'a>(
     let Ok(deadline) = deadline(timeout) else {
         return bad_timeout(env, timeout);
     };
-    let target = if let Ok(index) = func.decode::<u64>() {
-        Target::Index(index)
-    } else if let Ok(name) = func.decode::<Binary>() {
+    let target = if let Ok(name) = func.decode::<Binary>() {
         match std::str::from_utf8(name.as_slice()) {
             Ok(name) => return call_target(env, &handle, Target::Name(name), values, deadline),
             Err(_) => return terms::error(env, (atoms::bad_func(), func).encode(env)),
         }
+    } else if let Ok(index) = func.decode::<u64>() {
+        Target::Index(index)
     } else {
         return terms::error(env, (atoms::bad_func(), func).encode(env));
     };
@@ -185,7 +185,7 @@ fn call_target<'a>(
             Ok(c) => c,
             Err(e) => return terms::core_error(env, &e),
         };
-        match terms::to_vals(args, callee.params.iter().cloned()) {
+        match terms::to_vals(args, &callee.params) {
             Ok(values) => {
                 let s = core.call(&callee, values, Slice::Normal, deadline);
                 step(env, core, s)
@@ -204,7 +204,7 @@ fn resume<'a>(env: Env<'a>, handle: Handle, results: Term<'a>) -> Term<'a> {
             let s = core.resume(Vec::new(), Slice::Normal);
             return step(env, core, s);
         };
-        match terms::to_vals(results, import.result_types().into_iter()) {
+        match terms::to_vals(results, import.result_types()) {
             Ok(values) => {
                 let s = core.resume(values, Slice::Normal);
                 step(env, core, s)

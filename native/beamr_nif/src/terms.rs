@@ -64,46 +64,46 @@ pub enum Mismatch<'a> {
     NotAList(Term<'a>),
 }
 
-/// The elements of a proper list; `None` for anything else (rustler's list decoder
-/// panics on an improper list, and a panic must never cross the NIF boundary).
-fn proper_list(mut list: Term) -> Option<Vec<Term>> {
-    let mut items = Vec::new();
-    loop {
-        if list.is_empty_list() {
-            return Some(items);
-        }
-        let (head, tail) = list.list_get_cell().ok()?;
-        items.push(head);
-        list = tail;
-    }
+/// Reads a term as a value of type `ty`, trying the decoding that type expects first
+/// (one `enif_get_*` call in the common case).
+fn decode_as(term: Term, ty: &ValType) -> Option<Val> {
+    let first = match ty {
+        ValType::I32 | ValType::I64 => term.decode::<i64>().ok().map(|n| Arg::Int(n as i128)),
+        // rustler's f64 decoder also takes integers, rounding them: only floats here.
+        ValType::F32 | ValType::F64 if term.is_float() => term.decode::<f64>().ok().map(Arg::Float),
+        _ => None,
+    };
+    to_val(&first.or_else(|| decode_arg(term))?, ty)
 }
 
-/// Converts a list of terms to values of `types`.
-pub fn to_vals<'a>(
-    list: Term<'a>,
-    types: impl ExactSizeIterator<Item = ValType>,
-) -> Result<Vec<Val>, Mismatch<'a>> {
-    let terms = proper_list(list).ok_or(Mismatch::NotAList(list))?;
-    if terms.len() != types.len() {
+/// Converts a list of terms to values of `types`. An improper list is refused before
+/// anything is decoded (rustler's list decoder would panic on one, and a panic must
+/// never cross the NIF boundary).
+pub fn to_vals<'a>(list: Term<'a>, types: &[ValType]) -> Result<Vec<Val>, Mismatch<'a>> {
+    let len = list.list_length().map_err(|_| Mismatch::NotAList(list))?;
+    if len != types.len() {
         return Err(Mismatch::Arity {
             expected: types.len(),
-            got: terms.len(),
+            got: len,
         });
     }
-    terms
-        .into_iter()
-        .zip(types)
-        .enumerate()
-        .map(|(index, (term, ty))| {
-            decode_arg(term)
-                .and_then(|a| to_val(&a, &ty))
-                .ok_or_else(|| Mismatch::Type {
+    let mut values = Vec::with_capacity(len);
+    let mut rest = list;
+    for (index, ty) in types.iter().enumerate() {
+        let (term, tail) = rest.list_get_cell().map_err(|_| Mismatch::NotAList(list))?;
+        match decode_as(term, ty) {
+            Some(v) => values.push(v),
+            None => {
+                return Err(Mismatch::Type {
                     index,
-                    expected: Box::new(ty),
+                    expected: Box::new(ty.clone()),
                     got: term,
                 })
-        })
-        .collect()
+            }
+        }
+        rest = tail;
+    }
+    Ok(values)
 }
 
 fn float<'a>(env: Env<'a>, x: f64) -> Term<'a> {

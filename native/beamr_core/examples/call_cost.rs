@@ -1,0 +1,79 @@
+//! Per-call cost of the core call path against raw wasmtime async calls.
+use beamr_core::{compile, Instance, Slice, Step, Target, Val};
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+const WAT: &str = r#"(module
+  (import "env" "mul" (func $mul (param i32 i32) (result i32)))
+  (func $fac (export "fac") (param f64) (result f64)
+    local.get 0 f64.const 1 f64.lt
+    if (result f64) f64.const 1
+    else local.get 0 local.get 0 f64.const 1 f64.sub call $fac f64.mul end))"#;
+
+fn block<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            return v;
+        }
+    }
+}
+
+fn main() {
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let mode = std::env::args().nth(2).unwrap_or_default();
+    let module = compile(WAT.as_bytes()).unwrap();
+    let mut i = Instance::new(module.clone(), None).unwrap();
+    let t = Instant::now();
+    match mode.as_str() {
+        "core" | "" => {
+            for _ in 0..n {
+                let c = i.resolve(Target::Name("fac")).unwrap();
+                let mut s = i.call(&c, vec![Val::F64(5f64.to_bits())], Slice::Normal, None);
+                while let Step::Yield = s {
+                    s = i.proceed(Slice::Normal);
+                }
+                assert!(matches!(s, Step::Done(_)));
+            }
+        }
+        "dyn" | "typed" => {
+            let engine = beamr_core::engine::engine();
+            let mut store = wasmtime::Store::new(engine, ());
+            store.set_epoch_deadline(1 << 40);
+            let mut linker = wasmtime::Linker::new(engine);
+            linker
+                .func_wrap_async(
+                    "env",
+                    "mul",
+                    |_c: wasmtime::Caller<'_, ()>, (a, b): (i32, i32)| {
+                        Box::new(async move { a * b })
+                    },
+                )
+                .unwrap();
+            let inst =
+                block(linker.instantiate_async(&mut store, module.wasmtime_module())).unwrap();
+            let f = inst.get_func(&mut store, "fac").unwrap();
+            if mode == "dyn" {
+                for _ in 0..n {
+                    let mut out = vec![Val::I32(0)];
+                    block(f.call_async(&mut store, &[Val::F64(5f64.to_bits())], &mut out)).unwrap();
+                }
+            } else {
+                let tf = f.typed::<f64, f64>(&store).unwrap();
+                for _ in 0..n {
+                    block(tf.call_async(&mut store, 5.0)).unwrap();
+                }
+            }
+        }
+        _ => panic!("mode"),
+    }
+    println!(
+        "{mode}: {:.1} ns/call",
+        t.elapsed().as_nanos() as f64 / n as f64
+    );
+}

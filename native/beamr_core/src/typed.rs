@@ -1,0 +1,182 @@
+//! Typed entry points for the signatures most calls have.
+//!
+//! A dynamic `Func::call_async` checks its arguments against the function's type on
+//! every call (a type-registry lookup) and moves values through `Val` slices; a
+//! `TypedFunc` checks once, when it is made, and passes native values. Measured on
+//! `fac(f64) -> f64` that halves wasmtime's per-call cost (about 290 ns to 140 ns).
+//! Functions whose signature is in the table below get a [`FastCall`] when they are
+//! resolved; every other signature keeps the dynamic path, which behaves the same.
+
+use crate::instance::Host;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use wasmtime::{AsContext, Func, Store, TypedFunc, Val, WasmParams, WasmResults};
+
+/// The future of a call that owns its store, handing it back with the outcome.
+pub(crate) type CallFuture =
+    Pin<Box<dyn Future<Output = (Store<Host>, wasmtime::Result<Vec<Val>>)> + Send>>;
+
+/// Starts a call through a typed entry point.
+pub(crate) trait FastCall: Send + Sync {
+    /// The call's future; the store comes back if `args` do not match (callers check
+    /// them against the function's type first, so this means a bug, not bad input).
+    fn start(&self, store: Store<Host>, args: &[Val]) -> Result<CallFuture, Store<Host>>;
+}
+
+/// A number type that crosses as itself.
+trait Scalar: Sized + Send + Sync + 'static {
+    fn from_val(v: &Val) -> Option<Self>;
+    fn into_val(self) -> Val;
+}
+
+impl Scalar for i32 {
+    fn from_val(v: &Val) -> Option<i32> {
+        v.i32()
+    }
+    fn into_val(self) -> Val {
+        Val::I32(self)
+    }
+}
+
+impl Scalar for i64 {
+    fn from_val(v: &Val) -> Option<i64> {
+        v.i64()
+    }
+    fn into_val(self) -> Val {
+        Val::I64(self)
+    }
+}
+
+impl Scalar for f32 {
+    fn from_val(v: &Val) -> Option<f32> {
+        v.f32()
+    }
+    fn into_val(self) -> Val {
+        Val::F32(self.to_bits())
+    }
+}
+
+impl Scalar for f64 {
+    fn from_val(v: &Val) -> Option<f64> {
+        v.f64()
+    }
+    fn into_val(self) -> Val {
+        Val::F64(self.to_bits())
+    }
+}
+
+/// Parameters built from checked values.
+trait Params: WasmParams + Sized + Sync + Send + 'static {
+    fn from_vals(vals: &[Val]) -> Option<Self>;
+}
+
+impl Params for () {
+    fn from_vals(vals: &[Val]) -> Option<()> {
+        vals.is_empty().then_some(())
+    }
+}
+
+impl<A: Scalar + wasmtime::WasmTy> Params for (A,) {
+    fn from_vals(vals: &[Val]) -> Option<(A,)> {
+        match vals {
+            [a] => Some((A::from_val(a)?,)),
+            _ => None,
+        }
+    }
+}
+
+impl<A: Scalar + wasmtime::WasmTy, B: Scalar + wasmtime::WasmTy> Params for (A, B) {
+    fn from_vals(vals: &[Val]) -> Option<(A, B)> {
+        match vals {
+            [a, b] => Some((A::from_val(a)?, B::from_val(b)?)),
+            _ => None,
+        }
+    }
+}
+
+impl<A, B, C> Params for (A, B, C)
+where
+    A: Scalar + wasmtime::WasmTy,
+    B: Scalar + wasmtime::WasmTy,
+    C: Scalar + wasmtime::WasmTy,
+{
+    fn from_vals(vals: &[Val]) -> Option<(A, B, C)> {
+        match vals {
+            [a, b, c] => Some((A::from_val(a)?, B::from_val(b)?, C::from_val(c)?)),
+            _ => None,
+        }
+    }
+}
+
+/// Results turned back into values.
+trait Results: WasmResults + Sized + Sync + Send + 'static {
+    fn into_vals(self) -> Vec<Val>;
+}
+
+impl Results for () {
+    fn into_vals(self) -> Vec<Val> {
+        Vec::new()
+    }
+}
+
+impl<A: Scalar + wasmtime::WasmTy> Results for A {
+    fn into_vals(self) -> Vec<Val> {
+        vec![self.into_val()]
+    }
+}
+
+struct Typed<P: Params, R: Results>(Arc<TypedFunc<P, R>>);
+
+impl<P: Params, R: Results> FastCall for Typed<P, R> {
+    fn start(&self, mut store: Store<Host>, args: &[Val]) -> Result<CallFuture, Store<Host>> {
+        let Some(params) = P::from_vals(args) else {
+            return Err(store);
+        };
+        let func = self.0.clone();
+        Ok(Box::pin(async move {
+            let result = func.call_async(&mut store, params).await;
+            (store, result.map(R::into_vals))
+        }))
+    }
+}
+
+/// A typed entry point for `func`, whose signature in HyperBEAM's notation is
+/// `signature`, if that signature is one of the common ones.
+pub(crate) fn fast_call(
+    store: impl AsContext<Data = Host>,
+    func: Func,
+    signature: &str,
+) -> Option<Arc<dyn FastCall>> {
+    macro_rules! table {
+        ($($sig:literal => $p:ty, $r:ty;)*) => {
+            match signature {
+                $($sig => {
+                    let typed = func.typed::<$p, $r>(&store).ok()?;
+                    Some(Arc::new(Typed(Arc::new(typed))) as Arc<dyn FastCall>)
+                })*
+                _ => None,
+            }
+        };
+    }
+    // Entry points of C-like modules (handle, malloc, free, main) in wasm32 and
+    // memory64, and small numeric kernels.
+    table! {
+        "()" => (), ();
+        "()i" => (), i32;
+        "()I" => (), i64;
+        "(i)" => (i32,), ();
+        "(i)i" => (i32,), i32;
+        "(I)" => (i64,), ();
+        "(I)I" => (i64,), i64;
+        "(f)f" => (f32,), f32;
+        "(F)F" => (f64,), f64;
+        "(ii)" => (i32, i32), ();
+        "(ii)i" => (i32, i32), i32;
+        "(II)" => (i64, i64), ();
+        "(II)I" => (i64, i64), i64;
+        "(FF)F" => (f64, f64), f64;
+        "(iii)i" => (i32, i32, i32), i32;
+        "(III)I" => (i64, i64, i64), i64;
+    }
+}
