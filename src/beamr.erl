@@ -160,6 +160,7 @@ abort({I, _, _, Deadline}, Reason, State) ->
         _ -> {error, Reason, State}
     end.
 
+-spec unhandled_import(term(), import_request(), map()) -> no_return().
 unhandled_import(_State, #{module := Module, func := Name}, _Opts) ->
     throw({unhandled_import, Module, Name}).
 
