@@ -7,6 +7,14 @@ use std::time::Instant;
 
 const WAT: &str = r#"(module
   (import "env" "mul" (func $mul (param i32 i32) (result i32)))
+  (func (export "pow") (param $b i32) (param $e i32) (result i32) (local $acc i32)
+    (local.set $acc (i32.const 1))
+    (block $done (loop $next
+      (br_if $done (i32.eqz (local.get $e)))
+      (local.set $acc (call $mul (local.get $acc) (local.get $b)))
+      (local.set $e (i32.sub (local.get $e) (i32.const 1)))
+      (br $next)))
+    (local.get $acc))
   (func $fac (export "fac") (param f64) (result f64)
     local.get 0 f64.const 1 f64.lt
     if (result f64) f64.const 1
@@ -39,6 +47,21 @@ fn main() {
                     s = i.proceed(Slice::Normal);
                 }
                 assert!(matches!(s, Step::Done(_)));
+            }
+        }
+        "import" => {
+            let c = i.resolve(Target::Name("pow")).unwrap();
+            let mut s = i.call(&c, vec![Val::I32(1), Val::I32(n as i32)], Slice::Normal, None);
+            loop {
+                s = match s {
+                    Step::Import { args, .. } => {
+                        let a = args[0].unwrap_i32() * args[1].unwrap_i32();
+                        i.resume(vec![Val::I32(a)], Slice::Normal)
+                    }
+                    Step::Yield => i.proceed(Slice::Normal),
+                    Step::Done(_) => break,
+                    Step::Failed(e) => panic!("{e}"),
+                }
             }
         }
         "dyn" | "typed" => {
