@@ -37,16 +37,31 @@
 -export([instance/3]).
 %% Which world the device runs in:
 -export([world/0]).
+%% HyperBEAM's test API (other devices' tests use it):
+-export([cache_wasm_image/1, cache_wasm_image/2]).
 
 %% @doc Every function is a device key except `instance' (and `world').
 -spec info(term(), map()) -> #{excludes := [atom()]}.
 info(_Msg, _Opts) ->
-    #{excludes => [instance, world]}.
+    #{excludes => [instance, world, cache_wasm_image]}.
 
 %% @doc `hyperbeam' inside a HyperBEAM node, `standalone' on plain OTP.
 -spec world() -> dev_wasm_env:world().
 world() ->
     dev_wasm_env:world().
+
+%% @doc Stores the WASM file `Image' (as `#{<<"body">> => Bin}') and returns a
+%% message that boots it by ID: `#{<<"device">> => <<"wasm-64@1.0">>, <<"image">> => ID}'.
+-spec cache_wasm_image(file:filename_all()) -> map().
+cache_wasm_image(Image) ->
+    cache_wasm_image(Image, #{}).
+
+%% @doc As {@link cache_wasm_image/1}, with node options for the cache.
+-spec cache_wasm_image(file:filename_all(), map()) -> map().
+cache_wasm_image(Image, Opts) ->
+    {ok, Bin} = file:read_file(Image),
+    {ok, ID} = dev_wasm_env:write_image(#{<<"body">> => Bin}, Opts),
+    #{<<"device">> => <<"wasm-64@1.0">>, <<"image">> => ID}.
 
 %% @doc Boots the image and stores the instance and its helpers in `priv/[Prefix]/'.
 -spec init(map(), term(), map()) -> {ok, map()} | {error, term()}.

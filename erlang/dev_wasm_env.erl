@@ -12,7 +12,7 @@
 -module(dev_wasm_env).
 
 -export([world/0, get/3, get_message/3, get_first/2, set/3, priv/1, priv_get/3, priv_set/3,
-         input_prefix/3, prefix/3, read_image/2, is_id/1, opt/3,
+         input_prefix/3, prefix/3, read_image/2, write_image/2, is_id/1, opt/3,
          resolve/3, resolve_import/3]).
 
 -define(KEY, {?MODULE, world}).
@@ -122,6 +122,15 @@ read_image(ID, Opts) ->
             end;
         standalone ->
             beamr_image_store:read(ID)
+    end.
+
+%% @doc Stores a message (with a `body') and returns its ID: `hb_cache:write/2'
+%% on a node, the in-memory image store standalone.
+-spec write_image(map(), map()) -> {ok, binary()} | {error, term()}.
+write_image(Msg, Opts) ->
+    case world() of
+        hyperbeam -> hb_cache:write(Msg, Opts);
+        standalone -> beamr_image_store:write(Msg)
     end.
 
 %% @doc Whether a term has the shape of an ID (as HyperBEAM's `?IS_ID').

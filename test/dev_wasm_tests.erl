@@ -97,6 +97,15 @@ image_as_message_binary_and_body_test() ->
          ?assertEqual([120.0], output(compute(Msg1, #{})))
      end || Msg0 <- Images].
 
+cache_wasm_image_test() ->
+    File = filename:join(filename:basedir(user_cache, "beamr-dev-wasm-tests"), "counter.wat"),
+    ok = filelib:ensure_dir(File),
+    ok = file:write_file(File, wasm()),
+    #{<<"device">> := <<"wasm-64@1.0">>, <<"image">> := ID} = Msg0 = dev_wasm:cache_wasm_image(File),
+    ?assertEqual({ok, #{<<"body">> => wasm()}}, beamr_image_store:read(ID)),
+    ?assertEqual([1], output(compute((booted(Msg0))#{<<"function">> => <<"bump">>}, #{}))),
+    ok = file:delete(File).
+
 init_errors_test() ->
     ?assertMatch({error, {wasm_init_error, <<"No viable image found in /image.">>}},
                  dev_wasm:init(#{<<"device">> => ?DEVICE}, #{}, #{})),
