@@ -29,9 +29,10 @@ spin_no_long_schedule() ->
     ok = beamr:stop(I),
     ?assertEqual([{error, stopped}], collect(spun, 1, 500)),
     ?assert(erlang:monotonic_time(millisecond) - T0 =< 500),
+    %% Only reports about the spinner or a beamr NIF count: another process's long
+    %% schedule says nothing about beamr.
     ?assertEqual([], [R || {_, Pid, _, Info} = R <- Reports,
-                           Pid =:= Spinner orelse mentions_beamr(Info)]),
-    ?assertEqual([], Reports).
+                           Pid =:= Spinner orelse mentions_beamr(Info)]).
 
 restore_system_monitor(undefined) ->
     erlang:system_monitor(undefined);
