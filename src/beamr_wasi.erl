@@ -97,8 +97,10 @@ new(Opts) when is_map(Opts) ->
              max_file_size => maps:get(max_file_size, Opts, ?DEFAULT_MAX_FILE_SIZE)},
     #{wasi => Wasi, clock => beamr_clock:new(maps:get(clock, Opts, #{}))}.
 
+%% A map's entries are sorted by name, so that the environment does not depend on
+%% map iteration order.
 env_strings(Env) when is_map(Env) ->
-    env_strings(lists:sort(maps:to_list(Env)));
+    lists:sort([iolist_to_binary([K, "=", V]) || {K, V} <- maps:to_list(Env)]);
 env_strings(Env) when is_list(Env) ->
     [iolist_to_binary([K, "=", V]) || {K, V} <- Env].
 
