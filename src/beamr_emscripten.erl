@@ -64,7 +64,8 @@ import(State, Request, Opts) ->
     end.
 
 %% @doc A handler for {@link beamr_imports}: answers the `env' functions above,
-%% `unhandled' for any other import.
+%% `unhandled' for any other import (and for a state that is not a map); a bad guest pointer
+%% fails the call with `{bad_guest_pointer, Name, Reason}' (emscripten's JS would throw).
 -spec handle(map(), beamr:import_request(), map()) -> {ok, [beamr:value()], map()} | unhandled.
 handle(State, #{module := <<"env">>, func := Name, args := Args, func_sig := Sig,
                 instance := I}, _Opts) when is_map(State) ->

@@ -9,7 +9,7 @@
 -module(beamr_guest).
 
 -export([width/2, unsigned_args/2, read/3, write/3, read_uint/3, write_uint/4,
-         read_iovecs/4, read_cstring/3, fault/1]).
+         read_iovecs/4, fault/1]).
 -export_type([width/0]).
 
 -type width() :: 32 | 64.
@@ -80,17 +80,6 @@ read_iovecs(_I, _Width, _Ptr, Count) when Count > ?MAX_IOVECS ->
 read_iovecs(I, Width, Ptr, Count) ->
     Bin = read(I, Ptr, Count * 2 * (Width div 8)),
     [{Base, Len} || <<Base:Width/little, Len:Width/little>> <= Bin].
-
-%% @doc The NUL-terminated string at `Ptr', at most `Max' bytes long (without the NUL).
--spec read_cstring(beamr:instance(), non_neg_integer(), non_neg_integer()) -> binary().
-read_cstring(I, Ptr, Max) ->
-    {ok, Size} = beamr:size(I),
-    Avail = min(Max + 1, max(0, Size - Ptr)),
-    Bin = read(I, Ptr, Avail),
-    case binary:match(Bin, <<0>>) of
-        {At, 1} -> binary:part(Bin, 0, At);
-        nomatch -> fault({unterminated_string, Ptr})
-    end.
 
 %% @doc Throws the fault that the handlers answer with EFAULT.
 -spec fault(term()) -> no_return().

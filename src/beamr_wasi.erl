@@ -142,6 +142,7 @@ import(State, Request, Opts) ->
     end.
 
 %% @doc A handler for {@link beamr_imports}: answers WASI imports, `unhandled' for others.
+%% The state must be a map (from {@link new/1}, or any map: missing parts get defaults).
 -spec handle(map(), beamr:import_request(), map()) -> {ok, [beamr:value()], map()} | unhandled.
 handle(State, #{module := Module, func := Name, args := Args, func_sig := Sig, instance := I},
        _Opts) when is_map(State) ->
@@ -159,8 +160,11 @@ handle(State, #{module := Module, func := Name, args := Args, func_sig := Sig, i
                 end,
             {ok, beamr_imports:results(Sig, [Errno]), State2}
     end;
-handle(_State, _Request, _Opts) ->
-    unhandled.
+handle(State, #{module := Module}, _Opts) ->
+    case lists:member(Module, ?MODULES) of
+        true -> erlang:error({bad_state, State});
+        false -> unhandled
+    end.
 
 wasi(#{wasi := Wasi}) -> Wasi;
 wasi(_) -> maps:get(wasi, new()).

@@ -349,6 +349,11 @@ fdstat_test() ->
                  ?assertMatch({ok, [?EBADF], _}, call(I, <<"w_fd_fdstat_get">>, [77, 1000], S1))
          end).
 
+non_map_state_test() ->
+    I = beamr_test_util:start("wasi32.wat"),
+    ?assertMatch({error, {import_crashed, _, <<"fd_write">>, error, {bad_state, undefined}}, undefined},
+                 beamr:call(I, <<"hello">>, [], fun beamr_wasi:import/3, undefined, #{})).
+
 bad_options_test() ->
     ?assertError({bad_path, "../x"}, beamr_wasi:new(#{files => #{"../x" => <<>>}})),
     ?assertError({bad_clock_step, -1}, beamr_wasi:new(#{clock => #{step => -1}})).
