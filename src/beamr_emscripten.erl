@@ -7,6 +7,8 @@
 %%%   emscripten's own runtime) and answers -ENOTTY elsewhere; the path lookups
 %%%   (`openat', `stat64', `lstat64', `newfstatat', `faccessat', `readlinkat') answer
 %%%   -ENOENT; every other syscall -ENOSYS.
+%%% - `getentropy' (emscripten 3.1.6's import): bytes from the state's
+%%%   {@link beamr_random} generator, the one WASI's `random_get' uses.
 %%% - `_emscripten_system': -1. `abort', `_abort_js', `__assert_fail': end the call
 %%%   (see {@link beamr_imports:call/6}: `{error, {abort, Module, Name}, State}').
 %%% - Time, deterministic by default (the state's {@link beamr_clock}):
@@ -30,7 +32,9 @@
 -export_type([opts/0]).
 
 -type opts() :: #{grow => fun((beamr:instance(), non_neg_integer()) -> ok | {error, term()}),
-                  clock => beamr_clock:opts()}.
+                  clock => beamr_clock:opts(),
+                  seed => integer(),
+                  random => host}.
 
 -define(ENOENT, 44).
 -define(ENOSYS, 52).
@@ -43,15 +47,20 @@
 new() ->
     new(#{}).
 
-%% @doc A handler state `#{emscripten => ..., clock => ...}' (the clock only if
-%% `clock' is given, so that merging it with {@link beamr_wasi:new/1}'s state keeps
-%% that one's clock).
+%% @doc A handler state `#{emscripten => ...}', plus `clock' if `clock' is given and
+%% `random' if `seed' or `random => host' is (so that merging it with
+%% {@link beamr_wasi:new/1}'s state keeps that one's clock and generator otherwise).
 -spec new(opts()) -> map().
 new(Opts) when is_map(Opts) ->
     Em = #{grow => maps:get(grow, Opts, none), temp_ret0 => 0},
+    State = case Opts of
+                #{clock := Clock} -> #{emscripten => Em, clock => beamr_clock:new(Clock)};
+                _ -> #{emscripten => Em}
+            end,
     case Opts of
-        #{clock := Clock} -> #{emscripten => Em, clock => beamr_clock:new(Clock)};
-        _ -> #{emscripten => Em}
+        #{random := host} -> State#{random => beamr_random:new(host)};
+        #{seed := Seed} -> State#{random => beamr_random:new(#{seed => Seed})};
+        _ -> State
     end.
 
 %% @doc An import fun for {@link beamr:call/6}: emscripten imports answered, any
@@ -100,6 +109,19 @@ env(<<"emscripten_get_now">>, _, _, _, State) ->
     {[Ns / 1000000], State2};
 env(<<"_emscripten_get_now_is_monotonic">>, _, _, _, State) ->
     {[1], State};
+env(<<"getentropy">>, [Buf, Len], _, #{i := I}, State) when Len =< 256 ->
+    {ok, Size} = beamr:size(I),
+    case Buf + Len =< Size of
+        true ->
+            {Bytes, State2} = beamr_random:bytes(Len, State),
+            beamr_guest:write(I, Buf, Bytes),
+            {[0], State2};
+        false ->
+            {[-1], State}
+    end;
+env(<<"getentropy">>, _, _, _, State) ->
+    %% POSIX caps a request at 256 bytes (EIO otherwise); -1 as libc's getentropy.
+    {[-1], State};
 env(<<"emscripten_notify_memory_growth">>, _, _, _, State) ->
     {[], State};
 env(<<"emscripten_resize_heap">>, [Requested], _, #{i := I}, State) ->

@@ -10,8 +10,8 @@
 %%%
 %%% Deterministic by default: clock reads come from the state's clock and advance it by
 %%% its step; `random_get' draws from `rand''s `exsss' generator seeded with `seed'
-%%% (default 0) and kept in the state. `#{clock => host}' and `#{random => host}' opt
-%%% in to the host's clocks and randomness.
+%%% (default 0) and kept in the state ({@link beamr_random}). `#{clock => host}' and
+%%% `#{random => host}' opt in to the host's clocks and randomness.
 %%%
 %%% `proc_exit(Code)' ends the call: through {@link call/5} (or
 %%% {@link beamr_imports:call/6}) the result is `{ok, {exit, Code}, State}', with stdout
@@ -75,8 +75,8 @@
 new() ->
     new(#{}).
 
-%% @doc A handler state: `#{wasi => ..., clock => ...}'. Merge it with other handlers'
-%% states (for example {@link beamr_emscripten:new/1}'s) to compose them.
+%% @doc A handler state: `#{wasi => ..., clock => ..., random => ...}'. Merge it with
+%% other handlers' states (for example {@link beamr_emscripten:new/1}'s) to compose them.
 -spec new(opts()) -> map().
 new(Opts) when is_map(Opts) ->
     Preopens = [path_key(P) || P <- maps:get(preopens, Opts, [])],
@@ -93,9 +93,9 @@ new(Opts) when is_map(Opts) ->
              files => maps:from_list([{path_key(P), B} || {P, B} <- maps:to_list(maps:get(files, Opts, #{}))]),
              fds => PreopenFds#{0 => stdin, 1 => stdout, 2 => stderr},
              next_fd => 3 + length(Preopens),
-             random => random(Opts),
              max_file_size => maps:get(max_file_size, Opts, ?DEFAULT_MAX_FILE_SIZE)},
-    #{wasi => Wasi, clock => beamr_clock:new(maps:get(clock, Opts, #{}))}.
+    #{wasi => Wasi, clock => beamr_clock:new(maps:get(clock, Opts, #{})),
+      random => random(Opts)}.
 
 %% A map's entries are sorted by name, so that the environment does not depend on
 %% map iteration order.
@@ -104,8 +104,8 @@ env_strings(Env) when is_map(Env) ->
 env_strings(Env) when is_list(Env) ->
     [iolist_to_binary([K, "=", V]) || {K, V} <- Env].
 
-random(#{random := host}) -> host;
-random(Opts) -> {seeded, rand:seed_s(exsss, maps:get(seed, Opts, 0))}.
+random(#{random := host}) -> beamr_random:new(host);
+random(Opts) -> beamr_random:new(maps:with([seed], Opts)).
 
 %% @doc Everything written to fd 1.
 -spec stdout(map()) -> binary().
@@ -195,7 +195,7 @@ wasi_call(Clock, [_ | _], _Ctx, State)
     {?EINVAL, State};
 wasi_call(<<"random_get">>, [Buf, Len], #{i := I}, State) ->
     check_range(I, Buf, Len),
-    {Bytes, State2} = random_bytes(Len, State),
+    {Bytes, State2} = beamr_random:bytes(Len, State),
     beamr_guest:write(I, Buf, Bytes),
     {?ESUCCESS, State2};
 wasi_call(<<"fd_write">>, [Fd, Iovs, Count, WrittenPtr], #{i := I} = Ctx, State) ->
@@ -324,15 +324,6 @@ strings(Strings, Array, Buf, #{i := I} = Ctx, State) ->
 check_range(I, Ptr, Len) ->
     {ok, Size} = beamr:size(I),
     Ptr + Len =< Size orelse beamr_guest:fault({out_of_bounds, Ptr, Len, Size}).
-
-random_bytes(N, State) ->
-    case maps:get(random, wasi(State)) of
-        host ->
-            {rand:bytes(N), State};
-        {seeded, Rand} ->
-            {Bytes, Rand2} = rand:bytes_s(N, Rand),
-            {Bytes, update(fun(W) -> W#{random := {seeded, Rand2}} end, State)}
-    end.
 
 %%% File descriptors
 

@@ -358,6 +358,55 @@ bad_options_test() ->
     ?assertError({bad_path, "../x"}, beamr_wasi:new(#{files => #{"../x" => <<>>}})),
     ?assertError({bad_clock_step, -1}, beamr_wasi:new(#{clock => #{step => -1}})).
 
+%%% A real libc: a C program built with emscripten at test time (when emcc is installed).
+
+c_program_test_() ->
+    case os:find_executable("emcc") of
+        false ->
+            io:format(standard_error, "beamr_wasi_tests: emcc not found, C program test not run~n", []),
+            [];
+        Emcc ->
+            {timeout, 300, fun() -> c_program(Emcc) end}
+    end.
+
+c_program(Emcc) ->
+    Dir = string:trim(os:cmd("mktemp -d")),
+    Src = filename:join(Dir, "wasi_prog.c"),
+    Out = filename:join(Dir, "wasi_prog.wasm"),
+    ok = file:write_file(Src, beamr_test_util:fixture("wasi_prog.c")),
+    Log = os:cmd(lists:flatten(io_lib:format("'~s' -O2 -sSTANDALONE_WASM=1 '~s' -o '~s' 2>&1",
+                                             [Emcc, Src, Out]))),
+    {ok, Wasm} = case file:read_file(Out) of
+                     {ok, _} = Read -> Read;
+                     {error, _} -> error({emcc_failed, Log})
+                 end,
+    os:cmd("rm -rf '" ++ Dir ++ "'"),
+    Run = fun(Seed) ->
+                  {ok, I} = beamr:start(Wasm),
+                  S0 = maps:merge(beamr_wasi:new(#{args => ["prog", "x y"],
+                                                   env => #{"GREETING" => "hi"},
+                                                   stdin => <<"one\ntwo\n">>,
+                                                   seed => Seed}),
+                                  beamr_emscripten:new()),
+                  Fun = beamr_imports:new([beamr_wasi, beamr_emscripten]),
+                  {ok, {exit, Code}, S} = beamr_imports:call(I, <<"_start">>, [], Fun, S0, #{}),
+                  {Code, binary:split(beamr_wasi:stdout(S), <<"\n">>, [global]),
+                   beamr_wasi:stderr(S)}
+          end,
+    {Code, Lines, Stderr} = Run(1),
+    ?assertEqual(42, Code),
+    ?assertEqual(<<"done\n">>, Stderr),
+    [<<"random: ", Hex/binary>>] = [L || <<"random: ", _/binary>> = L <- Lines],
+    ?assertEqual(8, byte_size(Hex)),
+    ?assertEqual([<<"arg 0: prog">>, <<"arg 1: x y">>, <<"GREETING=hi">>,
+                  <<"realtime: 1700000000.000000000">>, <<"random: ", Hex/binary>>,
+                  <<"read: one">>, <<"read: two">>, <<>>], Lines),
+    %% Deterministic: the same seed, the same output; another seed, other random bytes.
+    ?assertEqual({Code, Lines, Stderr}, Run(1)),
+    {42, Lines2, _} = Run(2),
+    ?assertNotEqual(Lines, Lines2),
+    ?assertEqual(Lines -- [<<"random: ", Hex/binary>>], Lines2 -- [lists:nth(5, Lines2)]).
+
 %%% Property: fd_write of any iovec list writes exactly their concatenation.
 
 fd_write_concatenates_test_() ->
