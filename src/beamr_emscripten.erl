@@ -9,7 +9,8 @@
 %%%   -ENOENT; every other syscall -ENOSYS.
 %%% - `getentropy' (emscripten 3.1.6's import): bytes from the state's
 %%%   {@link beamr_random} generator, the one WASI's `random_get' uses.
-%%% - `_emscripten_system': -1. `abort', `_abort_js', `__assert_fail': end the call
+%%% - `_emscripten_system': -1; `_mmap_js', `_munmap_js': -ENOSYS. `exit(Code)' ends the
+%%%   call as WASI's `proc_exit' does (`{ok, {exit, Code}, State}'). `abort', `_abort_js', `__assert_fail': end the call
 %%%   (see {@link beamr_imports:call/6}: `{error, {abort, Module, Name}, State}').
 %%% - Time, deterministic by default (the state's {@link beamr_clock}):
 %%%   `emscripten_date_now' (ms since the epoch), `emscripten_get_now' (ms since start),
@@ -20,7 +21,7 @@
 %%%   with a `grow' fun (`fun(Instance, RequestedBytes) -> ok | {error, _}'): beamr has
 %%%   no way yet to run `memory.grow' from outside the module. `emscripten_get_heap_max'
 %%%   answers the current memory size when nothing can grow it.
-%%%   `emscripten_memcpy_big' / `emscripten_memcpy_js' copy; `emscripten_notify_memory_growth'
+%%%   `emscripten_memcpy_big' / `emscripten_memcpy_js' / `_emscripten_memcpy_js' copy; `emscripten_notify_memory_growth'
 %%%   does nothing; `setTempRet0' / `getTempRet0' keep their value in the state.
 %%%
 %%% `invoke_*', `_emscripten_throw_longjmp' and `__cxa_throw' are not answered here
@@ -98,6 +99,10 @@ env(<<"__syscall_", Call/binary>>, Args, _Raw, _Ctx, State) ->
     {[syscall(Call, Args)], State};
 env(<<"_emscripten_system">>, _, _, _, State) ->
     {[-1], State};
+env(Mmap, _, _, _, State) when Mmap =:= <<"_mmap_js">>; Mmap =:= <<"_munmap_js">> ->
+    {[-?ENOSYS], State};
+env(<<"exit">>, [Code], _, _, State) ->
+    beamr_imports:exit(Code, State);
 env(Abort, _, _, _, State)
   when Abort =:= <<"abort">>; Abort =:= <<"_abort_js">>; Abort =:= <<"__assert_fail">> ->
     beamr_imports:abort(State);
@@ -147,7 +152,8 @@ env(<<"emscripten_get_heap_max">>, _, _, #{i := I, sig := Sig}, State) ->
             {[Max], State}
     end;
 env(Memcpy, [Dest, Src, Len], _, #{i := I}, State)
-  when Memcpy =:= <<"emscripten_memcpy_big">>; Memcpy =:= <<"emscripten_memcpy_js">> ->
+  when Memcpy =:= <<"emscripten_memcpy_big">>; Memcpy =:= <<"emscripten_memcpy_js">>;
+       Memcpy =:= <<"_emscripten_memcpy_js">> ->
     beamr_guest:write(I, Dest, beamr_guest:read(I, Src, Len)),
     {[Dest], State};
 env(<<"setTempRet0">>, [Value], _, _, State) ->

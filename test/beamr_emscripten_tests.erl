@@ -159,3 +159,46 @@ invoke_is_not_answered_test() ->
                               beamr:call(I, <<"w_invoke_vi">>, [1, 2], fun beamr_emscripten:import/3,
                                          beamr_emscripten:new(), #{}))
          end).
+
+newer_names_and_exit_test() ->
+    Wat = <<"(module
+               (import \"env\" \"_emscripten_memcpy_js\" (func $cp (param i32 i32 i32)))
+               (import \"env\" \"_mmap_js\" (func $mmap (param i32 i32 i32 i32 i64 i32 i32) (result i32)))
+               (import \"env\" \"exit\" (func $exit (param i32)))
+               (memory (export \"memory\") 1)
+               (data (i32.const 8) \"abc\")
+               (func (export \"go\") (param i32) (result i32)
+                 (call $cp (i32.const 100) (i32.const 8) (i32.const 3))
+                 (if (local.get 0) (then (call $exit (local.get 0))))
+                 (call $mmap (i32.const 4096) (i32.const 3) (i32.const 34) (i32.const -1)
+                             (i64.const 0) (i32.const 200) (i32.const 204))))">>,
+    {ok, I} = beamr:start(Wat),
+    Fun = beamr_imports:new([beamr_emscripten]),
+    ?assertMatch({ok, [-52], _}, beamr_imports:call(I, <<"go">>, [0], Fun, beamr_emscripten:new(), #{})),
+    ?assertEqual({ok, <<"abc">>}, beamr:read(I, 100, 3)),
+    ?assertMatch({ok, {exit, 9}, _}, beamr_imports:call(I, <<"go">>, [9], Fun, beamr_emscripten:new(), #{})).
+
+getentropy_seeded_test() ->
+    Wat = <<"(module
+               (import \"env\" \"getentropy\" (func $ge (param i32 i32) (result i32)))
+               (memory (export \"memory\") 1)
+               (func (export \"ge\") (param i32 i32) (result i32) (call $ge (local.get 0) (local.get 1))))">>,
+    {ok, I} = beamr:start(Wat),
+    Draw = fun(S) ->
+                   {ok, [0], S2} = beamr_imports:call(I, <<"ge">>, [64, 16], fun beamr_emscripten:import/3, S, #{}),
+                   {ok, Bytes} = beamr:read(I, 64, 16),
+                   {Bytes, S2}
+           end,
+    {A, S1} = Draw(beamr_emscripten:new(#{seed => 5})),
+    {B, _} = Draw(S1),
+    {A2, S2} = Draw(beamr_emscripten:new(#{seed => 5})),
+    {B2, _} = Draw(S2),
+    ?assertEqual({A, B}, {A2, B2}),
+    ?assertNotEqual(A, B),
+    ?assertNotEqual(A, element(1, Draw(beamr_emscripten:new(#{seed => 6})))),
+    %% Shared with WASI: the same seed gives random_get's bytes.
+    {Wasi, _} = beamr_random:bytes(16, beamr_wasi:new(#{seed => 5})),
+    ?assertEqual(A, Wasi),
+    %% More than 256 bytes is refused, as POSIX's getentropy does.
+    ?assertMatch({ok, [-1], _}, beamr_imports:call(I, <<"ge">>, [64, 257], fun beamr_emscripten:import/3,
+                                                   beamr_emscripten:new(), #{})).
