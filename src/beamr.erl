@@ -445,7 +445,7 @@ table_size(I, Name) ->
 %% '''
 -spec table_get(instance(), binary() | string() | atom(), non_neg_integer()) ->
           {ok, null | ref | {func, binary()}} | {error, term()}.
-table_get(I, Name, Index) when is_integer(Index), Index >= 0 ->
+table_get(I, Name, Index) when is_integer(Index), Index >= 0, Index < 1 bsl 64 ->
     item_op(I, Name, fun(Bin) -> beamr_nif:table_get(I, Bin, Index) end);
 table_get(_I, _Name, Index) ->
     {error, {bad_table_index, Index}}.
@@ -460,7 +460,7 @@ table_get(_I, _Name, Index) ->
 %% {error, {cannot_grow, 1, 3}} = beamr:memory_grow(I, 1).
 %% '''
 -spec memory_grow(instance(), non_neg_integer()) -> {ok, non_neg_integer()} | {error, term()}.
-memory_grow(I, Pages) when is_integer(Pages), Pages >= 0 ->
+memory_grow(I, Pages) when is_integer(Pages), Pages >= 0, Pages < 1 bsl 64 ->
     step(I, {nif, fun() -> beamr_nif:memory_grow(I, Pages) end}, infinity);
 memory_grow(_I, Pages) ->
     {error, {bad_pages, Pages}}.
