@@ -44,7 +44,10 @@ pub enum Error {
     /// A call is executing (not parked in an import); try again when it yields.
     Busy,
     /// The export exists but is not of the kind the operation needs.
-    WrongKind { name: String, expected: &'static str },
+    WrongKind {
+        name: String,
+        expected: &'static str,
+    },
     /// The global is immutable.
     ImmutableGlobal(String),
     /// A value wasmtime refused for an item (after beamr's own type check).

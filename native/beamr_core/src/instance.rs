@@ -12,8 +12,8 @@
 
 use crate::engine::{engine, ticks};
 use crate::error::{Error, Interrupt};
-use crate::link::Link;
 use crate::exchange::{Command, Event, NextCommand, Shared, StoreTask};
+use crate::link::Link;
 use crate::memory::{checked_range, default_memory};
 use crate::module::{CompiledModule, ImportDesc};
 use std::collections::HashMap;

@@ -18,9 +18,9 @@ pub mod value;
 
 pub use error::Error;
 pub use instance::{Callee, Instance, Slice, Step, StopHandle, Target};
-pub use module::{compile, CompiledModule, ExportDesc, ImportDesc, Kind};
-pub use value::{Arg, SpecialFloat};
 pub use introspect::{describe, function_exists, ItemType};
 pub use items::TableEntry;
 pub use link::Link;
+pub use module::{compile, CompiledModule, ExportDesc, ImportDesc, Kind};
+pub use value::{Arg, SpecialFloat};
 pub use wasmtime::{FuncType, Val, ValType};

@@ -63,9 +63,12 @@ fn define_missing(
         match &import.ty {
             ExternType::Func(ty) => {
                 let index = first_index + i;
-                linker.func_new_async(&import.module, &import.name, ty.clone(), move |c, p, r| {
-                    import_host_fn(c, index, p, r)
-                })?;
+                linker.func_new_async(
+                    &import.module,
+                    &import.name,
+                    ty.clone(),
+                    move |c, p, r| import_host_fn(c, index, p, r),
+                )?;
             }
             ty => {
                 if let Some(item) = local_item(store, ty)? {

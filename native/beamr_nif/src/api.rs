@@ -9,8 +9,7 @@
 use crate::instance::{Handle, InstanceResource};
 use crate::{atoms, deadline, terms, with_store};
 use beamr_core::{
-    compile, describe, function_exists, CompiledModule, Error, Instance, ItemType, Link,
-    TableEntry,
+    compile, describe, function_exists, CompiledModule, Error, Instance, ItemType, Link, TableEntry,
 };
 use rustler::{Atom, Binary, Encoder, Env, Resource, ResourceArc, Term};
 use std::sync::Arc;
