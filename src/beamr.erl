@@ -565,7 +565,8 @@ delete_module(Module) ->
 %% ok = beamr:call_async(I, <<"one">>, [], {self(), Tag}),
 %% {ok, [1]} = receive {Tag, Reply} -> Reply after 5000 -> timeout end.
 %% '''
--spec call_async(instance(), func_ref(), [value()], gen_server:from()) -> ok.
+-spec call_async(instance(), func_ref(), [value()], gen_server:from()) ->
+          ok | {error, {badarg, term()}}.
 call_async(I, Func, Args, From) ->
     call_async(I, Func, Args, From, #{}).
 
@@ -584,9 +585,12 @@ call_async(I, Func, Args, From) ->
 %%      after 5000 -> timeout end,
 %% {ok, [42]} = receive {Tag, Reply} -> Reply after 5000 -> timeout end.
 %% '''
--spec call_async(instance(), func_ref(), [value()], gen_server:from(), async_opts()) -> ok.
-call_async(I, Func, Args, From, Opts) when is_map(Opts) ->
-    beamr_async:start(I, Func, Args, From, Opts).
+-spec call_async(instance(), func_ref(), [value()], gen_server:from(), async_opts()) ->
+          ok | {error, {badarg, term()}}.
+call_async(I, Func, Args, {To, _} = From, Opts) when is_pid(To), is_map(Opts) ->
+    beamr_async:start(I, Func, Args, From, Opts);
+call_async(_I, _Func, _Args, From, Opts) ->
+    {error, {badarg, [From, Opts]}}.
 
 %% @doc Answers an import request of an async call: its results, or `{error, Reason}'
 %% to fail the import (the call then ends with

@@ -282,7 +282,22 @@ link_errors_test() ->
                           {unhandled_import, <<"store">>, <<"get">>}}},
                  beamr:call(I, <<"fetch">>, [0])).
 
+link_start_function_reaching_an_import_test() ->
+    %% A linked module's start function may not reach an import: nobody is there to
+    %% answer it. The error names the linked module's import.
+    Lib = <<"(module (import \"env\" \"hello\" (func $h)) (func $s call $h) (start $s)
+                     (func (export \"f\")))">>,
+    Main = <<"(module (import \"lib\" \"f\" (func)))">>,
+    ?assertEqual({error, {import_during_start, <<"env">>, <<"hello">>}},
+                 beamr:start(Main, #{links => #{lib => Lib}})).
+
 %%% 4. call_async and a gen_server
+
+call_async_bad_arguments_test() ->
+    I = start("test.wat"),
+    ?assertMatch({error, {badarg, _}}, beamr:call_async(I, <<"fac">>, [1.0], not_a_from)),
+    ?assertMatch({error, {badarg, _}},
+                 beamr:call_async(I, <<"fac">>, [1.0], {self(), make_ref()}, not_a_map)).
 
 call_async_replies_to_from_test() ->
     I = start("test.wat"),
