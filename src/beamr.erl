@@ -28,8 +28,14 @@
 
 -export([start/1, start/2, imports/1, exports/1, call/3, call/4, call/6, call_with_timeout/7,
          size/1, read/3, write/3, stop/1, is_stopped/1]).
+%% The wider API: introspection, items, module handles, links, async calls.
+-export([imports/2, exports/2, describe/1, function_exists/2,
+         global_get/2, global_set/3, table_size/2, table_get/3, memory_grow/2, memory_pages/1,
+         compile/1, compile/2, module_hash/1, module_count/0, delete_module/1,
+         call_async/4, call_async/5, reply_import/2]).
 -export_type([instance/0, value/0, func_ref/0, import_request/0, import_fun/0,
               call_opts/0]).
+-export_type([module_handle/0, start_opts/0, links/0, item/0, async_opts/0]).
 
 -type instance() :: reference().
 -type value() :: integer() | float() | nan | infinity | neg_infinity | null | binary().
@@ -42,36 +48,111 @@
 %% `timeout': milliseconds (or `infinity', the default) before the call, including
 %% any wait for the instance, ends with `{error, timeout}'.
 -type call_opts() :: #{timeout => timeout(), atom() => term()}.
+%% A compiled module, from {@link compile/1}: instantiate it any number of times.
+-type module_handle() :: reference().
+%% Modules instantiated into the new instance's store, by the import module name they
+%% satisfy; a list is linked in its order, a map in its keys' order.
+-type links() :: #{binary() | string() | atom() => binary() | module_handle()}
+               | [{binary() | string() | atom(), binary() | module_handle()}].
+-type start_opts() :: #{timeout => timeout(), links => links()}.
+%% A typed import or export (see {@link describe/1}).
+-type item() :: #{kind := func | memory | table | global | tag, name := binary(),
+                  module => binary(), atom() => term()}.
+%% `import_handler': the process that answers imports of an async call;
+%% `timeout': as for {@link call/4}.
+-type async_opts() :: #{import_handler => pid() | atom(), timeout => timeout()}.
 
 %% Memory ranges above this size are copied on a dirty scheduler.
 -define(DIRTY_BYTES, 1048576).
 %% How long a waiter sleeps if a wake-up went missing (its sender exited).
 -define(WAIT_RETRY_MS, 50).
 
-%% @doc Loads a module (wasm binary or WAT text) and instantiates it.
--spec start(binary()) -> {ok, instance()} | {error, term()}.
+%% @doc Loads a module (wasm binary or WAT text, or a {@link compile/1} handle) and
+%% instantiates it.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (func (export \"one\") (result i32) i32.const 1))">>),
+%% {ok, [1]} = beamr:call(I, <<"one">>, []).
+%% '''
+-spec start(binary() | module_handle()) -> {ok, instance()} | {error, term()}.
 start(Module) ->
     start(Module, #{}).
 
-%% @doc As {@link start/1}; `timeout' bounds the module's start function.
--spec start(binary(), #{timeout => timeout()}) -> {ok, instance()} | {error, term()}.
-start(Module, Opts) when is_binary(Module), is_map(Opts) ->
-    beamr_nif:start(Module, maps:get(timeout, Opts, infinity));
+%% @doc As {@link start/1}; `timeout' bounds the module's start function, and
+%% `links' names modules to instantiate first, into the same store, whose exports
+%% satisfy this module's imports of that name (functions, memories, globals, tables)
+%% with no round trip to Erlang. Each link is a private copy: it shares no state with
+%% other instances. Imports nothing links are answered by the import fun as usual.
+%%
+%% ```
+%% Lib = <<"(module (memory (export \"mem\") i64 1)
+%%           (func (export \"peek\") (param i64) (result i32) local.get 0 i32.load8_u))">>,
+%% Main = <<"(module (import \"lib\" \"mem\" (memory i64 1))
+%%            (import \"lib\" \"peek\" (func $peek (param i64) (result i32)))
+%%            (func (export \"poke_peek\") (param i64 i32) (result i32)
+%%              local.get 0 local.get 1 i32.store8 local.get 0 call $peek))">>,
+%% {ok, I} = beamr:start(Main, #{links => #{<<"lib">> => Lib}}),
+%% {ok, [42]} = beamr:call(I, <<"poke_peek">>, [7, 42]),
+%% {ok, <<42>>} = beamr:read(I, 7, 1).
+%% '''
+-spec start(binary() | module_handle(), start_opts()) -> {ok, instance()} | {error, term()}.
+start(Module, Opts) when (is_binary(Module) orelse is_reference(Module)), is_map(Opts) ->
+    Timeout = maps:get(timeout, Opts, infinity),
+    case link_list(maps:get(links, Opts, [])) of
+        {ok, []} when is_binary(Module) -> beamr_nif:start(Module, Timeout);
+        {ok, Links} -> beamr_nif:instantiate(Module, Timeout, Links);
+        error -> {error, {bad_links, maps:get(links, Opts)}}
+    end;
 start(Module, Opts) ->
     {error, {badarg, [Module, Opts]}}.
 
-%% @doc The module's imports: `{Kind, Module, Name, Signature}'.
--spec imports(instance()) -> [{func | memory | table | global | tag, binary(), binary(), binary()}].
+link_list(Links) when is_map(Links) ->
+    link_list(lists:sort(maps:to_list(Links)));
+link_list(Links) when is_list(Links) ->
+    try [{name(Name), Module} || {Name, Module} <- Links,
+                                 is_binary(Module) orelse is_reference(Module)] of
+        Resolved when length(Resolved) =:= length(Links) -> {ok, Resolved};
+        _ -> error
+    catch
+        error:_ -> error
+    end;
+link_list(_) ->
+    error.
+
+%% @doc The module's imports: `{Kind, Module, Name, Signature}'. Takes an instance
+%% or a module handle.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (import \"env\" \"f\" (func (param i32) (result i64))))">>),
+%% [{func, <<"env">>, <<"f">>, <<"(i)I">>}] = beamr:imports(I).
+%% '''
+-spec imports(instance() | module_handle()) ->
+          [{func | memory | table | global | tag, binary(), binary(), binary()}]
+          | {error, term()}.
 imports(I) ->
     beamr_nif:imports(I).
 
-%% @doc The module's exports: `{Kind, Name, Signature}'.
--spec exports(instance()) -> [{func | memory | table | global | tag, binary(), binary()}].
+%% @doc The module's exports: `{Kind, Name, Signature}'. Takes an instance or a
+%% module handle.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (memory (export \"m\") 1) (func (export \"f\")))">>),
+%% [{memory, <<"m">>, <<>>}, {func, <<"f">>, <<"()">>}] = beamr:exports(I).
+%% '''
+-spec exports(instance() | module_handle()) ->
+          [{func | memory | table | global | tag, binary(), binary()}] | {error, term()}.
 exports(I) ->
     beamr_nif:exports(I).
 
 %% @doc Calls a function that reaches no import.
 %% An import it does reach fails the call with `{unhandled_import, Module, Name}'.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (func (export \"add\") (param i64 i64) (result i64)
+%%                          local.get 0 local.get 1 i64.add))">>),
+%% {ok, [5]} = beamr:call(I, <<"add">>, [2, 3]),
+%% {error, {bad_arg, 2, i64, 1.5}} = beamr:call(I, "add", [2, 1.5]).
+%% '''
 -spec call(instance(), func_ref(), [value()]) -> {ok, [value()]} | {error, term()}.
 call(I, Func, Args) when is_binary(Func) ->
     %% The common case, a short call that neither waits nor yields, costs one NIF call.
@@ -85,6 +166,11 @@ call(I, Func, Args) ->
     call(I, Func, Args, #{}).
 
 %% @doc As {@link call/3}, with options (see {@type call_opts()}).
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (func (export \"spin\") (loop br 0)))">>),
+%% {error, timeout} = beamr:call(I, <<"spin">>, [], #{timeout => 20}).
+%% '''
 -spec call(instance(), func_ref(), [value()], call_opts()) -> {ok, [value()]} | {error, term()}.
 call(I, Func, Args, Opts) ->
     without_state(call(I, Func, Args, fun unhandled_import/3, undefined, Opts)).
@@ -103,6 +189,13 @@ without_state({error, Reason, _}) -> {error, Reason}.
 %% or `{error, {bad_import_return, Module, Name, Term}}' and the instance stays usable.
 %% Results that do not fit the import's type end it with
 %% `{error, {bad_import_result, Module, Name, Why}}'.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (import \"env\" \"twice\" (func $t (param i32) (result i32)))
+%%                          (func (export \"f\") (param i32) (result i32) local.get 0 call $t))">>),
+%% Twice = fun(N, #{args := [X]}, _Opts) -> {ok, [2 * X], N + 1} end,
+%% {ok, [42], 1} = beamr:call(I, <<"f">>, [21], Twice, 0, #{}).
+%% '''
 -spec call(instance(), func_ref(), [value()], import_fun(), State, call_opts()) ->
           {ok, [value()], State} | {error, term(), State}.
 call(I, Func, Args, ImportFun, State, Opts) when is_map(Opts) ->
@@ -112,6 +205,12 @@ call(_I, _Func, _Args, _ImportFun, State, Opts) ->
 
 %% @private As {@link call/6}, with the timeout given apart from `Opts', which are
 %% then passed to `ImportFun' untouched (for faces such as `hb_beamr').
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (func (export \"one\") (result i32) i32.const 1))">>),
+%% {ok, [1], s} = beamr:call_with_timeout(I, <<"one">>, [], fun(S, _, _) -> {ok, [], S} end,
+%%                                         s, #{passed => through}, 1000).
+%% '''
 -spec call_with_timeout(instance(), func_ref(), [value()], import_fun(), State, map(), timeout()) ->
           {ok, [value()], State} | {error, term(), State}.
 call_with_timeout(I, Func, Args, ImportFun, State, Opts, Timeout) when is_function(ImportFun, 3) ->
@@ -165,16 +264,33 @@ unhandled_import(_State, #{module := Module, func := Name}, _Opts) ->
     throw({unhandled_import, Module, Name}).
 
 %% @doc The size of the default memory in bytes.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (memory (export \"memory\") 2))">>),
+%% {ok, 131072} = beamr:size(I).
+%% '''
 -spec size(instance()) -> {ok, non_neg_integer()} | {error, term()}.
 size(I) ->
     step(I, size, infinity).
 
 %% @doc Reads `Length' bytes of the default memory at `Offset'.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (memory (export \"memory\") 1) (data (i32.const 8) \"hi\"))">>),
+%% {ok, <<"hi">>} = beamr:read(I, 8, 2),
+%% {error, {out_of_bounds, 65535, 2, 65536}} = beamr:read(I, 65535, 2).
+%% '''
 -spec read(instance(), non_neg_integer(), non_neg_integer()) -> {ok, binary()} | {error, term()}.
 read(I, Offset, Length) ->
     step(I, {read, Offset, Length}, infinity).
 
 %% @doc Writes `Data' into the default memory at `Offset'.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (memory (export \"memory\") 1))">>),
+%% ok = beamr:write(I, 100, <<"abc">>),
+%% {ok, <<"abc">>} = beamr:read(I, 100, 3).
+%% '''
 -spec write(instance(), non_neg_integer(), binary()) -> ok | {error, term()}.
 write(I, Offset, Data) when is_binary(Data) ->
     step(I, {write, Offset, Data}, infinity);
@@ -183,16 +299,323 @@ write(_I, _Offset, Data) ->
 
 %% @doc Stops the instance and frees its state now. A call in progress ends with
 %% `{error, stopped}' within about a millisecond; later calls return the same.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (func (export \"f\")))">>),
+%% ok = beamr:stop(I),
+%% {error, stopped} = beamr:call(I, <<"f">>, []).
+%% '''
 -spec stop(instance()) -> ok.
 stop(I) ->
     beamr_nif:stop(I).
 
 %% @doc Whether {@link stop/1} was called on the instance.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module)">>),
+%% false = beamr:is_stopped(I),
+%% ok = beamr:stop(I),
+%% true = beamr:is_stopped(I).
+%% '''
 -spec is_stopped(instance()) -> boolean().
 is_stopped(I) ->
     beamr_nif:is_stopped(I).
 
+%%% Introspection
+
+%% @doc Typed imports or exports (`typed'), as maps; `plain' gives the tuples of
+%% {@link imports/1} and {@link exports/1}. See {@link describe/1} for the map keys.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (global (export \"g\") (mut i64) (i64.const 5)))">>),
+%% [#{kind := global, name := <<"g">>, type := i64, mutable := true}] = beamr:exports(I, typed),
+%% [] = beamr:imports(I, typed),
+%% [{global, <<"g">>, <<>>}] = beamr:exports(I, plain).
+%% '''
+-spec exports(instance() | module_handle(), typed | plain) -> [item()] | list() | {error, term()}.
+exports(I, plain) ->
+    exports(I);
+exports(I, typed) ->
+    case describe(I) of
+        {ok, #{exports := Exports}} -> Exports;
+        {error, _} = Error -> Error
+    end.
+
+%% @doc As {@link exports/2}, for imports (their maps carry `module' too).
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (import \"env\" \"mem\" (memory i64 1 100)))">>),
+%% [#{kind := memory, module := <<"env">>, name := <<"mem">>, min := 1, max := 100,
+%%    index := i64, shared := false}] = beamr:imports(I, typed).
+%% '''
+-spec imports(instance() | module_handle(), typed | plain) -> [item()] | list() | {error, term()}.
+imports(I, plain) ->
+    imports(I);
+imports(I, typed) ->
+    case describe(I) of
+        {ok, #{imports := Imports}} -> Imports;
+        {error, _} = Error -> Error
+    end.
+
+%% @doc Every import and export of an instance, a module handle, or module bytes,
+%% with full types. Each is a map with `kind' and `name' (and `module' for imports):
+%% functions have `params' and `results' (lists of type atoms: `i32', `i64', `f32',
+%% `f64', `v128', `funcref', `externref', ...); memories `min', `max' (pages, or
+%% `infinity'), `index' (`i32', or `i64' for memory64) and `shared'; tables `element',
+%% `min', `max' and `index'; globals `type' and `mutable'; tags `params'.
+%%
+%% ```
+%% {ok, #{imports := [], exports := [F, T]}} =
+%%     beamr:describe(<<"(module (func (export \"f\") (param f64) (result i32 i64) unreachable)
+%%                                (table (export \"t\") 1 funcref))">>),
+%% #{kind := func, name := <<"f">>, params := [f64], results := [i32, i64]} = F,
+%% #{kind := table, element := funcref, min := 1, max := infinity, index := i32} = T.
+%% '''
+-spec describe(instance() | module_handle() | binary()) ->
+          {ok, #{imports := [item()], exports := [item()]}} | {error, term()}.
+describe(Source) ->
+    beamr_nif:describe_module(Source).
+
+%% @doc Whether the instance (or module handle) exports a function by that name.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (func (export \"f\")) (memory (export \"m\") 1))">>),
+%% true = beamr:function_exists(I, <<"f">>),
+%% true = beamr:function_exists(I, "f"),
+%% false = beamr:function_exists(I, <<"m">>),
+%% false = beamr:function_exists(I, <<"g">>).
+%% '''
+-spec function_exists(instance() | module_handle(), binary() | string() | atom()) -> boolean().
+function_exists(I, Name) ->
+    try name(Name) of
+        Bin -> beamr_nif:function_exists_in(I, Bin)
+    catch
+        error:_ -> false
+    end.
+
+%%% Globals, tables, memory (between calls, and inside imports on the live state)
+
+%% @doc The value of an exported global.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (global (export \"g\") f64 (f64.const 2.5)))">>),
+%% {ok, 2.5} = beamr:global_get(I, <<"g">>),
+%% {error, {unknown_export, <<"h">>}} = beamr:global_get(I, <<"h">>).
+%% '''
+-spec global_get(instance(), binary() | string() | atom()) -> {ok, value()} | {error, term()}.
+global_get(I, Name) ->
+    item_op(I, Name, fun(Bin) -> beamr_nif:global_get(I, Bin) end).
+
+%% @doc Sets an exported mutable global. The value is checked like a call argument;
+%% setting an immutable global is `{error, {immutable_global, Name}}'.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (global (export \"v\") (mut i32) (i32.const 0))
+%%                                  (global (export \"c\") i32 (i32.const 0)))">>),
+%% ok = beamr:global_set(I, <<"v">>, 7),
+%% {ok, 7} = beamr:global_get(I, <<"v">>),
+%% {error, {bad_arg, 1, i32, 1.5}} = beamr:global_set(I, <<"v">>, 1.5),
+%% {error, {immutable_global, <<"c">>}} = beamr:global_set(I, <<"c">>, 1).
+%% '''
+-spec global_set(instance(), binary() | string() | atom(), value()) -> ok | {error, term()}.
+global_set(I, Name, Value) ->
+    item_op(I, Name, fun(Bin) -> beamr_nif:global_set(I, Bin, Value) end).
+
+%% @doc The number of entries of an exported table.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (table (export \"t\") 3 funcref))">>),
+%% {ok, 3} = beamr:table_size(I, <<"t">>).
+%% '''
+-spec table_size(instance(), binary() | string() | atom()) ->
+          {ok, non_neg_integer()} | {error, term()}.
+table_size(I, Name) ->
+    item_op(I, Name, fun(Bin) -> beamr_nif:table_size(I, Bin) end).
+
+%% @doc Entry `Index' of an exported table: `null', `{func, Signature}' for a
+%% function (by its signature: wasmtime does not tell a table entry's function index),
+%% or `ref' for another non-null reference.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (table (export \"t\") 2 funcref)
+%%                                  (func $f (param i32) (result i64) i64.const 0)
+%%                                  (elem (i32.const 1) $f))">>),
+%% {ok, null} = beamr:table_get(I, <<"t">>, 0),
+%% {ok, {func, <<"(i)I">>}} = beamr:table_get(I, <<"t">>, 1),
+%% {error, {bad_table_index, 2}} = beamr:table_get(I, <<"t">>, 2).
+%% '''
+-spec table_get(instance(), binary() | string() | atom(), non_neg_integer()) ->
+          {ok, null | ref | {func, binary()}} | {error, term()}.
+table_get(I, Name, Index) when is_integer(Index), Index >= 0, Index < 1 bsl 64 ->
+    item_op(I, Name, fun(Bin) -> beamr_nif:table_get(I, Bin, Index) end);
+table_get(_I, _Name, Index) ->
+    {error, {bad_table_index, Index}}.
+
+%% @doc Grows the default memory by `Pages' pages; returns its size before, in pages.
+%% Past the memory's maximum: `{error, {cannot_grow, Pages, CurrentPages}}'.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (memory (export \"memory\") 1 3))">>),
+%% {ok, 1} = beamr:memory_grow(I, 2),
+%% {ok, 3} = beamr:memory_pages(I),
+%% {error, {cannot_grow, 1, 3}} = beamr:memory_grow(I, 1).
+%% '''
+-spec memory_grow(instance(), non_neg_integer()) -> {ok, non_neg_integer()} | {error, term()}.
+memory_grow(I, Pages) when is_integer(Pages), Pages >= 0, Pages < 1 bsl 64 ->
+    step(I, {nif, fun() -> beamr_nif:memory_grow(I, Pages) end}, infinity);
+memory_grow(_I, Pages) ->
+    {error, {bad_pages, Pages}}.
+
+%% @doc The size of the default memory in pages.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (memory (export \"memory\") 4))">>),
+%% {ok, 4} = beamr:memory_pages(I).
+%% '''
+-spec memory_pages(instance()) -> {ok, non_neg_integer()} | {error, term()}.
+memory_pages(I) ->
+    step(I, {nif, fun() -> beamr_nif:memory_pages(I) end}, infinity).
+
+item_op(I, Name, Op) ->
+    try name(Name) of
+        Bin -> step(I, {nif, fun() -> Op(Bin) end}, infinity)
+    catch
+        error:_ -> {error, {bad_name, Name}}
+    end.
+
+%%% Module handles and the module cache
+
+%% @doc Compiles a module once (or finds it in the node's cache) and returns a handle
+%% to instantiate any number of times with {@link start/1} and {@link start/2}.
+%%
+%% ```
+%% {ok, M} = beamr:compile(<<"(module (func (export \"two\") (result i32) i32.const 2))">>),
+%% {ok, I1} = beamr:start(M),
+%% {ok, I2} = beamr:start(M, #{}),
+%% {ok, [2]} = beamr:call(I1, <<"two">>, []),
+%% {ok, [2]} = beamr:call(I2, <<"two">>, []),
+%% [{func, <<"two">>, <<"()i">>}] = beamr:exports(M).
+%% '''
+-spec compile(binary()) -> {ok, module_handle()} | {error, term()}.
+compile(Bytes) ->
+    compile(Bytes, #{}).
+
+%% @doc As {@link compile/1}. No options are defined yet; the map is for future ones.
+%%
+%% ```
+%% {ok, _} = beamr:compile(<<"(module)">>, #{}),
+%% {error, {invalid_module, _}} = beamr:compile(<<"junk">>, #{}).
+%% '''
+-spec compile(binary(), map()) -> {ok, module_handle()} | {error, term()}.
+compile(Bytes, Opts) when is_binary(Bytes), is_map(Opts) ->
+    beamr_nif:compile_module(Bytes);
+compile(Bytes, Opts) ->
+    {error, {badarg, [Bytes, Opts]}}.
+
+%% @doc The SHA-256 of the bytes a module handle was compiled from: its cache key.
+%%
+%% ```
+%% Wat = <<"(module)">>,
+%% {ok, M} = beamr:compile(Wat),
+%% Hash = crypto:hash(sha256, Wat),
+%% Hash = beamr:module_hash(M).
+%% '''
+-spec module_hash(module_handle()) -> binary().
+module_hash(Module) ->
+    beamr_nif:module_hash(Module).
+
+%% @doc How many compiled modules the node's cache holds.
+%%
+%% ```
+%% {ok, M} = beamr:compile(<<"(module (func (export \"count_me\")))">>),
+%% N = beamr:module_count(),
+%% true = N >= 1,
+%% true = beamr:delete_module(M),
+%% true = beamr:module_count() =:= N - 1.
+%% '''
+-spec module_count() -> non_neg_integer().
+module_count() ->
+    beamr_nif:module_count().
+
+%% @doc Removes a compiled module (a handle, or its {@link module_hash/1}) from the
+%% cache; `false' if it was not there. Handles and instances of it keep working: they
+%% hold the compilation until they are gone, even with calls in progress.
+%%
+%% ```
+%% {ok, M} = beamr:compile(<<"(module (func (export \"f\") (result i32) i32.const 9))">>),
+%% {ok, I} = beamr:start(M),
+%% true = beamr:delete_module(M),
+%% false = beamr:delete_module(beamr:module_hash(M)),
+%% {ok, [9]} = beamr:call(I, <<"f">>, []),
+%% {ok, I2} = beamr:start(M),
+%% {ok, [9]} = beamr:call(I2, <<"f">>, []).
+%% '''
+-spec delete_module(module_handle() | binary()) -> boolean().
+delete_module(Module) ->
+    beamr_nif:delete_module(Module).
+
+%%% Async calls for OTP code
+
+%% @doc As {@link call_async/5} with no options: an import fails the call.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (func (export \"one\") (result i32) i32.const 1))">>),
+%% Tag = make_ref(),
+%% ok = beamr:call_async(I, <<"one">>, [], {self(), Tag}),
+%% {ok, [1]} = receive {Tag, Reply} -> Reply after 5000 -> timeout end.
+%% '''
+-spec call_async(instance(), func_ref(), [value()], gen_server:from()) ->
+          ok | {error, {badarg, term()}}.
+call_async(I, Func, Args, From) ->
+    call_async(I, Func, Args, From, #{}).
+
+%% @doc Starts a call and returns at once; its result (what {@link call/4} returns)
+%% is sent with `gen_server:reply(From, Result)'. Imports are answered by the process
+%% `import_handler': it receives `{beamr_import, ReplyTo, Request}' (`Request' as an
+%% import fun gets it) and answers with {@link reply_import/2}; meanwhile it may read
+%% and write the instance's memory and globals. See {@link beamr_async}.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (import \"env\" \"get\" (func $g (result i32)))
+%%                          (func (export \"f\") (result i32) call $g i32.const 1 i32.add))">>),
+%% Tag = make_ref(),
+%% ok = beamr:call_async(I, <<"f">>, [], {self(), Tag}, #{import_handler => self()}),
+%% ok = receive {beamr_import, ReplyTo, #{func := <<"get">>}} -> beamr:reply_import(ReplyTo, [41])
+%%      after 5000 -> timeout end,
+%% {ok, [42]} = receive {Tag, Reply} -> Reply after 5000 -> timeout end.
+%% '''
+-spec call_async(instance(), func_ref(), [value()], gen_server:from(), async_opts()) ->
+          ok | {error, {badarg, term()}}.
+call_async(I, Func, Args, {To, _} = From, Opts) when is_pid(To), is_map(Opts) ->
+    beamr_async:start(I, Func, Args, From, Opts);
+call_async(_I, _Func, _Args, From, Opts) ->
+    {error, {badarg, [From, Opts]}}.
+
+%% @doc Answers an import request of an async call: its results, or `{error, Reason}'
+%% to fail the import (the call then ends with
+%% `{error, {import_crashed, Module, Name, throw, Reason}}').
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (import \"env\" \"get\" (func $g (result i32)))
+%%                          (func (export \"f\") (result i32) call $g))">>),
+%% Tag = make_ref(),
+%% ok = beamr:call_async(I, <<"f">>, [], {self(), Tag}, #{import_handler => self()}),
+%% ok = receive {beamr_import, ReplyTo, _} -> beamr:reply_import(ReplyTo, {error, nope}) end,
+%% {error, {import_crashed, <<"env">>, <<"get">>, throw, nope}} = receive {Tag, R} -> R end.
+%% '''
+-spec reply_import({pid(), reference()}, [value()] | {error, term()}) -> ok.
+reply_import(ReplyTo, Results) ->
+    beamr_async:reply(ReplyTo, Results).
+
 %%% Internals
+
+name(Name) when is_binary(Name) -> Name;
+name(Name) when is_atom(Name) -> atom_to_binary(Name);
+name(Name) when is_list(Name) ->
+    case unicode:characters_to_binary(Name) of
+        Bin when is_binary(Bin) -> Bin;
+        _ -> error(badarg)
+    end.
 
 func_ref(Name) when is_binary(Name) -> {ok, Name};
 func_ref(Index) when is_integer(Index), Index >= 0 -> {ok, Index};
@@ -235,6 +658,7 @@ nif(I, {resume, Results}, _) -> beamr_nif:resume(I, Results);
 nif(I, proceed, _) -> beamr_nif:proceed(I);
 nif(I, {fail, Message}, _) -> beamr_nif:fail_import(I, Message);
 nif(I, size, _) -> beamr_nif:size(I);
+nif(_I, {nif, Op}, _) -> Op();
 nif(I, {read, Offset, Length}, _) when is_integer(Length), Length > ?DIRTY_BYTES ->
     beamr_nif:read_dirty(I, Offset, Length);
 nif(I, {read, Offset, Length}, _) -> beamr_nif:read(I, Offset, Length);

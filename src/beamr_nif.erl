@@ -6,11 +6,20 @@
 
 -export([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
          size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1]).
+-nifs([compile_module/1, module_hash/1, module_count/0, delete_module/1, instantiate/3,
+         describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
+         table_get/3, memory_grow/2, memory_pages/1]).
+-export([compile_module/1, module_hash/1, module_count/0, delete_module/1, instantiate/3,
+         describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
+         table_get/3, memory_grow/2, memory_pages/1]).
 
 -on_load(init/0).
 
 -nifs([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
        size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1]).
+-nifs([compile_module/1, module_hash/1, module_count/0, delete_module/1, instantiate/3,
+         describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
+         table_get/3, memory_grow/2, memory_pages/1]).
 
 -type instance() :: reference().
 -type step() :: {ok, [beamr:value()]}
@@ -61,3 +70,32 @@ write_dirty(_I, _Offset, _Data) -> ?NOT_LOADED.
 stop(_I) -> ?NOT_LOADED.
 -spec is_stopped(instance()) -> boolean().
 is_stopped(_I) -> ?NOT_LOADED.
+
+%% The wider API (see beamr_nif's api.rs).
+-spec compile_module(binary()) -> {ok, reference()} | {error, term()}.
+compile_module(_Bytes) -> ?NOT_LOADED.
+-spec module_hash(reference()) -> binary().
+module_hash(_Module) -> ?NOT_LOADED.
+-spec module_count() -> non_neg_integer().
+module_count() -> ?NOT_LOADED.
+-spec delete_module(reference() | binary()) -> boolean().
+delete_module(_Module) -> ?NOT_LOADED.
+-spec instantiate(binary() | reference(), timeout(), [{binary(), binary() | reference()}]) ->
+          {ok, instance()} | {error, term()}.
+instantiate(_Source, _Timeout, _Links) -> ?NOT_LOADED.
+-spec describe_module(binary() | reference()) -> {ok, map()} | {error, term()}.
+describe_module(_Source) -> ?NOT_LOADED.
+-spec function_exists_in(reference(), binary()) -> boolean().
+function_exists_in(_Source, _Name) -> ?NOT_LOADED.
+-spec global_get(instance(), binary()) -> {ok, beamr:value()} | {error, term()} | busy.
+global_get(_I, _Name) -> ?NOT_LOADED.
+-spec global_set(instance(), binary(), term()) -> ok | {error, term()} | busy.
+global_set(_I, _Name, _Value) -> ?NOT_LOADED.
+-spec table_size(instance(), binary()) -> {ok, non_neg_integer()} | {error, term()} | busy.
+table_size(_I, _Name) -> ?NOT_LOADED.
+-spec table_get(instance(), binary(), non_neg_integer()) -> {ok, term()} | {error, term()} | busy.
+table_get(_I, _Name, _Index) -> ?NOT_LOADED.
+-spec memory_grow(instance(), non_neg_integer()) -> {ok, non_neg_integer()} | {error, term()} | busy.
+memory_grow(_I, _Pages) -> ?NOT_LOADED.
+-spec memory_pages(instance()) -> {ok, non_neg_integer()} | {error, term()} | busy.
+memory_pages(_I) -> ?NOT_LOADED.

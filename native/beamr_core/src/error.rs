@@ -43,6 +43,17 @@ pub enum Error {
     InvalidState(&'static str),
     /// A call is executing (not parked in an import); try again when it yields.
     Busy,
+    /// The export exists but is not of the kind the operation needs.
+    WrongKind {
+        name: String,
+        expected: &'static str,
+    },
+    /// The global is immutable.
+    ImmutableGlobal(String),
+    /// A value wasmtime refused for an item (after beamr's own type check).
+    InvalidValue(String),
+    /// The memory cannot grow by `delta` pages from `pages` (its maximum, or no room).
+    CannotGrow { delta: u64, pages: u64 },
 }
 
 impl fmt::Display for Error {
@@ -68,6 +79,12 @@ impl fmt::Display for Error {
             }
             Error::InvalidState(m) => write!(f, "invalid state: {m}"),
             Error::Busy => write!(f, "a call is running"),
+            Error::WrongKind { name, expected } => write!(f, "export {name:?} is not a {expected}"),
+            Error::ImmutableGlobal(n) => write!(f, "global {n:?} is immutable"),
+            Error::InvalidValue(m) => write!(f, "invalid value: {m}"),
+            Error::CannotGrow { delta, pages } => {
+                write!(f, "memory of {pages} pages cannot grow by {delta}")
+            }
         }
     }
 }

@@ -13,6 +13,7 @@
 use crate::engine::{engine, ticks};
 use crate::error::{Error, Interrupt};
 use crate::exchange::{Command, Event, NextCommand, Shared, StoreTask};
+use crate::link::Link;
 use crate::memory::{checked_range, default_memory};
 use crate::module::{CompiledModule, ImportDesc};
 use crate::typed::{fast_call, CallFuture, FastCall};
@@ -126,6 +127,8 @@ pub struct Instance {
     /// The deadlines of the outer levels, restored as re-entrant calls return.
     saved_deadlines: Vec<u64>,
     exports: HashMap<Box<str>, Callee, BuildHasherDefault<Fnv>>,
+    /// Imports of linked modules, numbered after the module's own (see `link.rs`).
+    linked_imports: Vec<ImportDesc>,
 }
 
 /// FNV-1a: export names are short, and SipHash showed up in the per-call profile.
@@ -212,6 +215,16 @@ impl Instance {
     /// until `deadline`); an import it reaches is refused, since no caller is there to
     /// answer it.
     pub fn new(module: Arc<CompiledModule>, deadline: Option<Instant>) -> Result<Instance, Error> {
+        Instance::new_linked(module, &[], deadline)
+    }
+
+    /// As [`Instance::new`], with `links` instantiated first into the same store and
+    /// satisfying the module's imports of their names (see `link.rs`).
+    pub fn new_linked(
+        module: Arc<CompiledModule>,
+        links: &[Link],
+        deadline: Option<Instant>,
+    ) -> Result<Instance, Error> {
         let shared = Arc::new(Shared::default());
         shared.dirty.store(true, Ordering::Relaxed);
         shared.set_deadline(deadline);
@@ -230,14 +243,18 @@ impl Instance {
             let module = &module;
             let mut fut = pin!(async move {
                 match &module.pre {
-                    Some(pre) => pre.instantiate_async(&mut *store).await.map(|i| (i, None)),
+                    _ if !links.is_empty() => crate::link::instantiate(store, module, links).await,
+                    Some(pre) => pre
+                        .instantiate_async(&mut *store)
+                        .await
+                        .map(|i| (i, None, Vec::new())),
                     None => {
                         let mut linker = module.linker.clone();
                         let memory = define_local_imports(&mut linker, store, module)?;
                         let i = linker
                             .instantiate_async(&mut *store, &module.module)
                             .await?;
-                        Ok((i, memory))
+                        Ok((i, memory, Vec::new()))
                     }
                 }
             });
@@ -253,12 +270,15 @@ impl Instance {
                 }
             }
         };
-        let (handle, imported_memory) = made.map_err(|e| match refused {
+        let (handle, imported_memory, linked_imports) = made.map_err(|e| match refused {
             Some(index) => {
-                let import = &module.imports()[index];
-                Error::ImportDuringStart {
-                    module: import.module.clone(),
-                    name: import.name.clone(),
+                let linked = links.iter().flat_map(|l| l.module.imports());
+                match module.imports().iter().chain(linked).nth(index) {
+                    Some(import) => Error::ImportDuringStart {
+                        module: import.module.clone(),
+                        name: import.name.clone(),
+                    },
+                    None => Error::Instantiate(format!("{e:#}")),
                 }
             }
             None if e.downcast_ref::<wasmtime::Trap>().is_some() => Error::from_wasm(e),
@@ -277,11 +297,22 @@ impl Instance {
             parked: false,
             saved_deadlines: Vec::new(),
             exports: HashMap::default(),
+            linked_imports,
         })
     }
 
     pub fn module(&self) -> &Arc<CompiledModule> {
         &self.module
+    }
+
+    /// The wasmtime instance, for store operations in sibling modules (`items.rs`).
+    pub(crate) fn handle(&self) -> wasmtime::Instance {
+        self.handle
+    }
+
+    /// The memory reads and writes address, if any.
+    pub(crate) fn default_memory(&self) -> Option<Memory> {
+        self.memory
     }
 
     pub fn stop_handle(&self) -> StopHandle {
@@ -293,12 +324,20 @@ impl Instance {
         matches!(self.state, State::Idle(_))
     }
 
+    /// The import numbered `index` in a [`Step::Import`]: the module's own imports
+    /// first, then those of its links.
+    pub fn import_desc(&self, index: usize) -> &ImportDesc {
+        let own = self.module.imports();
+        match own.get(index) {
+            Some(import) => import,
+            None => &self.linked_imports[index - own.len()],
+        }
+    }
+
     /// The import the innermost call level is parked in, if it is parked in one.
     pub fn pending_import(&self) -> Option<&ImportDesc> {
         if self.parked {
-            self.imports_waiting
-                .last()
-                .map(|&i| &self.module.imports()[i])
+            self.imports_waiting.last().map(|&i| self.import_desc(i))
         } else {
             None
         }

@@ -223,3 +223,12 @@ fn lookup(hash: &[u8; 32]) -> Option<Arc<CompiledModule>> {
 pub fn cached_modules() -> usize {
     CACHE.lock().modules.len()
 }
+
+/// Removes the compilation with SHA-256 `hash` from the cache; true if it was there.
+/// Instances and module handles that hold it keep it alive until they are dropped.
+pub fn forget(hash: &[u8; 32]) -> bool {
+    let mut cache = CACHE.lock();
+    let found = cache.modules.remove(hash).is_some();
+    cache.order.retain(|h| h != hash);
+    found
+}

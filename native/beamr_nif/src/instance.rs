@@ -67,6 +67,11 @@ impl InstanceResource {
         &self.module
     }
 
+    /// The module, shared (for module handles and links).
+    pub fn module_arc(&self) -> Arc<CompiledModule> {
+        self.module.clone()
+    }
+
     pub fn stop_handle(&self) -> &StopHandle {
         &self.stop
     }

@@ -6,6 +6,7 @@
 //! outlived their time slice continue on dirty CPU schedulers. The Erlang module
 //! `beamr` drives the protocol: see its documentation for the shapes.
 
+mod api;
 mod atoms;
 mod instance;
 mod terms;
@@ -48,8 +49,11 @@ fn start<'a>(env: Env<'a>, bytes: Binary<'a>, timeout: Term<'a>) -> Term<'a> {
 
 /// `[{func | memory | table | global | tag, Module, Name, Signature}]`, binaries.
 #[rustler::nif]
-fn imports<'a>(env: Env<'a>, handle: Handle) -> Term<'a> {
-    let module = handle.module();
+fn imports<'a>(env: Env<'a>, source: Term<'a>) -> Term<'a> {
+    let module = match api::module_of_handle(source) {
+        Ok(m) => m,
+        Err(e) => return terms::core_error(env, &e),
+    };
     let list: Vec<Term> = module
         .imports()
         .iter()
@@ -69,8 +73,11 @@ fn imports<'a>(env: Env<'a>, handle: Handle) -> Term<'a> {
 
 /// `[{func | memory | table | global | tag, Name, Signature}]`, binaries.
 #[rustler::nif]
-fn exports<'a>(env: Env<'a>, handle: Handle) -> Term<'a> {
-    let module = handle.module();
+fn exports<'a>(env: Env<'a>, source: Term<'a>) -> Term<'a> {
+    let module = match api::module_of_handle(source) {
+        Ok(m) => m,
+        Err(e) => return terms::core_error(env, &e),
+    };
     let list: Vec<Term> = module
         .exports()
         .iter()
@@ -87,7 +94,7 @@ fn step<'a>(env: Env<'a>, core: &Instance, step: Step) -> Term<'a> {
     match step {
         Step::Done(values) => (atoms::ok(), terms::vals(env, &values)).encode(env),
         Step::Import { index, args } => {
-            let i = &core.module().imports()[index];
+            let i = core.import_desc(index);
             let (m, n, s) = (i.module.as_str(), i.name.as_str(), i.signature.as_str());
             (atoms::import(), m, n, terms::vals(env, &args), s).encode(env)
         }

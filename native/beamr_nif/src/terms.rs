@@ -178,6 +178,13 @@ pub fn reason<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
         }
         Error::InvalidState(m) => (atoms::invalid_state(), text(m)).encode(env),
         Error::Busy => atoms::busy().encode(env),
+        Error::WrongKind { name, expected } => {
+            let kind = Atom::from_str(env, expected).unwrap_or(atoms::error());
+            (atoms::wrong_kind(), text(name), kind).encode(env)
+        }
+        Error::ImmutableGlobal(n) => (atoms::immutable_global(), text(n)).encode(env),
+        Error::InvalidValue(m) => (atoms::invalid_value(), text(m)).encode(env),
+        Error::CannotGrow { delta, pages } => (atoms::cannot_grow(), *delta, *pages).encode(env),
     }
 }
 

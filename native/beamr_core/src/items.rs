@@ -1,0 +1,127 @@
+//! Reading and changing an instance's exported globals, tables and memory.
+//!
+//! Each operation runs through [`Instance::with_store`], so it works the same between
+//! calls (on the idle store) and from inside an import (on the live store of the
+//! suspended call). Types are checked before anything changes: setting an immutable
+//! global or growing past a memory's maximum is an error, not a silent no-op.
+
+use crate::error::Error;
+use crate::instance::Instance;
+use crate::value::signature;
+use wasmtime::{Extern, ExternType, Mutability, Ref, ValType};
+
+/// One entry of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableEntry {
+    /// A null reference.
+    Null,
+    /// A function, by its signature in HyperBEAM's notation (wasmtime does not expose
+    /// the module function index of a table entry).
+    Func(String),
+    /// A non-null reference of another kind (externref, anyref, exnref).
+    Other,
+}
+
+impl Instance {
+    /// The type of exported global `name` and whether it may be set.
+    pub fn global_type(&self, name: &str) -> Result<(ValType, bool), Error> {
+        let export = self.export_desc(name)?;
+        match &export.ty {
+            ExternType::Global(g) => Ok((g.content().clone(), g.mutability() == Mutability::Var)),
+            _ => Err(Error::WrongKind {
+                name: name.to_string(),
+                expected: "global",
+            }),
+        }
+    }
+
+    fn export_desc(&self, name: &str) -> Result<&crate::module::ExportDesc, Error> {
+        self.module()
+            .exports()
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| Error::UnknownExport(name.to_string()))
+    }
+
+    fn export_kind(&self, name: &str, expected: &'static str) -> Result<(), Error> {
+        let export = self.export_desc(name)?;
+        if export.kind.name() == expected {
+            Ok(())
+        } else {
+            Err(Error::WrongKind {
+                name: name.to_string(),
+                expected,
+            })
+        }
+    }
+
+    /// The value of exported global `name`.
+    pub fn global_get(&mut self, name: &str) -> Result<wasmtime::Val, Error> {
+        self.export_kind(name, "global")?;
+        let handle = self.handle();
+        self.with_store(|mut store| match handle.get_export(&mut store, name) {
+            Some(Extern::Global(g)) => Ok(g.get(&mut store)),
+            _ => Err(Error::UnknownExport(name.to_string())),
+        })?
+    }
+
+    /// Sets exported global `name`; `value` must already have the global's type (see
+    /// [`Instance::global_type`]).
+    pub fn global_set(&mut self, name: &str, value: wasmtime::Val) -> Result<(), Error> {
+        let (_, mutable) = self.global_type(name)?;
+        if !mutable {
+            return Err(Error::ImmutableGlobal(name.to_string()));
+        }
+        let handle = self.handle();
+        self.with_store(|mut store| match handle.get_export(&mut store, name) {
+            Some(Extern::Global(g)) => g
+                .set(&mut store, value)
+                .map_err(|e| Error::InvalidValue(format!("{e:#}"))),
+            _ => Err(Error::UnknownExport(name.to_string())),
+        })?
+    }
+
+    /// The number of entries of exported table `name`.
+    pub fn table_size(&mut self, name: &str) -> Result<u64, Error> {
+        self.export_kind(name, "table")?;
+        let handle = self.handle();
+        self.with_store(|mut store| match handle.get_export(&mut store, name) {
+            Some(Extern::Table(t)) => Ok(t.size(&store)),
+            _ => Err(Error::UnknownExport(name.to_string())),
+        })?
+    }
+
+    /// Entry `index` of exported table `name`.
+    pub fn table_get(&mut self, name: &str, index: u64) -> Result<TableEntry, Error> {
+        self.export_kind(name, "table")?;
+        let handle = self.handle();
+        self.with_store(|mut store| {
+            let Some(Extern::Table(t)) = handle.get_export(&mut store, name) else {
+                return Err(Error::UnknownExport(name.to_string()));
+            };
+            match t.get(&mut store, index) {
+                None => Err(Error::BadTableIndex(index)),
+                Some(r) if r.is_null() => Ok(TableEntry::Null),
+                Some(Ref::Func(Some(f))) => Ok(TableEntry::Func(signature(&f.ty(&store)))),
+                Some(_) => Ok(TableEntry::Other),
+            }
+        })?
+    }
+
+    /// Grows the default memory by `delta` pages; returns its previous size in pages.
+    pub fn memory_grow(&mut self, delta: u64) -> Result<u64, Error> {
+        let memory = self.default_memory().ok_or(Error::NoMemory)?;
+        self.with_store(|mut store| {
+            let pages = memory.size(&store);
+            memory
+                .grow(&mut store, delta)
+                .map_err(|_| Error::CannotGrow { delta, pages })
+        })?
+    }
+
+    /// The size of the default memory in pages.
+    pub fn memory_pages(&mut self) -> Result<u64, Error> {
+        let memory = self.default_memory().ok_or(Error::NoMemory)?;
+        self.with_store(|store| memory.size(&store))
+    }
+}
