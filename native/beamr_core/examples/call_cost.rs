@@ -51,7 +51,12 @@ fn main() {
         }
         "import" => {
             let c = i.resolve(Target::Name("pow")).unwrap();
-            let mut s = i.call(&c, vec![Val::I32(1), Val::I32(n as i32)], Slice::Normal, None);
+            let mut s = i.call(
+                &c,
+                vec![Val::I32(1), Val::I32(n as i32)],
+                Slice::Normal,
+                None,
+            );
             loop {
                 s = match s {
                     Step::Import { args, .. } => {
