@@ -28,8 +28,10 @@
 
 -export([start/1, start/2, imports/1, exports/1, call/3, call/4, call/6, call_with_timeout/7,
          size/1, read/3, write/3, stop/1, is_stopped/1]).
+-export([serialize/1, deserialize/2, fuel_consumed/1, precompile/1, precompile/2,
+         cache_info/0, clear_cache/0, set_module_cache_dir/1]).
 -export_type([instance/0, value/0, func_ref/0, import_request/0, import_fun/0,
-              call_opts/0]).
+              call_opts/0, start_opts/0]).
 
 -type instance() :: reference().
 -type value() :: integer() | float() | nan | infinity | neg_infinity | null | binary().
@@ -41,7 +43,21 @@
                               {ok, [value()], State :: term()}).
 %% `timeout': milliseconds (or `infinity', the default) before the call, including
 %% any wait for the instance, ends with `{error, timeout}'.
--type call_opts() :: #{timeout => timeout(), atom() => term()}.
+%% `fuel': on a `deterministic' instance, the instruction budget of this call; when it
+%% runs out the call ends with `{error, out_of_fuel}' (the instance stays usable).
+%% Without it a call's fuel is unbounded. {@link fuel_consumed/1} tells what it used.
+-type call_opts() :: #{timeout => timeout(), fuel => non_neg_integer(), atom() => term()}.
+%% Start options (defaults in brackets):
+%% `timeout' bounds the module's start function [infinity];
+%% `max_memory' caps each linear memory, in bytes: `memory.grow' past it returns -1
+%% [4 GiB]; `max_table_elements' caps each table: `table.grow' past it returns -1
+%% [1048576]; `deterministic' runs the instance on the deterministic engine: NaN
+%% canonicalization and fuel metering [false]; `aot' takes `Module' as an artifact of
+%% {@link precompile/2} instead of wasm [false]. The wasm stack is 1 MiB for every
+%% instance (an engine-wide setting); deeper recursion traps.
+-type start_opts() :: #{timeout => timeout(), max_memory => non_neg_integer(),
+                        max_table_elements => non_neg_integer(),
+                        deterministic => boolean(), aot => boolean()}.
 
 %% Memory ranges above this size are copied on a dirty scheduler.
 -define(DIRTY_BYTES, 1048576).
@@ -53,12 +69,109 @@
 start(Module) ->
     start(Module, #{}).
 
-%% @doc As {@link start/1}; `timeout' bounds the module's start function.
--spec start(binary(), #{timeout => timeout()}) -> {ok, instance()} | {error, term()}.
+%% @doc As {@link start/1}, with options (see {@type start_opts()}).
+-spec start(binary(), start_opts()) -> {ok, instance()} | {error, term()}.
 start(Module, Opts) when is_binary(Module), is_map(Opts) ->
-    beamr_nif:start(Module, maps:get(timeout, Opts, infinity));
+    Timeout = maps:get(timeout, Opts, infinity),
+    case start_opts(Opts) of
+        {ok, {default, default, false}} when not is_map_key(aot, Opts) ->
+            beamr_nif:start(Module, Timeout);
+        {ok, Nif} ->
+            case maps:get(aot, Opts, false) of
+                true -> beamr_nif:start_aot(Module, Timeout, Nif);
+                false -> beamr_nif:start_opts(Module, Timeout, Nif);
+                Other -> {error, {bad_option, aot, Other}}
+            end;
+        {error, _} = Error ->
+            Error
+    end;
 start(Module, Opts) ->
     {error, {badarg, [Module, Opts]}}.
+
+-define(DEFAULT_MAX_MEMORY, 4294967296).
+-define(DEFAULT_MAX_TABLE_ELEMENTS, 1048576).
+
+%% Validates the start options into the NIF's tuple; `default' marks the defaults so
+%% that a plain start stays on the plain path.
+start_opts(Opts) ->
+    Get = fun(K, D) -> maps:get(K, Opts, D) end,
+    case {Get(max_memory, default), Get(max_table_elements, default),
+          Get(deterministic, false)} of
+        {M, _, _} when M =/= default, not (is_integer(M) andalso M >= 0) ->
+            {error, {bad_option, max_memory, M}};
+        {_, T, _} when T =/= default, not (is_integer(T) andalso T >= 0) ->
+            {error, {bad_option, max_table_elements, T}};
+        {_, _, D} when not is_boolean(D) ->
+            {error, {bad_option, deterministic, D}};
+        {default, default, false} = Defaults ->
+            case maps:is_key(aot, Opts) of
+                false -> {ok, Defaults};
+                true -> {ok, {?DEFAULT_MAX_MEMORY, ?DEFAULT_MAX_TABLE_ELEMENTS, false}}
+            end;
+        {M, T, D} ->
+            {ok, {default(M, ?DEFAULT_MAX_MEMORY), default(T, ?DEFAULT_MAX_TABLE_ELEMENTS), D}}
+    end.
+
+default(default, D) -> D;
+default(V, _) -> V.
+
+%% @doc The instance's whole state — memory, every mutable global, table entries that
+%% differ from the module's initial ones — in beamr's snapshot format (versioned and
+%% checksummed; see `beamr_core/src/snapshot.rs'). The same state gives the same bytes.
+%% Works between calls and from inside an import.
+-spec serialize(instance()) -> {ok, binary()} | {error, term()}.
+serialize(I) ->
+    step(I, serialize, infinity).
+
+%% @doc Restores a snapshot of {@link serialize/1} taken of an instance of the same
+%% module, growing memory to its size; or a BEAMR snapshot (raw linear memory, told
+%% apart by the missing magic), written at offset 0. Refusals leave the instance as it
+%% was: `{error, {snapshot, wrong_module}}', `{error, {snapshot, truncated}}',
+%% `{error, {snapshot, corrupt}}', `{error, {snapshot, version, N}}',
+%% `{error, {snapshot, does_not_fit, Why}}'.
+-spec deserialize(instance(), binary()) -> ok | {error, term()}.
+deserialize(I, Snapshot) when is_binary(Snapshot) ->
+    step(I, {deserialize, Snapshot}, infinity);
+deserialize(_I, Snapshot) ->
+    {error, {bad_data, Snapshot}}.
+
+%% @doc The fuel the last finished call on a `deterministic' instance consumed
+%% (`undefined' before the first); `{error, not_metered}' on other instances.
+-spec fuel_consumed(instance()) -> {ok, non_neg_integer() | undefined} | {error, term()}.
+fuel_consumed(I) ->
+    step(I, fuel_consumed, infinity).
+
+%% @doc Compiles a module into an artifact that `start(Artifact, #{aot => true})' on
+%% this node (or one sharing its module cache directory) accepts. Artifacts are only
+%% accepted from this node's own cache: see `beamr_core/src/disk_cache.rs'.
+-spec precompile(binary()) -> {ok, binary()} | {error, term()}.
+precompile(Module) ->
+    precompile(Module, #{}).
+
+%% @doc As {@link precompile/1}; `#{deterministic => true}' for that engine.
+-spec precompile(binary(), #{deterministic => boolean()}) -> {ok, binary()} | {error, term()}.
+precompile(Module, Opts) when is_binary(Module), is_map(Opts) ->
+    beamr_nif:precompile(Module, maps:get(deterministic, Opts, false) =:= true).
+
+%% @doc The compiled-module caches: `modules' held in memory, its `hits' and
+%% `misses', and `disk' (`dir', `files', `bytes', `hits', `misses').
+-spec cache_info() -> map().
+cache_info() ->
+    beamr_nif:cache_info().
+
+%% @doc Empties the in-memory module cache (live instances keep their modules).
+-spec clear_cache() -> ok.
+clear_cache() ->
+    beamr_nif:clear_cache().
+
+%% @doc Sets the on-disk cache directory of precompiled modules (`undefined' turns it
+%% off). The application sets it at start from its env key `module_cache_dir'.
+%% Whoever can write to the directory can run code in this VM.
+-spec set_module_cache_dir(file:filename_all() | undefined) -> ok | {error, term()}.
+set_module_cache_dir(undefined) ->
+    beamr_nif:set_cache_dir(undefined);
+set_module_cache_dir(Dir) ->
+    beamr_nif:set_cache_dir(unicode:characters_to_binary(filename:absname(Dir))).
 
 %% @doc The module's imports: `{Kind, Module, Name, Signature}'.
 -spec imports(instance()) -> [{func | memory | table | global | tag, binary(), binary(), binary()}].
@@ -118,7 +231,11 @@ call_with_timeout(I, Func, Args, ImportFun, State, Opts, Timeout) when is_functi
     case func_ref(Func) of
         {ok, Ref} when is_list(Args) ->
             Deadline = deadline(Timeout),
-            Step = step(I, {call, Ref, Args}, Deadline),
+            Op = case Opts of
+                     #{fuel := Fuel} -> {call, Ref, Args, Fuel};
+                     _ -> {call, Ref, Args}
+                 end,
+            Step = step(I, Op, Deadline),
             drive(Step, {I, ImportFun, Opts, Deadline}, State);
         {ok, _} ->
             {error, {bad_args, Args}, State};
@@ -230,6 +347,12 @@ step(I, Op, Deadline) ->
     end.
 
 nif(I, {call, Ref, Args}, Deadline) -> beamr_nif:call(I, Ref, Args, remaining(Deadline));
+nif(I, {call, Ref, Args, Fuel}, Deadline) when is_integer(Fuel), Fuel >= 0 ->
+    beamr_nif:call_fuel(I, Ref, Args, remaining(Deadline), Fuel);
+nif(_I, {call, _Ref, _Args, Fuel}, _) -> {error, {bad_option, fuel, Fuel}};
+nif(I, serialize, _) -> beamr_nif:serialize(I);
+nif(I, {deserialize, Bin}, _) -> beamr_nif:deserialize(I, Bin);
+nif(I, fuel_consumed, _) -> beamr_nif:fuel_consumed(I);
 nif(I, {resume, Results}, _) -> beamr_nif:resume(I, Results);
 nif(I, proceed, _) -> beamr_nif:proceed(I);
 nif(I, {fail, Message}, _) -> beamr_nif:fail_import(I, Message);
