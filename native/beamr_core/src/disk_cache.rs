@@ -171,17 +171,19 @@ fn deserialize(engine: &Engine, checked: &Checked) -> Result<Module, Error> {
         .map_err(|e| Error::Aot(format!("deserialize: {e:#}")))
 }
 
-/// Compiles `wasm` (already rewritten) for `variant`, going through the disk cache
-/// when one is configured. `hash` is the SHA-256 of the original bytes.
+/// Compiles the module `prepare` produces (the rewritten wasm, made only on a miss)
+/// for `variant`, going through the disk cache when one is configured. `hash` is the
+/// SHA-256 of the original bytes.
 pub(crate) fn load_or_compile(
     engine: &Engine,
     variant: Variant,
     hash: &[u8; 32],
-    wasm: &[u8],
+    prepare: impl FnOnce() -> Result<Vec<u8>, Error>,
 ) -> Result<Module, Error> {
     let dir = STATE.lock().dir.clone();
     let Some(dir) = dir else {
-        return Module::new(engine, wasm).map_err(|e| Error::Compile(format!("{e:#}")));
+        let wasm = prepare()?;
+        return Module::new(engine, &wasm).map_err(|e| Error::Compile(format!("{e:#}")));
     };
     let path = path_for(&dir, variant, hash);
     if let Ok(bytes) = std::fs::read(&path) {
@@ -195,7 +197,8 @@ pub(crate) fn load_or_compile(
         }
     }
     STATE.lock().misses += 1;
-    let module = Module::new(engine, wasm).map_err(|e| Error::Compile(format!("{e:#}")))?;
+    let wasm = prepare()?;
+    let module = Module::new(engine, &wasm).map_err(|e| Error::Compile(format!("{e:#}")))?;
     if let Ok(payload) = module.serialize() {
         let artifact = wrap(engine, variant, hash, &payload);
         // Written under a temporary name and renamed, so a reader never sees half a file.

@@ -124,8 +124,8 @@ fn sig_of(ty: &ExternType) -> String {
 }
 
 fn build(bytes: &[u8], hash: [u8; 32], variant: Variant) -> Result<CompiledModule, Error> {
-    let bytes = prepare(bytes)?;
-    let module = crate::disk_cache::load_or_compile(engine_for(variant), variant, &hash, &bytes)?;
+    let module =
+        crate::disk_cache::load_or_compile(engine_for(variant), variant, &hash, || prepare(bytes))?;
     describe(module, hash, variant)
 }
 
