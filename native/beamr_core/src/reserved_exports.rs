@@ -85,10 +85,8 @@ fn rewrite(wasm: &[u8]) -> Result<Option<Vec<u8>>, Refusal> {
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload?;
         match &payload {
-            Payload::Version { encoding, .. } => {
-                if *encoding != wasmparser::Encoding::Module {
-                    return Ok(None);
-                }
+            Payload::Version { encoding, .. } if *encoding != wasmparser::Encoding::Module => {
+                return Ok(None);
             }
             Payload::ImportSection(reader) => {
                 for import in reader.clone().into_imports() {

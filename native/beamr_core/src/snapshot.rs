@@ -182,7 +182,7 @@ pub(crate) fn plan(
             let same = match (&current, was) {
                 (Ref::Func(None), None) => true,
                 (Ref::Func(Some(a)), Some(b)) => {
-                    a.to_raw(&mut store) as usize == b.to_raw(&mut store) as usize
+                    std::ptr::eq(a.to_raw(&mut store), b.to_raw(&mut store))
                 }
                 (r, None) => r.is_null(),
                 _ => false,
