@@ -31,10 +31,13 @@
 start(WasmBinary) ->
     start(WasmBinary, wasm).
 
-%% @doc Starts an instance. Mode `aot' (precompiled images) is not supported yet.
+%% @doc Starts an instance. Mode `aot' takes an artifact of `beamr:precompile/1',
+%% accepted only if this node's module cache produced it (anything else is an error
+%% and never executed).
 -spec start(binary(), wasm | aot) -> {ok, pid(), list(), list()} | {error, term()}.
-start(WasmBinary, wasm) when is_binary(WasmBinary) ->
-    case beamr_proc:start(WasmBinary, #{}) of
+start(WasmBinary, Mode) when is_binary(WasmBinary), (Mode =:= wasm orelse Mode =:= aot) ->
+    Opts = case Mode of aot -> #{aot => true}; wasm -> #{} end,
+    case beamr_proc:start(WasmBinary, Opts) of
         {ok, Pid, I} ->
             Imports = [{K, to_list(M), to_list(N), to_list(S)} || {K, M, N, S} <- beamr:imports(I)],
             Exports = [{K, to_list(N), to_list(S)} || {K, N, S} <- beamr:exports(I)],
@@ -97,18 +100,23 @@ call(_PID, _FuncRef, _Args, _ImportFun, StateMsg, _Opts) ->
 stop(PID) when is_pid(PID) ->
     beamr_proc:stop(PID).
 
-%% @doc The instance's state (its linear memory, for now) as a binary.
+%% @doc The instance's whole state (memory, mutable globals, changed table entries)
+%% in beamr's snapshot format; see `beamr:serialize/1'.
 -spec serialize(pid()) -> {ok, binary()} | {error, term()}.
 serialize(PID) when is_pid(PID) ->
-    case hb_beamr_io:size(PID) of
-        {ok, Size} -> hb_beamr_io:read(PID, 0, Size);
+    case beamr_proc:lookup(PID) of
+        {ok, I} -> beamr:serialize(I);
         {error, _} = Error -> Error
     end.
 
-%% @doc Restores a state produced by {@link serialize/1}.
+%% @doc Restores a state produced by {@link serialize/1}, or a BEAMR (raw memory)
+%% snapshot; see `beamr:deserialize/2'.
 -spec deserialize(pid(), binary()) -> ok | {error, term()}.
 deserialize(PID, Bin) when is_pid(PID), is_binary(Bin) ->
-    hb_beamr_io:write(PID, 0, Bin).
+    case beamr_proc:lookup(PID) of
+        {ok, I} -> beamr:deserialize(I, Bin);
+        {error, _} = Error -> Error
+    end.
 
 %% @doc HyperBEAM's default import fun: answers every import with `[0]'.
 -spec stub(term(), map(), map()) -> {ok, [0], term()}.

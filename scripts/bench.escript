@@ -34,11 +34,109 @@ main(_) ->
      || {Name, Us} <- Rows],
     hb_beamr:stop(Pid),
     {ok, _} = dev_wasm:terminate(Booted, #{}, #{}),
+    snapshot_rows(),
+    image_rows(),
     ok.
 
 compute_output(Msg) ->
     {ok, Res} = dev_wasm:compute(Msg, #{}, #{}),
     beamr_msg:get(<<"results/output">>, Res).
+
+%%% Snapshots and start-up of an AOS-sized image (generated here, not committed).
+
+-define(PAGE, 65536).
+
+snapshot_rows() ->
+    io:format("~n~-44s ~10s ~10s ~12s~n", ["snapshot (dense memory)", "ms", "GB/s", "bytes"]),
+    io:format("~s~n", [lists:duplicate(79, $-)]),
+    [snapshot_row(Pages) || Pages <- [193, 1526]],
+    ok.
+
+%% A memory of `Pages' 64 KiB pages filled with non-zero bytes: the worst case for the
+%% sparse encoding, so the figures are raw bandwidth.
+snapshot_row(Pages) ->
+    Wat = iolist_to_binary(io_lib:format("(module (memory ~b) (global (mut i32) (i32.const 0)))", [Pages])),
+    {ok, I} = beamr:start(Wat),
+    Bytes = Pages * ?PAGE,
+    Fill = binary:copy(<<"beamr-snapshot!!">>, Bytes div 16),
+    ok = beamr:write(I, 0, Fill),
+    {ok, Snap} = beamr:serialize(I),
+    Ser = best(fun() -> timed(1, fun() -> {ok, _} = beamr:serialize(I) end) end),
+    Res = lists:min([begin
+                         {ok, F} = beamr:start(Wat),
+                         garbage_collect(),
+                         T = timed(1, fun() -> ok = beamr:deserialize(F, Snap) end),
+                         beamr:stop(F),
+                         T
+                     end || _ <- lists:seq(1, 3)]),
+    MB = io_lib:format("~.1f MB", [Bytes / 1.0e6]),
+    io:format("~-44s ~10.2f ~10.2f ~12b~n", ["serialize " ++ MB, Ser / 1000, Bytes / Ser / 1000, byte_size(Snap)]),
+    io:format("~-44s ~10.2f ~10.2f ~12b~n", ["restore into a fresh instance " ++ MB, Res / 1000, Bytes / Res / 1000, byte_size(Snap)]),
+    beamr:stop(I).
+
+image_rows() ->
+    Wasm = aos_like_image(),
+    Dir = filename:join(["/tmp", "beamr-bench-cache-" ++ os:getpid()]),
+    io:format("~n~-44s ~10s~n", ["AOS-sized image (memory64, 192 pages)", "value"]),
+    io:format("~s~n", [lists:duplicate(79, $-)]),
+    ok = beamr:set_module_cache_dir(undefined),
+    ok = beamr:clear_cache(),
+    Cold = timed(1, fun() -> {ok, X} = beamr:start(Wasm), beamr:stop(X) end),
+    Cached = best(fun() -> starts(Wasm, 200) end),
+    ok = beamr:set_module_cache_dir(Dir),
+    ok = beamr:clear_cache(),
+    {ok, W} = beamr:start(Wasm),
+    beamr:stop(W),
+    Disk = lists:min([begin
+                          ok = beamr:clear_cache(),
+                          timed(1, fun() -> {ok, X} = beamr:start(Wasm), beamr:stop(X) end)
+                      end || _ <- lists:seq(1, 5)]),
+    ok = beamr:set_module_cache_dir(undefined),
+    os:cmd("rm -rf " ++ Dir),
+    {ok, S} = beamr:start(Wasm),
+    {ok, [_]} = beamr:call(S, <<"f1">>, [1]),
+    {ok, Snap} = beamr:serialize(S),
+    {ok, Mem} = beamr:size(S),
+    N = 200,
+    Live = [begin {ok, X} = beamr:start(Wasm), {ok, [_]} = beamr:call(X, <<"f1">>, [1]), X end
+            || _ <- lists:seq(1, N)],
+    Rss1 = rss(),
+    [beamr:stop(X) || X <- Live],
+    garbage_collect(),
+    %% Measured as what stopping them gives back: RSS freed by earlier rows' garbage
+    %% would otherwise blur a growth measurement.
+    Rss0 = rss(),
+    Row = fun(Name, Fmt, V) -> io:format("~-44s " ++ Fmt ++ "~n", [Name, V]) end,
+    Row("module source size (WAT, bytes)", "~10b", byte_size(Wasm)),
+    Row("start, cold compile (ms)", "~10.2f", Cold / 1000),
+    Row("start, in-memory cache (ms)", "~10.3f", Cached / 1000),
+    Row("start, from the disk cache (ms)", "~10.2f", Disk / 1000),
+    Row("RSS per live instance (KB)", "~10.1f", (Rss1 - Rss0) / N / 1024),
+    Row("memory (bytes)", "~10b", Mem),
+    Row("snapshot, sparse (bytes)", "~10b", byte_size(Snap)),
+    Row("snapshot size / memory size", "~10.3f", byte_size(Snap) / Mem),
+    beamr:stop(S).
+
+rss() ->
+    {ok, Status} = file:read_file("/proc/self/status"),
+    {match, [Kb]} = re:run(Status, "VmRSS:\\s+(\\d+) kB", [{capture, all_but_first, binary}]),
+    binary_to_integer(Kb) * 1024.
+
+%% A memory64 module shaped like AOS: 192 pages of memory, a 512 KB data segment of
+%% varied bytes, a `__stack_pointer'-style mutable global, and about 250 KB of code.
+%% (Given as WAT: the cached start includes hashing its ~2 MB of text.)
+aos_like_image() ->
+    Data = << <<((X * 7919) rem 251 + 1)>> || X <- lists:seq(1, 512 * 1024) >>,
+    Escaped = [io_lib:format("\\~2.16.0b", [B]) || <<B>> <= Data],
+    Funcs = [io_lib:format("(func (export \"f~b\") (param i64) (result i64)
+        local.get 0 i64.const ~b i64.add i64.const 3 i64.mul i64.const ~b i64.xor
+        global.get $sp i64.extend_i32_u i64.add local.tee 0 i64.const 7 i64.rotl
+        local.get 0 i64.const ~b i64.and i64.or i64.const 1 i64.shr_u)~n", [K, K, K * 31, K * 17])
+             || K <- lists:seq(1, 4000)],
+    Wat = iolist_to_binary(["(module (memory i64 192)
+        (global $sp (mut i32) (i32.const 1048576))
+        (data (i64.const 4096) \"", Escaped, "\")\n", Funcs, ")"]),
+    Wat.
 
 %% The best of three runs, in microseconds per operation.
 best(Run) ->

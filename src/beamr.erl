@@ -33,6 +33,9 @@
          global_get/2, global_set/3, table_size/2, table_get/3, memory_grow/2, memory_pages/1,
          compile/1, compile/2, module_hash/1, module_count/0, delete_module/1,
          call_async/4, call_async/5, reply_import/2]).
+%% Snapshots, fuel and the module caches.
+-export([serialize/1, deserialize/2, fuel_consumed/1, precompile/1, precompile/2,
+         cache_info/0, clear_cache/0, set_module_cache_dir/1]).
 -export_type([instance/0, value/0, func_ref/0, import_request/0, import_fun/0,
               call_opts/0]).
 -export_type([module_handle/0, start_opts/0, links/0, item/0, async_opts/0]).
@@ -47,14 +50,28 @@
                               {ok, [value()], State :: term()}).
 %% `timeout': milliseconds (or `infinity', the default) before the call, including
 %% any wait for the instance, ends with `{error, timeout}'.
--type call_opts() :: #{timeout => timeout(), atom() => term()}.
+%% `fuel': on a `deterministic' instance, the instruction budget of this call; when it
+%% runs out the call ends with `{error, out_of_fuel}' (the instance stays usable).
+%% Without it a call's fuel is unbounded. {@link fuel_consumed/1} tells what it used.
+-type call_opts() :: #{timeout => timeout(), fuel => non_neg_integer(), atom() => term()}.
+%% Start options (defaults in brackets):
+%% `timeout' bounds the module's start function [infinity];
+%% `max_memory' caps each linear memory, in bytes: `memory.grow' past it returns -1
+%% [4 GiB]; `max_table_elements' caps each table: `table.grow' past it returns -1
+%% [1048576]; `deterministic' runs the instance on the deterministic engine: NaN
+%% canonicalization and fuel metering [false]; `aot' takes `Module' as an artifact of
+%% {@link precompile/2} instead of wasm [false]; `links' (see {@link start/2}). Links
+%% and module handles take no other option yet. The wasm stack is 1 MiB for every
+%% instance (an engine-wide setting); deeper recursion traps.
+-type start_opts() :: #{timeout => timeout(), max_memory => non_neg_integer(),
+                        max_table_elements => non_neg_integer(),
+                        deterministic => boolean(), aot => boolean(), links => links()}.
 %% A compiled module, from {@link compile/1}: instantiate it any number of times.
 -type module_handle() :: reference().
 %% Modules instantiated into the new instance's store, by the import module name they
 %% satisfy; a list is linked in its order, a map in its keys' order.
 -type links() :: #{binary() | string() | atom() => binary() | module_handle()}
                | [{binary() | string() | atom(), binary() | module_handle()}].
--type start_opts() :: #{timeout => timeout(), links => links()}.
 %% A typed import or export (see {@link describe/1}).
 -type item() :: #{kind := func | memory | table | global | tag, name := binary(),
                   module => binary(), atom() => term()}.
@@ -78,7 +95,8 @@
 start(Module) ->
     start(Module, #{}).
 
-%% @doc As {@link start/1}; `timeout' bounds the module's start function, and
+%% @doc As {@link start/1}, with options (see {@type start_opts()}): `timeout' bounds the
+%% module's start function, and
 %% `links' names modules to instantiate first, into the same store, whose exports
 %% satisfy this module's imports of that name (functions, memories, globals, tables)
 %% with no round trip to Erlang. Each link is a private copy: it shares no state with
@@ -98,10 +116,24 @@ start(Module) ->
 -spec start(binary() | module_handle(), start_opts()) -> {ok, instance()} | {error, term()}.
 start(Module, Opts) when (is_binary(Module) orelse is_reference(Module)), is_map(Opts) ->
     Timeout = maps:get(timeout, Opts, infinity),
-    case link_list(maps:get(links, Opts, [])) of
-        {ok, []} when is_binary(Module) -> beamr_nif:start(Module, Timeout);
-        {ok, Links} -> beamr_nif:instantiate(Module, Timeout, Links);
-        error -> {error, {bad_links, maps:get(links, Opts)}}
+    Plain = not is_map_key(aot, Opts),
+    case {link_list(maps:get(links, Opts, [])), start_opts(Opts)} of
+        {error, _} ->
+            {error, {bad_links, maps:get(links, Opts)}};
+        {_, {error, _} = Error} ->
+            Error;
+        {{ok, []}, {ok, {default, default, false}}} when Plain, is_binary(Module) ->
+            beamr_nif:start(Module, Timeout);
+        {{ok, Links}, {ok, {default, default, false}}} when Plain ->
+            beamr_nif:instantiate(Module, Timeout, Links);
+        {{ok, []}, {ok, Nif}} when is_binary(Module) ->
+            case maps:get(aot, Opts, false) of
+                true -> beamr_nif:start_aot(Module, Timeout, Nif);
+                false -> beamr_nif:start_opts(Module, Timeout, Nif);
+                Other -> {error, {bad_option, aot, Other}}
+            end;
+        {{ok, _}, {ok, _}} ->
+            {error, {unsupported_options, Opts}}
     end;
 start(Module, Opts) ->
     {error, {badarg, [Module, Opts]}}.
@@ -118,6 +150,159 @@ link_list(Links) when is_list(Links) ->
     end;
 link_list(_) ->
     error.
+
+-define(DEFAULT_MAX_MEMORY, 4294967296).
+-define(DEFAULT_MAX_TABLE_ELEMENTS, 1048576).
+
+%% Validates the start options into the NIF's tuple; `default' marks the defaults so
+%% that a plain start stays on the plain path.
+start_opts(Opts) ->
+    Get = fun(K, D) -> maps:get(K, Opts, D) end,
+    case {Get(max_memory, default), Get(max_table_elements, default),
+          Get(deterministic, false)} of
+        {M, _, _} when M =/= default, not (is_integer(M) andalso M >= 0) ->
+            {error, {bad_option, max_memory, M}};
+        {_, T, _} when T =/= default, not (is_integer(T) andalso T >= 0) ->
+            {error, {bad_option, max_table_elements, T}};
+        {_, _, D} when not is_boolean(D) ->
+            {error, {bad_option, deterministic, D}};
+        {default, default, false} = Defaults ->
+            case maps:is_key(aot, Opts) of
+                false -> {ok, Defaults};
+                true -> {ok, {?DEFAULT_MAX_MEMORY, ?DEFAULT_MAX_TABLE_ELEMENTS, false}}
+            end;
+        {M, T, D} ->
+            {ok, {default(M, ?DEFAULT_MAX_MEMORY), default(T, ?DEFAULT_MAX_TABLE_ELEMENTS), D}}
+    end.
+
+default(default, D) -> D;
+default(V, _) -> V.
+
+%% @doc The instance's whole state — memory, every mutable global, table entries that
+%% differ from the module's initial ones — in beamr's snapshot format (versioned and
+%% checksummed; see `beamr_core/src/snapshot.rs'). The same state gives the same bytes.
+%% Works between calls and from inside an import.
+%%
+%% ```
+%% Counter = <<"(module (global $n (mut i32) (i32.const 0))
+%%            (func (export \"bump\") (result i32)
+%%              global.get $n i32.const 1 i32.add global.set $n global.get $n))">>,
+%% {ok, A} = beamr:start(Counter),
+%% {ok, [1]} = beamr:call(A, <<"bump">>, []),
+%% {ok, <<"BEAMRSNP", _/binary>> = Snapshot} = beamr:serialize(A),
+%% {ok, [2]} = beamr:call(A, <<"bump">>, []),
+%% {ok, B} = beamr:start(Counter),
+%% ok = beamr:deserialize(B, Snapshot),
+%% {ok, [2]} = beamr:call(B, <<"bump">>, []).
+%% '''
+-spec serialize(instance()) -> {ok, binary()} | {error, term()}.
+serialize(I) ->
+    step(I, serialize, infinity).
+
+%% @doc Restores a snapshot of {@link serialize/1} taken of an instance of the same
+%% module, growing memory to its size; or a BEAMR snapshot (raw linear memory, told
+%% apart by the missing magic), written at offset 0. Refusals leave the instance as it
+%% was: `{error, {snapshot, wrong_module}}', `{error, {snapshot, truncated}}',
+%% `{error, {snapshot, corrupt}}', `{error, {snapshot, version, N}}',
+%% `{error, {snapshot, does_not_fit, Why}}'.
+%%
+%% ```
+%% {ok, A} = beamr:start(<<"(module (memory 1))">>),
+%% {ok, B} = beamr:start(<<"(module (memory 2))">>),
+%% {ok, Snapshot} = beamr:serialize(A),
+%% {error, {snapshot, wrong_module}} = beamr:deserialize(B, Snapshot),
+%% {error, {snapshot, truncated}} = beamr:deserialize(A, binary:part(Snapshot, 0, 20)).
+%% '''
+-spec deserialize(instance(), binary()) -> ok | {error, term()}.
+deserialize(I, Snapshot) when is_binary(Snapshot) ->
+    step(I, {deserialize, Snapshot}, infinity);
+deserialize(_I, Snapshot) ->
+    {error, {bad_data, Snapshot}}.
+
+%% @doc The fuel the last finished call on a `deterministic' instance consumed
+%% (`undefined' before the first); `{error, not_metered}' on other instances.
+%%
+%% ```
+%% Loop = <<"(module (func (export \"count\") (param i32) (local i32)
+%%           (block (loop (br_if 1 (i32.ge_u (local.get 1) (local.get 0)))
+%%             (local.set 1 (i32.add (local.get 1) (i32.const 1))) (br 0)))))">>,
+%% {ok, I} = beamr:start(Loop, #{deterministic => true}),
+%% {ok, []} = beamr:call(I, <<"count">>, [10], #{fuel => 100000}),
+%% {ok, Used} = beamr:fuel_consumed(I),
+%% true = Used > 10,
+%% {error, out_of_fuel} = beamr:call(I, <<"count">>, [1000000], #{fuel => 1000}),
+%% {ok, []} = beamr:call(I, <<"count">>, [10]),
+%% {ok, Plain} = beamr:start(Loop),
+%% {error, not_metered} = beamr:fuel_consumed(Plain).
+%% '''
+-spec fuel_consumed(instance()) -> {ok, non_neg_integer() | undefined} | {error, term()}.
+fuel_consumed(I) ->
+    step(I, fuel_consumed, infinity).
+
+%% @doc Compiles a module into an artifact that `start(Artifact, #{aot => true})' on
+%% this node (or one sharing its module cache directory) accepts. Artifacts are only
+%% accepted from this node's own cache: see `beamr_core/src/disk_cache.rs'.
+%%
+%% ```
+%% Wat = <<"(module (func (export \"two\") (result i32) i32.const 2))">>,
+%% {ok, Artifact} = beamr:precompile(Wat),
+%% {ok, I} = beamr:start(Artifact, #{aot => true}),
+%% {ok, [2]} = beamr:call(I, <<"two">>, []),
+%% {error, {aot, _}} = beamr:start(Wat, #{aot => true}).
+%% '''
+-spec precompile(binary()) -> {ok, binary()} | {error, term()}.
+precompile(Module) ->
+    precompile(Module, #{}).
+
+%% @doc As {@link precompile/1}; `#{deterministic => true}' for that engine.
+%%
+%% ```
+%% {ok, Artifact} = beamr:precompile(<<"(module)">>, #{deterministic => true}),
+%% {ok, _} = beamr:start(Artifact, #{aot => true, deterministic => true}).
+%% '''
+-spec precompile(binary(), #{deterministic => boolean()}) -> {ok, binary()} | {error, term()}.
+precompile(Module, Opts) when is_binary(Module), is_map(Opts) ->
+    beamr_nif:precompile(Module, maps:get(deterministic, Opts, false) =:= true).
+
+%% @doc The compiled-module caches: `modules' held in memory, its `hits' and
+%% `misses', and `disk' (`dir', `files', `bytes', `hits', `misses').
+%%
+%% ```
+%% #{modules := N, hits := _, misses := _, disk := #{}} = beamr:cache_info(),
+%% true = is_integer(N).
+%% '''
+-spec cache_info() -> map().
+cache_info() ->
+    beamr_nif:cache_info().
+
+%% @doc Empties the in-memory module cache (live instances keep their modules).
+%%
+%% ```
+%% {ok, _} = beamr:start(<<"(module)">>),
+%% ok = beamr:clear_cache(),
+%% #{modules := 0} = beamr:cache_info().
+%% '''
+-spec clear_cache() -> ok.
+clear_cache() ->
+    beamr_nif:clear_cache().
+
+%% @doc Sets the on-disk cache directory of precompiled modules (`undefined' turns it
+%% off). The application sets it at start from its env key `module_cache_dir'.
+%% Whoever can write to the directory can run code in this VM.
+%%
+%% ```
+%% Dir = filename:join(["/tmp", "beamr-doc-" ++ os:getpid()]),
+%% ok = beamr:set_module_cache_dir(Dir),
+%% {ok, _} = beamr:start(<<"(module (func (export \"f\")))">>),
+%% #{disk := #{dir := _, files := Files}} = beamr:cache_info(),
+%% true = Files >= 1,
+%% ok = beamr:set_module_cache_dir(undefined).
+%% '''
+-spec set_module_cache_dir(file:filename_all() | undefined) -> ok | {error, term()}.
+set_module_cache_dir(undefined) ->
+    beamr_nif:set_cache_dir(undefined);
+set_module_cache_dir(Dir) ->
+    beamr_nif:set_cache_dir(unicode:characters_to_binary(filename:absname(Dir))).
 
 %% @doc The module's imports: `{Kind, Module, Name, Signature}'. Takes an instance
 %% or a module handle.
@@ -217,7 +402,11 @@ call_with_timeout(I, Func, Args, ImportFun, State, Opts, Timeout) when is_functi
     case func_ref(Func) of
         {ok, Ref} when is_list(Args) ->
             Deadline = deadline(Timeout),
-            Step = step(I, {call, Ref, Args}, Deadline),
+            Op = case Opts of
+                     #{fuel := Fuel} -> {call, Ref, Args, Fuel};
+                     _ -> {call, Ref, Args}
+                 end,
+            Step = step(I, Op, Deadline),
             drive(Step, {I, ImportFun, Opts, Deadline}, State);
         {ok, _} ->
             {error, {bad_args, Args}, State};
@@ -654,6 +843,12 @@ step(I, Op, Deadline) ->
     end.
 
 nif(I, {call, Ref, Args}, Deadline) -> beamr_nif:call(I, Ref, Args, remaining(Deadline));
+nif(I, {call, Ref, Args, Fuel}, Deadline) when is_integer(Fuel), Fuel >= 0 ->
+    beamr_nif:call_fuel(I, Ref, Args, remaining(Deadline), Fuel);
+nif(_I, {call, _Ref, _Args, Fuel}, _) -> {error, {bad_option, fuel, Fuel}};
+nif(I, serialize, _) -> beamr_nif:serialize(I);
+nif(I, {deserialize, Bin}, _) -> beamr_nif:deserialize(I, Bin);
+nif(I, fuel_consumed, _) -> beamr_nif:fuel_consumed(I);
 nif(I, {resume, Results}, _) -> beamr_nif:resume(I, Results);
 nif(I, proceed, _) -> beamr_nif:proceed(I);
 nif(I, {fail, Message}, _) -> beamr_nif:fail_import(I, Message);

@@ -5,10 +5,9 @@
 -module(beamr_nif).
 
 -export([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
-         size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1]).
--nifs([compile_module/1, module_hash/1, module_count/0, delete_module/1, instantiate/3,
-         describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
-         table_get/3, memory_grow/2, memory_pages/1]).
+         size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
+         start_opts/3, start_aot/3, precompile/2, serialize/1, deserialize/2,
+         call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1]).
 -export([compile_module/1, module_hash/1, module_count/0, delete_module/1, instantiate/3,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
          table_get/3, memory_grow/2, memory_pages/1]).
@@ -16,7 +15,9 @@
 -on_load(init/0).
 
 -nifs([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
-       size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1]).
+       size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
+       start_opts/3, start_aot/3, precompile/2, serialize/1, deserialize/2,
+         call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1]).
 -nifs([compile_module/1, module_hash/1, module_count/0, delete_module/1, instantiate/3,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
          table_get/3, memory_grow/2, memory_pages/1]).
@@ -99,3 +100,27 @@ table_get(_I, _Name, _Index) -> ?NOT_LOADED.
 memory_grow(_I, _Pages) -> ?NOT_LOADED.
 -spec memory_pages(instance()) -> {ok, non_neg_integer()} | {error, term()} | busy.
 memory_pages(_I) -> ?NOT_LOADED.
+
+%% `{MaxMemoryBytes, MaxTableElements, Deterministic}'.
+-type start_opts() :: {non_neg_integer(), non_neg_integer(), boolean()}.
+-spec start_opts(binary(), timeout(), start_opts()) -> {ok, instance()} | {error, term()}.
+start_opts(_Bytes, _Timeout, _Opts) -> ?NOT_LOADED.
+-spec start_aot(binary(), timeout(), start_opts()) -> {ok, instance()} | {error, term()}.
+start_aot(_Artifact, _Timeout, _Opts) -> ?NOT_LOADED.
+-spec precompile(binary(), boolean()) -> {ok, binary()} | {error, term()}.
+precompile(_Bytes, _Deterministic) -> ?NOT_LOADED.
+-spec serialize(instance()) -> {ok, binary()} | {error, term()} | busy.
+serialize(_I) -> ?NOT_LOADED.
+-spec deserialize(instance(), binary()) -> ok | {error, term()} | busy.
+deserialize(_I, _Bin) -> ?NOT_LOADED.
+-spec call_fuel(instance(), binary() | non_neg_integer(), [beamr:value()], timeout(),
+                non_neg_integer()) -> step().
+call_fuel(_I, _Func, _Args, _Timeout, _Fuel) -> ?NOT_LOADED.
+-spec fuel_consumed(instance()) -> {ok, non_neg_integer() | undefined} | {error, term()} | busy.
+fuel_consumed(_I) -> ?NOT_LOADED.
+-spec cache_info() -> map().
+cache_info() -> ?NOT_LOADED.
+-spec clear_cache() -> ok.
+clear_cache() -> ?NOT_LOADED.
+-spec set_cache_dir(binary() | undefined) -> ok | {error, term()}.
+set_cache_dir(_Dir) -> ?NOT_LOADED.

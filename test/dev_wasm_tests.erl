@@ -126,9 +126,15 @@ mode_test() ->
     %% AOT is taken as WASM unless the node allows AOT...
     {ok, NotAllowed} = dev_wasm:init(Msg0#{<<"Mode">> => <<"AOT">>}, #{}, #{}),
     ?assert(is_pid(priv(<<"instance">>, NotAllowed))),
-    %% ...and beamr runs no WAMR AOT images: allowed AOT is a clear error.
-    ?assertEqual({error, {wasm_init_error, {unsupported_mode, aot}}},
-                 dev_wasm:init(Msg0#{<<"Mode">> => <<"AOT">>}, #{}, #{wasm_allow_aot => true})).
+    %% ...and allowed AOT takes only beamr's own precompiled artifacts: a wasm image
+    %% (or a WAMR AOT file) is a clear error, never executed...
+    ?assertEqual({error, {wasm_init_error, {aot, <<"not a beamr artifact">>}}},
+                 dev_wasm:init(Msg0#{<<"Mode">> => <<"AOT">>}, #{}, #{wasm_allow_aot => true})),
+    %% ...while an artifact of beamr:precompile/1 boots and computes.
+    {ok, Artifact} = beamr:precompile(fixture("dev_wasm_counter.wat")),
+    {ok, Aot} = dev_wasm:init(#{<<"image">> => Artifact, <<"Mode">> => <<"AOT">>}, #{},
+                              #{wasm_allow_aot => true}),
+    ?assert(is_pid(priv(<<"instance">>, Aot))).
 
 %%% compute
 
@@ -323,9 +329,13 @@ normalize_test() ->
 
 snapshot_errors_test() ->
     ?assertEqual({error, no_wasm_instance}, dev_wasm:snapshot(cached_image(), #{}, #{})),
-    %% A module without memory has nothing to snapshot (for now: memory-only).
+    %% A module without memory still has state to snapshot (full-state snapshots)...
     {ok, NoMem} = dev_wasm:init(#{<<"image">> => fixture("pow_calculator.wat")}, #{}, #{}),
-    ?assertMatch({error, {wasm_snapshot_error, _}}, dev_wasm:snapshot(NoMem, #{}, #{})).
+    ?assertMatch({ok, #{<<"body">> := <<"BEAMRSNP", _/binary>>}},
+                 dev_wasm:snapshot(NoMem, #{}, #{})),
+    %% ...but a terminated one has none.
+    {ok, Gone} = dev_wasm:terminate(NoMem, #{}, #{}),
+    ?assertMatch({error, _}, dev_wasm:snapshot(Gone, #{}, #{})).
 
 %%% terminate
 

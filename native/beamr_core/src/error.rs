@@ -54,6 +54,45 @@ pub enum Error {
     InvalidValue(String),
     /// The memory cannot grow by `delta` pages from `pages` (its maximum, or no room).
     CannotGrow { delta: u64, pages: u64 },
+    /// The call used up its fuel budget.
+    OutOfFuel,
+    /// Fuel was asked of an instance whose engine does not meter it.
+    NotMetered,
+    /// A snapshot could not be taken or restored.
+    Snapshot(SnapshotError),
+    /// A precompiled artifact was refused, or the module cache failed.
+    Aot(String),
+}
+
+/// Why a snapshot was refused. Nothing of the instance changes when one is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotError {
+    /// The snapshot ends before its contents do.
+    Truncated,
+    /// The checksum or the structure does not hold.
+    Corrupt,
+    /// It was taken of another module.
+    WrongModule,
+    /// A newer format version than this beamr reads.
+    Version(u32),
+    /// State this format cannot carry (a reference that is not a table function).
+    Unsupported(&'static str),
+    /// The instance cannot take it: memory or a table could not grow that far, or a
+    /// global or table it names has another type here.
+    DoesNotFit(String),
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::Truncated => f.write_str("truncated"),
+            SnapshotError::Corrupt => f.write_str("corrupt"),
+            SnapshotError::WrongModule => f.write_str("taken of another module"),
+            SnapshotError::Version(v) => write!(f, "format version {v} is newer than supported"),
+            SnapshotError::Unsupported(m) => write!(f, "unsupported: {m}"),
+            SnapshotError::DoesNotFit(m) => write!(f, "does not fit: {m}"),
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -85,6 +124,10 @@ impl fmt::Display for Error {
             Error::CannotGrow { delta, pages } => {
                 write!(f, "memory of {pages} pages cannot grow by {delta}")
             }
+            Error::OutOfFuel => write!(f, "out of fuel"),
+            Error::NotMetered => write!(f, "instance not started with fuel metering"),
+            Error::Snapshot(e) => write!(f, "snapshot: {e}"),
+            Error::Aot(m) => write!(f, "precompiled artifact: {m}"),
         }
     }
 }
@@ -127,6 +170,9 @@ impl Error {
             return Error::ImportAborted(m.clone());
         }
         if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
+            if *trap == wasmtime::Trap::OutOfFuel {
+                return Error::OutOfFuel;
+            }
             return Error::Trap(trap.to_string());
         }
         Error::Trap(err.to_string())

@@ -10,12 +10,15 @@
 //! its `Caller`, over the exchange in `exchange.rs`, so they see and change the live
 //! store.
 
-use crate::engine::{engine, ticks};
+use crate::engine::{ticks, Variant};
 use crate::error::{Error, Interrupt};
 use crate::exchange::{Command, Event, NextCommand, Shared, StoreTask};
+use crate::limits::Options;
 use crate::link::Link;
 use crate::memory::{checked_range, default_memory};
 use crate::module::{CompiledModule, ImportDesc};
+use crate::reserved_exports;
+use crate::snapshot::{self, StateRefs};
 use crate::typed::{fast_call, CallFuture, FastCall};
 use crate::value::signature;
 use std::collections::HashMap;
@@ -28,12 +31,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wasmtime::{
     AsContextMut, Caller, Extern, ExternType, Func, Global, Linker, Memory, Ref, Store,
-    StoreContextMut, Table, Tag, UpdateDeadline, Val, ValType,
+    StoreContextMut, StoreLimits, Table, Tag, UpdateDeadline, Val, ValType,
 };
 
 /// The data every beamr store carries.
 pub struct Host {
     pub(crate) shared: Arc<Shared>,
+    limits: StoreLimits,
 }
 
 /// What to call: an export by name, or an entry of `__indirect_function_table`.
@@ -129,7 +133,18 @@ pub struct Instance {
     exports: HashMap<Box<str>, Callee, BuildHasherDefault<Fnv>>,
     /// Imports of linked modules, numbered after the module's own (see `link.rs`).
     linked_imports: Vec<ImportDesc>,
+    /// The state a snapshot covers, found through the reserved exports.
+    state_refs: StateRefs,
+    /// Fuel for the next outermost call on a metered instance (`None`: unbounded).
+    fuel_budget: Option<u64>,
+    /// The fuel the store held when the outermost call started.
+    fuel_start: u64,
+    /// Fuel the last finished outermost call consumed.
+    fuel_consumed: Option<u64>,
 }
+
+/// Every call on a metered instance gets this much fuel unless given a budget.
+const UNBOUNDED_FUEL: u64 = u64::MAX / 2;
 
 /// FNV-1a: export names are short, and SipHash showed up in the per-call profile.
 #[derive(Default)]
@@ -215,7 +230,7 @@ impl Instance {
     /// until `deadline`); an import it reaches is refused, since no caller is there to
     /// answer it.
     pub fn new(module: Arc<CompiledModule>, deadline: Option<Instant>) -> Result<Instance, Error> {
-        Instance::new_linked(module, &[], deadline)
+        Instance::with_options(module, deadline, &Options::default())
     }
 
     /// As [`Instance::new`], with `links` instantiated first into the same store and
@@ -225,17 +240,52 @@ impl Instance {
         links: &[Link],
         deadline: Option<Instant>,
     ) -> Result<Instance, Error> {
+        Instance::build(module, links, deadline, &Options::default())
+    }
+
+    /// [`Instance::new`] with start options: memory and table limits. The module must
+    /// have been compiled for `options.variant()`.
+    pub fn with_options(
+        module: Arc<CompiledModule>,
+        deadline: Option<Instant>,
+        options: &Options,
+    ) -> Result<Instance, Error> {
+        Instance::build(module, &[], deadline, options)
+    }
+
+    fn build(
+        module: Arc<CompiledModule>,
+        links: &[Link],
+        deadline: Option<Instant>,
+        options: &Options,
+    ) -> Result<Instance, Error> {
+        if module.variant() != options.variant()
+            || links
+                .iter()
+                .any(|l| l.module.variant() != options.variant())
+        {
+            return Err(Error::Instantiate(
+                "module compiled for another engine variant".into(),
+            ));
+        }
         let shared = Arc::new(Shared::default());
         shared.dirty.store(true, Ordering::Relaxed);
         shared.set_deadline(deadline);
         let mut store = Store::new(
-            engine(),
+            module.wasmtime_module().engine(),
             Host {
                 shared: shared.clone(),
+                limits: options.store_limits(),
             },
         );
+        store.limiter(|host| &mut host.limits);
         store.epoch_deadline_callback(on_epoch);
         store.set_epoch_deadline(1);
+        if module.variant() == Variant::Deterministic {
+            store
+                .set_fuel(UNBOUNDED_FUEL)
+                .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+        }
 
         let mut refused = None;
         let made = {
@@ -287,6 +337,7 @@ impl Instance {
         })?;
         shared.set_deadline(None);
         let memory = default_memory(&mut store, &handle).or(imported_memory);
+        let state_refs = state_refs(&mut store, &handle);
         Ok(Instance {
             module,
             handle,
@@ -298,7 +349,68 @@ impl Instance {
             saved_deadlines: Vec::new(),
             exports: HashMap::default(),
             linked_imports,
+            state_refs,
+            fuel_budget: None,
+            fuel_start: 0,
+            fuel_consumed: None,
         })
+    }
+
+    /// Whether calls on this instance are metered in fuel.
+    pub fn is_metered(&self) -> bool {
+        self.module.variant() == Variant::Deterministic
+    }
+
+    /// Sets the fuel budget of the next outermost call (`None`: unbounded). A call
+    /// that exhausts it fails with [`Error::OutOfFuel`]; the instance stays usable.
+    pub fn set_fuel_budget(&mut self, budget: Option<u64>) -> Result<(), Error> {
+        if !self.is_metered() {
+            return Err(Error::NotMetered);
+        }
+        self.fuel_budget = budget;
+        Ok(())
+    }
+
+    /// The fuel the last finished outermost call consumed.
+    pub fn fuel_consumed(&self) -> Result<Option<u64>, Error> {
+        if !self.is_metered() {
+            return Err(Error::NotMetered);
+        }
+        Ok(self.fuel_consumed)
+    }
+
+    /// The instance's whole state in the snapshot format (see `snapshot.rs`), written
+    /// into a buffer that `alloc` provides for the exact length, so the bytes are
+    /// copied once. Works between calls and while a call is parked in an import.
+    pub fn serialize_into<B: AsMut<[u8]>>(
+        &mut self,
+        alloc: impl FnOnce(usize) -> B,
+    ) -> Result<B, Error> {
+        let refs = self.state_refs.clone();
+        let hash = *self.module.hash();
+        self.with_store(|mut store| {
+            let plan = snapshot::plan(&mut store, &refs, &hash)?;
+            let mut out = alloc(plan.len());
+            snapshot::write(&mut store, &refs, &plan, out.as_mut())?;
+            Ok(out)
+        })?
+    }
+
+    /// [`Instance::serialize_into`] a fresh vector.
+    pub fn serialize(&mut self) -> Result<Vec<u8>, Error> {
+        self.serialize_into(|n| vec![0u8; n])
+    }
+
+    /// Restores a snapshot taken of an instance of the same module, or a BEAMR raw
+    /// memory snapshot (recognized by the missing magic).
+    pub fn deserialize(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let refs = self.state_refs.clone();
+        let hash = *self.module.hash();
+        if !snapshot::has_magic(bytes) {
+            return self.with_store(|store| snapshot::restore_raw(store, &refs, bytes))?;
+        }
+        let parsed = snapshot::parse(bytes)?;
+        self.with_store(|store| snapshot::restore(store, &refs, &hash, &parsed))?
     }
 
     pub fn module(&self) -> &Arc<CompiledModule> {
@@ -460,6 +572,14 @@ impl Instance {
             State::Idle(mut store) => {
                 self.shared.set_deadline(deadline);
                 store.set_epoch_deadline(1);
+                if self.module.variant() == Variant::Deterministic {
+                    let fuel = self.fuel_budget.take().unwrap_or(UNBOUNDED_FUEL);
+                    self.fuel_start = fuel;
+                    if let Err(e) = store.set_fuel(fuel) {
+                        self.state = State::Idle(store);
+                        return Step::Failed(Error::Trap(format!("{e:#}")));
+                    }
+                }
                 let typed = match &callee.fast {
                     Some(fast) => fast.start(store, &args),
                     None => Err(store),
@@ -579,6 +699,10 @@ impl Instance {
     }
 
     fn finish(&mut self, store: Store<Host>, result: wasmtime::Result<Vec<Val>>) -> Step {
+        if self.module.variant() == Variant::Deterministic {
+            let left = store.get_fuel().unwrap_or(0);
+            self.fuel_consumed = Some(self.fuel_start.saturating_sub(left));
+        }
         self.imports_waiting.clear();
         self.saved_deadlines.clear();
         self.parked = false;
@@ -621,6 +745,49 @@ impl Instance {
                 .map(|r| data[r].copy_from_slice(bytes))
         })?
     }
+}
+
+/// Finds the state a snapshot covers through the reserved exports, and records each
+/// table's initial functions.
+fn state_refs(store: &mut Store<Host>, handle: &wasmtime::Instance) -> StateRefs {
+    let mut refs = StateRefs::default();
+    let exports: Vec<(String, Extern)> = handle
+        .exports(&mut *store)
+        .filter(|e| reserved_exports::is_reserved(e.name()))
+        .map(|e| (e.name().to_string(), e.into_extern()))
+        .collect();
+    let index =
+        |name: &str, prefix: &str| -> Option<u32> { name.strip_prefix(prefix)?.parse().ok() };
+    let global_prefix = reserved_exports::global_name(0);
+    let global_prefix = global_prefix.trim_end_matches('0');
+    let table_prefix = reserved_exports::table_name(0);
+    let table_prefix = table_prefix.trim_end_matches('0');
+    for (name, item) in exports {
+        match item {
+            Extern::Memory(m) if name == reserved_exports::MEMORY_NAME => refs.memory = Some(m),
+            Extern::Global(g) => {
+                if let Some(i) = index(&name, global_prefix) {
+                    refs.globals.push((i, g));
+                }
+            }
+            Extern::Table(t) => {
+                if let Some(i) = index(&name, table_prefix) {
+                    let size = t.size(&*store);
+                    let initial = (0..size)
+                        .map(|slot| match t.get(&mut *store, slot) {
+                            Some(Ref::Func(f)) => f,
+                            _ => None,
+                        })
+                        .collect();
+                    refs.tables.push((i, t, initial));
+                }
+            }
+            _ => {}
+        }
+    }
+    refs.globals.sort_by_key(|(i, _)| *i);
+    refs.tables.sort_by_key(|(i, _, _)| *i);
+    refs
 }
 
 /// The host function behind every function import: it reports the import to the

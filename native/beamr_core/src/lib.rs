@@ -5,23 +5,29 @@
 //! plain values used here and maps [`Error`] to error tuples. Everything that can be
 //! tested without a BEAM is tested here.
 
+pub mod disk_cache;
 pub mod engine;
 pub mod error;
 mod exchange;
 pub mod instance;
 pub mod introspect;
 pub mod items;
+pub mod limits;
 pub mod link;
 pub mod memory;
 pub mod module;
+pub mod reserved_exports;
+pub mod snapshot;
 mod typed;
 pub mod value;
 
-pub use error::Error;
+pub use engine::Variant;
+pub use error::{Error, SnapshotError};
 pub use instance::{Callee, Instance, Slice, Step, StopHandle, Target};
 pub use introspect::{describe, function_exists, ItemType};
 pub use items::TableEntry;
+pub use limits::Options;
 pub use link::Link;
-pub use module::{compile, CompiledModule, ExportDesc, ImportDesc, Kind};
+pub use module::{compile, compile_for, CompiledModule, ExportDesc, ImportDesc, Kind};
 pub use value::{Arg, SpecialFloat};
 pub use wasmtime::{FuncType, Val, ValType};

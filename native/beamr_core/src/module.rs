@@ -6,7 +6,7 @@
 //! [`InstancePre`] whenever the module imports nothing but functions, so that an
 //! instance costs a store and a copy-on-write memory map, not a link step.
 
-use crate::engine::engine;
+use crate::engine::{engine_for, Variant};
 use crate::error::Error;
 use crate::instance::{import_host_fn, Host};
 use crate::value::signature;
@@ -89,6 +89,7 @@ pub struct CompiledModule {
     imports: Vec<ImportDesc>,
     exports: Vec<ExportDesc>,
     hash: [u8; 32],
+    variant: Variant,
 }
 
 impl CompiledModule {
@@ -108,6 +109,11 @@ impl CompiledModule {
     pub fn wasmtime_module(&self) -> &Module {
         &self.module
     }
+
+    /// The engine variant the module was compiled for.
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
 }
 
 fn sig_of(ty: &ExternType) -> String {
@@ -117,8 +123,25 @@ fn sig_of(ty: &ExternType) -> String {
     }
 }
 
-fn build(bytes: &[u8], hash: [u8; 32]) -> Result<CompiledModule, Error> {
-    let module = Module::new(engine(), bytes).map_err(|e| Error::Compile(format!("{e:#}")))?;
+fn build(bytes: &[u8], hash: [u8; 32], variant: Variant) -> Result<CompiledModule, Error> {
+    let module =
+        crate::disk_cache::load_or_compile(engine_for(variant), variant, &hash, || prepare(bytes))?;
+    describe(module, hash, variant)
+}
+
+/// The load-time rewrites a module goes through before compilation, on the bytes
+/// (WAT already parsed into wasm by the first of them).
+fn prepare(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    crate::reserved_exports::add_reserved_exports(bytes)
+}
+
+/// Wraps a compiled wasmtime module: its imports, exports and linker.
+pub(crate) fn describe(
+    module: Module,
+    hash: [u8; 32],
+    variant: Variant,
+) -> Result<CompiledModule, Error> {
+    let engine = module.engine().clone();
     let imports: Vec<ImportDesc> = module
         .imports()
         .map(|i| ImportDesc {
@@ -135,6 +158,7 @@ fn build(bytes: &[u8], hash: [u8; 32]) -> Result<CompiledModule, Error> {
         .collect();
     let exports = module
         .exports()
+        .filter(|e| !crate::reserved_exports::is_reserved(e.name()))
         .map(|e| ExportDesc {
             name: e.name().to_string(),
             kind: Kind::of(&e.ty()),
@@ -143,7 +167,7 @@ fn build(bytes: &[u8], hash: [u8; 32]) -> Result<CompiledModule, Error> {
         })
         .collect();
 
-    let mut linker = Linker::new(engine());
+    let mut linker = Linker::new(&engine);
     let mut defined = HashSet::new();
     for (index, import) in imports.iter().enumerate() {
         if let ExternType::Func(ty) = &import.ty {
@@ -173,48 +197,76 @@ fn build(bytes: &[u8], hash: [u8; 32]) -> Result<CompiledModule, Error> {
         imports,
         exports,
         hash,
+        variant,
     })
 }
 
 /// How many compiled modules the cache keeps before evicting the least recently used.
 pub const CACHE_CAPACITY: usize = 64;
 
+/// A cache key: the engine variant and the SHA-256 of the original bytes.
+type Key = (Variant, [u8; 32]);
+
 struct Cache {
-    modules: HashMap<[u8; 32], Arc<CompiledModule>>,
-    order: VecDeque<[u8; 32]>,
+    modules: HashMap<Key, Arc<CompiledModule>>,
+    order: VecDeque<Key>,
+    hits: u64,
+    misses: u64,
 }
 
 static CACHE: Lazy<Mutex<Cache>> = Lazy::new(|| {
     Mutex::new(Cache {
         modules: HashMap::new(),
         order: VecDeque::new(),
+        hits: 0,
+        misses: 0,
     })
 });
 
 /// Compiles wasm bytes or WAT text, reusing an earlier compilation of the same bytes.
 pub fn compile(bytes: &[u8]) -> Result<Arc<CompiledModule>, Error> {
+    compile_for(bytes, Variant::Default)
+}
+
+/// [`compile`] for the engine `variant`. The cache is keyed on the hash of the bytes
+/// as given, before any load-time rewrite.
+pub fn compile_for(bytes: &[u8], variant: Variant) -> Result<Arc<CompiledModule>, Error> {
     let hash: [u8; 32] = Sha256::digest(bytes).into();
-    if let Some(found) = lookup(&hash) {
+    if let Some(found) = lookup(&(variant, hash)) {
         return Ok(found);
     }
-    let compiled = Arc::new(build(bytes, hash)?);
+    let compiled = Arc::new(build(bytes, hash, variant)?);
+    insert(compiled.clone());
+    Ok(compiled)
+}
+
+/// Adds a compiled module to the in-memory cache, evicting the least recently used.
+pub(crate) fn insert(compiled: Arc<CompiledModule>) {
+    let key = (compiled.variant, compiled.hash);
     let mut cache = CACHE.lock();
+    if cache.modules.contains_key(&key) {
+        return;
+    }
     if cache.modules.len() >= CACHE_CAPACITY {
         if let Some(oldest) = cache.order.pop_front() {
             cache.modules.remove(&oldest);
         }
     }
-    cache.modules.insert(hash, compiled.clone());
-    cache.order.push_back(hash);
-    Ok(compiled)
+    cache.modules.insert(key, compiled);
+    cache.order.push_back(key);
 }
 
-fn lookup(hash: &[u8; 32]) -> Option<Arc<CompiledModule>> {
+/// The cached compilation for `key`, counting a hit or a miss.
+pub(crate) fn lookup(key: &Key) -> Option<Arc<CompiledModule>> {
     let mut cache = CACHE.lock();
-    let found = cache.modules.get(hash).cloned()?;
-    if let Some(pos) = cache.order.iter().position(|h| h == hash) {
+    let Some(found) = cache.modules.get(key).cloned() else {
+        cache.misses += 1;
+        return None;
+    };
+    cache.hits += 1;
+    if let Some(pos) = cache.order.iter().position(|h| h == key) {
         cache.order.remove(pos);
-        cache.order.push_back(*hash);
+        cache.order.push_back(*key);
     }
     Some(found)
 }
@@ -224,11 +276,37 @@ pub fn cached_modules() -> usize {
     CACHE.lock().modules.len()
 }
 
-/// Removes the compilation with SHA-256 `hash` from the cache; true if it was there.
-/// Instances and module handles that hold it keep it alive until they are dropped.
+/// Removes the compilations of SHA-256 `hash` (for every engine variant) from the
+/// in-memory cache; true if there was one. Instances and module handles that hold one
+/// keep it alive until they are dropped.
 pub fn forget(hash: &[u8; 32]) -> bool {
     let mut cache = CACHE.lock();
-    let found = cache.modules.remove(hash).is_some();
-    cache.order.retain(|h| h != hash);
-    found
+    let before = cache.modules.len();
+    cache.modules.retain(|(_, h), _| h != hash);
+    cache.order.retain(|(_, h)| h != hash);
+    cache.modules.len() != before
+}
+
+/// The in-memory cache's figures: modules held, hits and misses since start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheInfo {
+    pub modules: usize,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+pub fn cache_info() -> CacheInfo {
+    let cache = CACHE.lock();
+    CacheInfo {
+        modules: cache.modules.len(),
+        hits: cache.hits,
+        misses: cache.misses,
+    }
+}
+
+/// Empties the in-memory cache (instances keep their modules alive).
+pub fn clear_cache() {
+    let mut cache = CACHE.lock();
+    cache.modules.clear();
+    cache.order.clear();
 }

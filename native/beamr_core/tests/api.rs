@@ -7,11 +7,22 @@ use beamr_core::{compile, Arg, Error, Instance, Link, Slice, Step, TableEntry, T
 fn call(i: &mut Instance, name: &str, args: &[Arg]) -> Step {
     let callee = i.resolve(Target::Name(name)).unwrap();
     let vals = beamr_core::value::to_vals(args, callee.params.iter().cloned()).unwrap();
-    let mut step = i.call(&callee, vals, Slice::Normal, None);
+    let step = i.call(&callee, vals, Slice::Normal, None);
+    settle(i, step)
+}
+
+/// Continues past time-slice yields, as the Erlang driver does: on a loaded machine
+/// any poll may outlast a slice.
+fn settle(i: &mut Instance, mut step: Step) -> Step {
     while let Step::Yield = step {
         step = i.proceed(Slice::Normal);
     }
     step
+}
+
+fn resume(i: &mut Instance, results: Vec<Val>) -> Step {
+    let step = i.resume(results, Slice::Normal);
+    settle(i, step)
 }
 
 fn done(step: Step) -> Vec<Val> {
@@ -75,16 +86,25 @@ fn items_inside_an_import_see_the_live_store() {
     let mut i = Instance::new(compile(ITEMS.as_bytes()).unwrap(), None).unwrap();
     let callee = i.resolve(Target::Name("run")).unwrap();
     let step = i.call(&callee, vec![Val::I32(3)], Slice::Normal, None);
+    let step = settle(&mut i, step);
     assert!(matches!(step, Step::Import { index: 0, .. }));
     i.global_set("g", Val::I64(99)).unwrap();
     assert_eq!(i.memory_grow(1).unwrap(), 1);
     let get_g = i.resolve(Target::Name("get_g")).unwrap();
     assert_eq!(
-        done(i.call(&get_g, vec![], Slice::Normal, None))[0].unwrap_i64(),
+        done({
+            let s = i.call(&get_g, vec![], Slice::Normal, None);
+            settle(&mut i, s)
+        })[0]
+            .unwrap_i64(),
         99
     );
     assert_eq!(
-        done(i.resume(vec![Val::I32(4)], Slice::Normal))[0].unwrap_i32(),
+        done({
+            let s = i.resume(vec![Val::I32(4)], Slice::Normal);
+            settle(&mut i, s)
+        })[0]
+            .unwrap_i32(),
         4
     );
     assert_eq!(i.global_get("g").unwrap().unwrap_i64(), 99);
@@ -135,7 +155,7 @@ fn a_wasm32_module_linked_to_a_memory64_one() {
         }
         _ => panic!("expected the consumer's own import"),
     }
-    done(i.resume(vec![Val::I32(1)], Slice::Normal));
+    done(resume(&mut i, vec![Val::I32(1)]));
     match call(&mut i, "log", &[Arg::Int(3)]) {
         Step::Import { index, args } => {
             assert_eq!(index, 5);
@@ -148,10 +168,7 @@ fn a_wasm32_module_linked_to_a_memory64_one() {
         }
         _ => panic!("expected the provider's import"),
     }
-    assert_eq!(
-        done(i.resume(vec![Val::I64(30)], Slice::Normal))[0].unwrap_i64(),
-        30
-    );
+    assert_eq!(done(resume(&mut i, vec![Val::I64(30)]))[0].unwrap_i64(), 30);
     // A second instance gets its own copy of the provider.
     let mut j = Instance::new_linked(consumer, &links, None).unwrap();
     assert_eq!(done(call(&mut j, "count", &[]))[0].unwrap_i32(), 0);

@@ -11,6 +11,8 @@ mod atoms;
 mod instance;
 mod terms;
 
+mod state;
+
 use beamr_core::{compile, Error, Instance, Slice, Step, Target};
 use instance::{Access, Handle, InstanceResource};
 use parking_lot::MutexGuard;
@@ -18,7 +20,7 @@ use rustler::{Binary, Encoder, Env, ResourceArc, Term};
 use std::time::{Duration, Instant};
 
 /// Decodes a timeout in milliseconds or `infinity` into a deadline.
-fn deadline(t: Term) -> Result<Option<Instant>, ()> {
+pub(crate) fn deadline(t: Term) -> Result<Option<Instant>, ()> {
     if let Ok(a) = t.decode::<rustler::Atom>() {
         return if a == atoms::infinity() {
             Ok(None)
@@ -30,7 +32,7 @@ fn deadline(t: Term) -> Result<Option<Instant>, ()> {
     Ok(Instant::now().checked_add(Duration::from_millis(ms)))
 }
 
-fn bad_timeout<'a>(env: Env<'a>, t: Term<'a>) -> Term<'a> {
+pub(crate) fn bad_timeout<'a>(env: Env<'a>, t: Term<'a>) -> Term<'a> {
     terms::error(env, (atoms::bad_timeout(), t).encode(env))
 }
 
@@ -133,7 +135,7 @@ fn refused(env: Env, reason: rustler::Atom) -> Term {
 
 /// Runs a store operation (memory access); when a call is executing rather than
 /// parked, the caller is queued and gets `busy`.
-fn with_store<'a>(
+pub(crate) fn with_store<'a>(
     env: Env<'a>,
     handle: &Handle,
     op: impl FnOnce(&mut MutexGuard<'_, Instance>) -> Result<Term<'a>, Error>,
@@ -180,6 +182,15 @@ fn call<'a>(
     call_target(env, &handle, target, values, deadline)
 }
 
+/// Decodes a call's function reference: a binary name or a table index.
+fn target_of(func: Term<'_>) -> Option<Target<'_>> {
+    if let Ok(index) = func.decode::<u64>() {
+        return Some(Target::Index(index));
+    }
+    let name = func.decode::<Binary>().ok()?;
+    std::str::from_utf8(name.as_slice()).ok().map(Target::Name)
+}
+
 fn call_target<'a>(
     env: Env<'a>,
     handle: &Handle,
@@ -187,7 +198,23 @@ fn call_target<'a>(
     args: Term<'a>,
     deadline: Option<Instant>,
 ) -> Term<'a> {
+    call_target_fuel(env, handle, target, args, deadline, None)
+}
+
+pub(crate) fn call_target_fuel<'a>(
+    env: Env<'a>,
+    handle: &Handle,
+    target: Target<'_>,
+    args: Term<'a>,
+    deadline: Option<Instant>,
+    fuel: Option<u64>,
+) -> Term<'a> {
     with_instance(env, handle, Access::Call, |core| {
+        if fuel.is_some() && core.is_idle() {
+            if let Err(e) = core.set_fuel_budget(fuel) {
+                return terms::core_error(env, &e);
+            }
+        }
         let callee = match core.resolve(target) {
             Ok(c) => c,
             Err(e) => return terms::core_error(env, &e),
@@ -315,6 +342,26 @@ fn stop(env: Env, handle: Handle) -> rustler::Atom {
 #[rustler::nif]
 fn is_stopped(handle: Handle) -> bool {
     handle.stop_handle().is_stopped()
+}
+
+/// `call_fuel(Instance, Func, Args, Timeout, Fuel)`: [`call`] with a fuel budget for
+/// the call (ignored for a re-entrant call, which shares its outer call's budget).
+#[rustler::nif]
+fn call_fuel<'a>(
+    env: Env<'a>,
+    handle: Handle,
+    func: Term<'a>,
+    values: Term<'a>,
+    timeout: Term<'a>,
+    fuel: u64,
+) -> Term<'a> {
+    let Ok(deadline) = deadline(timeout) else {
+        return bad_timeout(env, timeout);
+    };
+    match target_of(func) {
+        Some(target) => call_target_fuel(env, &handle, target, values, deadline, Some(fuel)),
+        None => terms::error(env, (atoms::bad_func(), func).encode(env)),
+    }
 }
 
 rustler::init!("beamr_nif");

@@ -8,7 +8,7 @@
 
 use crate::atoms;
 use beamr_core::value::{to_val, type_name};
-use beamr_core::{Arg, Error, SpecialFloat, Val, ValType};
+use beamr_core::{Arg, Error, SnapshotError, SpecialFloat, Val, ValType};
 use rustler::types::atom::Atom;
 use rustler::{Binary, Encoder, Env, NewBinary, Term};
 
@@ -185,6 +185,24 @@ pub fn reason<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
         Error::ImmutableGlobal(n) => (atoms::immutable_global(), text(n)).encode(env),
         Error::InvalidValue(m) => (atoms::invalid_value(), text(m)).encode(env),
         Error::CannotGrow { delta, pages } => (atoms::cannot_grow(), *delta, *pages).encode(env),
+        Error::OutOfFuel => atoms::out_of_fuel().encode(env),
+        Error::NotMetered => atoms::not_metered().encode(env),
+        Error::Snapshot(e) => snapshot_reason(env, e),
+        Error::Aot(m) => (atoms::aot(), text(m)).encode(env),
+    }
+}
+
+/// `{snapshot, Why}` or `{snapshot, Why, Detail}`.
+fn snapshot_reason<'a>(env: Env<'a>, e: &SnapshotError) -> Term<'a> {
+    let tag = atoms::snapshot();
+    let text = |s: &str| bytes(env, s.as_bytes());
+    match e {
+        SnapshotError::Truncated => (tag, atoms::truncated()).encode(env),
+        SnapshotError::Corrupt => (tag, atoms::corrupt()).encode(env),
+        SnapshotError::WrongModule => (tag, atoms::wrong_module()).encode(env),
+        SnapshotError::Version(v) => (tag, atoms::version(), *v).encode(env),
+        SnapshotError::Unsupported(m) => (tag, atoms::unsupported(), text(m)).encode(env),
+        SnapshotError::DoesNotFit(m) => (tag, atoms::does_not_fit(), text(m)).encode(env),
     }
 }
 

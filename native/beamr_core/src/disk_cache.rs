@@ -1,0 +1,253 @@
+//! Precompiled artifacts: the optional on-disk module cache and `aot` images.
+//!
+//! An artifact is a header followed by wasmtime's serialized module:
+//! magic `BEAMRAOT`, format version (u32), engine variant (u8), the SHA-256 of the
+//! engine's configuration (wasmtime's `precompile_compatibility_hash` plus beamr's and
+//! wasmtime's versions), the SHA-256 of the wasm source, the payload length (u64) and
+//! the payload's SHA-256; all integers little-endian.
+//!
+//! Trust model. `Module::deserialize` runs whatever machine code the payload holds, so
+//! beamr only ever deserializes bytes it wrote itself: a file in the configured cache
+//! directory (whoever can write to that directory can run code in the VM: give it the
+//! node's own permissions and nobody else's), or an `aot` artifact whose payload digest
+//! equals that of an artifact this node produced (by [`precompile`] in this run, or in
+//! its cache directory). The header checks (engine configuration, source hash, length,
+//! digest) catch stale, truncated and corrupted artifacts; the trust check catches
+//! artifacts from anyone else. Anything that fails is an error and is never executed;
+//! a cache file that fails is recompiled and rewritten.
+
+use crate::engine::{engine_for, Variant};
+use crate::error::Error;
+use crate::module::{compile_for, describe, insert, lookup, CompiledModule};
+use once_cell::sync::Lazy;
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use wasmtime::{Engine, Module};
+
+const MAGIC: &[u8; 8] = b"BEAMRAOT";
+const VERSION: u32 = 1;
+const HEADER: usize = 8 + 4 + 1 + 32 + 32 + 8 + 32;
+
+#[derive(Default)]
+struct State {
+    dir: Option<PathBuf>,
+    hits: u64,
+    misses: u64,
+    /// Payload digests of artifacts this node produced in this run.
+    trusted: HashSet<[u8; 32]>,
+}
+
+static STATE: Lazy<Mutex<State>> = Lazy::new(Mutex::default);
+
+/// Sets (or with `None` clears) the cache directory, creating it if needed.
+pub fn set_dir(dir: Option<PathBuf>) -> Result<(), Error> {
+    if let Some(d) = &dir {
+        std::fs::create_dir_all(d).map_err(|e| Error::Aot(format!("cache dir: {e}")))?;
+    }
+    STATE.lock().dir = dir;
+    Ok(())
+}
+
+/// The disk cache's figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskInfo {
+    pub dir: Option<PathBuf>,
+    pub files: u64,
+    pub bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+pub fn info() -> DiskInfo {
+    let state = STATE.lock();
+    let (mut files, mut bytes) = (0, 0);
+    if let Some(Ok(entries)) = state.dir.as_ref().map(std::fs::read_dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().ends_with(".cwasm") {
+                files += 1;
+                bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    DiskInfo {
+        dir: state.dir.clone(),
+        files,
+        bytes,
+        hits: state.hits,
+        misses: state.misses,
+    }
+}
+
+/// Feeds `Hash` output into SHA-256, for a digest that is stable across processes.
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+fn engine_digest(engine: &Engine) -> [u8; 32] {
+    let mut h = ShaHasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut h);
+    h.0.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.0.update(b"wasmtime-48.0.8");
+    h.0.finalize().into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn path_for(dir: &Path, variant: Variant, hash: &[u8; 32]) -> PathBuf {
+    dir.join(format!("{}-{}.cwasm", hex(hash), variant.tag()))
+}
+
+/// Wraps a serialized module in the artifact header.
+fn wrap(engine: &Engine, variant: Variant, hash: &[u8; 32], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.push(variant.tag());
+    out.extend_from_slice(&engine_digest(engine));
+    out.extend_from_slice(hash);
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(payload));
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A checked artifact: everything in the header verified against this node's engine.
+struct Checked<'a> {
+    variant: Variant,
+    hash: [u8; 32],
+    digest: [u8; 32],
+    payload: &'a [u8],
+}
+
+fn check(artifact: &[u8]) -> Result<Checked<'_>, Error> {
+    let bad = |m: &str| Error::Aot(m.to_string());
+    if artifact.len() < HEADER || &artifact[..8] != MAGIC {
+        return Err(bad("not a beamr artifact"));
+    }
+    let version = u32::from_le_bytes(artifact[8..12].try_into().expect("4 bytes"));
+    if version != VERSION {
+        return Err(bad("unsupported artifact version"));
+    }
+    let variant = Variant::from_tag(artifact[12]).ok_or_else(|| bad("unknown engine variant"))?;
+    if artifact[13..45] != engine_digest(engine_for(variant)) {
+        return Err(bad("built for another engine configuration"));
+    }
+    let hash: [u8; 32] = artifact[45..77].try_into().expect("32 bytes");
+    let len = u64::from_le_bytes(artifact[77..85].try_into().expect("8 bytes"));
+    let digest: [u8; 32] = artifact[85..117].try_into().expect("32 bytes");
+    let payload = &artifact[HEADER..];
+    if payload.len() as u64 != len {
+        return Err(bad("truncated"));
+    }
+    if Sha256::digest(payload).as_slice() != digest {
+        return Err(bad("corrupted"));
+    }
+    Ok(Checked {
+        variant,
+        hash,
+        digest,
+        payload,
+    })
+}
+
+/// Deserializes a payload that [`check`] passed and that beamr itself wrote.
+fn deserialize(engine: &Engine, checked: &Checked) -> Result<Module, Error> {
+    // SAFETY: the payload's digest matches an artifact this node wrote with this very
+    // engine configuration (see the trust model above), so it is wasmtime's own output.
+    unsafe { Module::deserialize(engine, checked.payload) }
+        .map_err(|e| Error::Aot(format!("deserialize: {e:#}")))
+}
+
+/// Compiles the module `prepare` produces (the rewritten wasm, made only on a miss)
+/// for `variant`, going through the disk cache when one is configured. `hash` is the
+/// SHA-256 of the original bytes.
+pub(crate) fn load_or_compile(
+    engine: &Engine,
+    variant: Variant,
+    hash: &[u8; 32],
+    prepare: impl FnOnce() -> Result<Vec<u8>, Error>,
+) -> Result<Module, Error> {
+    let dir = STATE.lock().dir.clone();
+    let Some(dir) = dir else {
+        let wasm = prepare()?;
+        return Module::new(engine, &wasm).map_err(|e| Error::Compile(format!("{e:#}")));
+    };
+    let path = path_for(&dir, variant, hash);
+    if let Ok(bytes) = std::fs::read(&path) {
+        if let Ok(checked) = check(&bytes) {
+            if checked.variant == variant && &checked.hash == hash {
+                if let Ok(module) = deserialize(engine, &checked) {
+                    STATE.lock().hits += 1;
+                    return Ok(module);
+                }
+            }
+        }
+    }
+    STATE.lock().misses += 1;
+    let wasm = prepare()?;
+    let module = Module::new(engine, &wasm).map_err(|e| Error::Compile(format!("{e:#}")))?;
+    if let Ok(payload) = module.serialize() {
+        let artifact = wrap(engine, variant, hash, &payload);
+        // Written under a temporary name and renamed, so a reader never sees half a file.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, &artifact).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    Ok(module)
+}
+
+/// Compiles `bytes` for `variant` and returns an artifact that [`load_artifact`] on
+/// this node (or a node sharing its cache directory) accepts.
+pub fn precompile(bytes: &[u8], variant: Variant) -> Result<Vec<u8>, Error> {
+    let compiled = compile_for(bytes, variant)?;
+    let engine = engine_for(variant);
+    let payload = compiled
+        .wasmtime_module()
+        .serialize()
+        .map_err(|e| Error::Aot(format!("serialize: {e:#}")))?;
+    let artifact = wrap(engine, variant, compiled.hash(), &payload);
+    STATE.lock().trusted.insert(Sha256::digest(&payload).into());
+    Ok(artifact)
+}
+
+/// The compiled module an `aot` artifact stands for, if every check passes.
+pub fn load_artifact(artifact: &[u8]) -> Result<Arc<CompiledModule>, Error> {
+    let checked = check(artifact)?;
+    let trusted = {
+        let state = STATE.lock();
+        state.trusted.contains(&checked.digest)
+            || state.dir.as_ref().is_some_and(|dir| {
+                let path = path_for(dir, checked.variant, &checked.hash);
+                std::fs::read(path)
+                    .ok()
+                    .and_then(|own| check(&own).ok().map(|c| c.digest == checked.digest))
+                    .unwrap_or(false)
+            })
+    };
+    if !trusted {
+        return Err(Error::Aot(
+            "artifact not produced by this node's cache".to_string(),
+        ));
+    }
+    if let Some(found) = lookup(&(checked.variant, checked.hash)) {
+        return Ok(found);
+    }
+    let module = deserialize(engine_for(checked.variant), &checked)?;
+    let compiled = Arc::new(describe(module, checked.hash, checked.variant)?);
+    insert(compiled.clone());
+    Ok(compiled)
+}
