@@ -36,6 +36,7 @@
 %% Snapshots, fuel and the module caches.
 -export([serialize/1, deserialize/2, fuel_consumed/1, precompile/1, precompile/2,
          cache_info/0, clear_cache/0, set_module_cache_dir/1]).
+-export([wat_to_wasm/1]).
 -export_type([instance/0, value/0, func_ref/0, import_request/0, import_fun/0,
               call_opts/0]).
 -export_type([module_handle/0, start_opts/0, links/0, item/0, async_opts/0]).
@@ -303,6 +304,18 @@ set_module_cache_dir(undefined) ->
     beamr_nif:set_cache_dir(undefined);
 set_module_cache_dir(Dir) ->
     beamr_nif:set_cache_dir(unicode:characters_to_binary(filename:absname(Dir))).
+
+%% @doc The binary encoding of a module given as WAT text (wasm bytes come back as
+%% they are). Every function that takes a module takes WAT too; this is for storing or
+%% hashing the binary a node would be given.
+%%
+%% ```
+%% {ok, <<0, "asm", 1, 0, 0, 0>>} = beamr:wat_to_wasm(<<"(module)">>),
+%% {error, {invalid_module, _}} = beamr:wat_to_wasm(<<"(module">>).
+%% '''
+-spec wat_to_wasm(binary()) -> {ok, binary()} | {error, term()}.
+wat_to_wasm(Text) when is_binary(Text) ->
+    beamr_nif:wat_to_wasm(Text).
 
 %% @doc The module's imports: `{Kind, Module, Name, Signature}'. Takes an instance
 %% or a module handle.

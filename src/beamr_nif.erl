@@ -10,7 +10,7 @@
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1]).
 -export([compile_module/1, module_hash/1, module_count/0, delete_module/1, instantiate/3,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
-         table_get/3, memory_grow/2, memory_pages/1]).
+         table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1]).
 
 -on_load(init/0).
 
@@ -20,7 +20,7 @@
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1]).
 -nifs([compile_module/1, module_hash/1, module_count/0, delete_module/1, instantiate/3,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
-         table_get/3, memory_grow/2, memory_pages/1]).
+         table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1]).
 
 -type instance() :: reference().
 -type step() :: {ok, [beamr:value()]}
@@ -100,6 +100,8 @@ table_get(_I, _Name, _Index) -> ?NOT_LOADED.
 memory_grow(_I, _Pages) -> ?NOT_LOADED.
 -spec memory_pages(instance()) -> {ok, non_neg_integer()} | {error, term()} | busy.
 memory_pages(_I) -> ?NOT_LOADED.
+-spec wat_to_wasm(binary()) -> {ok, binary()} | {error, term()}.
+wat_to_wasm(_Text) -> ?NOT_LOADED.
 
 %% `{MaxMemoryBytes, MaxTableElements, Deterministic}'.
 -type start_opts() :: {non_neg_integer(), non_neg_integer(), boolean()}.

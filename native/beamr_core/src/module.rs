@@ -131,6 +131,13 @@ fn build(bytes: &[u8], hash: [u8; 32], variant: Variant) -> Result<CompiledModul
 
 /// The load-time rewrites a module goes through before compilation, on the bytes
 /// (WAT already parsed into wasm by the first of them).
+/// The binary encoding of a module given as WAT text; wasm bytes come back unchanged.
+pub fn wat_to_wasm(text: &[u8]) -> Result<Vec<u8>, Error> {
+    wat::parse_bytes(text)
+        .map(|wasm| wasm.into_owned())
+        .map_err(|e| Error::Compile(format!("{e}")))
+}
+
 fn prepare(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     crate::reserved_exports::add_reserved_exports(bytes)
 }

@@ -364,4 +364,17 @@ fn call_fuel<'a>(
     }
 }
 
+/// `wat_to_wasm(Text) -> {ok, Wasm} | {error, {invalid_module, Why}}`.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn wat_to_wasm<'a>(env: Env<'a>, text: Binary<'a>) -> Term<'a> {
+    match beamr_core::module::wat_to_wasm(text.as_slice()) {
+        Ok(wasm) => {
+            let mut out = rustler::NewBinary::new(env, wasm.len());
+            out.as_mut_slice().copy_from_slice(&wasm);
+            (atoms::ok(), Binary::from(out)).encode(env)
+        }
+        Err(e) => terms::core_error(env, &e),
+    }
+}
+
 rustler::init!("beamr_nif");
