@@ -31,6 +31,8 @@ use wasmtime::{
 /// The data every beamr store carries.
 pub struct Host {
     pub(crate) shared: Arc<Shared>,
+    /// emscripten's per-instance runtime variables (see `emscripten.rs`).
+    pub(crate) emscripten: crate::emscripten::EmState,
 }
 
 /// What to call: an export by name, or an entry of `__indirect_function_table`.
@@ -214,6 +216,7 @@ impl Instance {
             engine(),
             Host {
                 shared: shared.clone(),
+                emscripten: Default::default(),
             },
         );
         store.epoch_deadline_callback(on_epoch);

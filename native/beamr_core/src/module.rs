@@ -6,6 +6,7 @@
 //! [`InstancePre`] whenever the module imports nothing but functions, so that an
 //! instance costs a store and a copy-on-write memory map, not a link step.
 
+use crate::emscripten;
 use crate::engine::engine;
 use crate::error::Error;
 use crate::instance::{import_host_fn, Host};
@@ -144,7 +145,12 @@ fn build(bytes: &[u8], hash: [u8; 32]) -> Result<CompiledModule, Error> {
     for (index, import) in imports.iter().enumerate() {
         if let ExternType::Func(ty) = &import.ty {
             // A module may import the same name twice; the first index answers both.
-            if defined.insert((import.module.as_str(), import.name.as_str())) {
+            let first = defined.insert((import.module.as_str(), import.name.as_str()));
+            // emscripten's unwinding runtime (invoke_*, __cxa_*, ...) runs natively.
+            if first
+                && !emscripten::define(&mut linker, &import.module, &import.name, ty)
+                    .map_err(|e| Error::Instantiate(format!("{e:#}")))?
+            {
                 linker
                     .func_new_async(&import.module, &import.name, ty.clone(), move |c, p, r| {
                         import_host_fn(c, index, p, r)
