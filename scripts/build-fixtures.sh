@@ -33,15 +33,17 @@ stale() {
 build_cxx() {
   src=$root/test/fixtures/cxx/unwind.cpp
   exports=_throw_across,_throw_typed,_no_throw,_longjmp_across,_host_in_invoke,_spin_in_invoke,_longjmp_uncaught,_malloc,_free
-  if stale "$out/unwind-weh.wasm" "$src" "$0"; then
-    em++ -O2 -fwasm-exceptions -sSTANDALONE_WASM=1 --no-entry \
+  # host.js only declares host_add to emscripten's linker; it stays a wasm import.
+  lib=$root/test/fixtures/cxx/host.js
+  if stale "$out/unwind-weh.wasm" "$src" "$lib" "$0"; then
+    em++ -O2 -fwasm-exceptions -sSTANDALONE_WASM=1 --no-entry --js-library "$lib" \
       -sEXPORTED_FUNCTIONS=$exports "$src" -o "$out/unwind-weh.wasm"
   fi
   # JS-style exceptions need emscripten's JS runtime (__cxa_throw and friends): a
   # STANDALONE_WASM build would stub __cxa_throw with abort, so build for JS and keep
   # the .wasm (beamr answers those imports natively).
-  if stale "$out/unwind-jseh.wasm" "$src" "$0" "$root/test/fixtures/cxx/host.js"; then
-    em++ -O2 -fexceptions --no-entry -sEXPORTED_FUNCTIONS=$exports --js-library "$root/test/fixtures/cxx/host.js" \
+  if stale "$out/unwind-jseh.wasm" "$src" "$lib" "$0"; then
+    em++ -O2 -fexceptions --no-entry -sEXPORTED_FUNCTIONS=$exports --js-library "$lib" \
       "$src" -o "$out/unwind-jseh.js"
     rm -f "$out/unwind-jseh.js"
   fi

@@ -34,7 +34,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use wasmtime::{
-    AsContextMut, Caller, Extern, Func, FuncType, Linker, Memory, Ref, ThrownException, Val,
+    AsContextMut, Caller, Extern, Func, FuncType, Linker, Memory, Ref, Table, ThrownException, Val,
     ValType,
 };
 
@@ -49,6 +49,64 @@ pub struct EmState {
     caught: Vec<u32>,
     /// `uncaughtExceptionCount`.
     uncaught: i32,
+    /// The module's instance: natives are also called from the host (a `__cxa_throw`
+    /// an `invoke_viii` calls through the table), where `Caller` has no exports.
+    instance: Option<wasmtime::Instance>,
+    /// The runtime exports, looked up once.
+    exports: Option<Exports>,
+}
+
+impl EmState {
+    /// Records the instance whose exports the natives use.
+    pub(crate) fn set_instance(&mut self, instance: wasmtime::Instance) {
+        self.instance = Some(instance);
+        self.exports = None;
+    }
+}
+
+/// The exports emscripten's runtime uses, each if the module has it.
+#[derive(Debug, Clone, Copy)]
+struct Exports {
+    memory: Option<Memory>,
+    table: Option<Table>,
+    stack_save: Option<Func>,
+    stack_restore: Option<Func>,
+    set_threw: Option<Func>,
+    malloc: Option<Func>,
+    free: Option<Func>,
+    can_catch: Option<Func>,
+    is_pointer_type: Option<Func>,
+}
+
+fn exports(c: &mut Caller<'_, Host>) -> Exports {
+    if let Some(e) = c.data().emscripten.exports {
+        return e;
+    }
+    let instance = c.data().emscripten.instance;
+    let mut get = |name: &str| match instance {
+        Some(i) => i.get_export(&mut *c, name),
+        None => c.get_export(name),
+    };
+    let func = |e: Option<Extern>| e.and_then(Extern::into_func);
+    let e = Exports {
+        memory: get("memory").and_then(Extern::into_memory),
+        table: get("__indirect_function_table").and_then(Extern::into_table),
+        stack_save: func(get("stackSave")).or_else(|| func(get("emscripten_stack_get_current"))),
+        stack_restore: func(get("stackRestore")).or_else(|| func(get("_emscripten_stack_restore"))),
+        set_threw: func(get("setThrew")),
+        malloc: func(get("malloc")),
+        free: func(get("free")),
+        can_catch: func(get("__cxa_can_catch")),
+        is_pointer_type: func(get("__cxa_is_pointer_type")),
+    };
+    if instance.is_some() {
+        c.data_mut().emscripten.exports = Some(e);
+    }
+    e
+}
+
+fn need<T>(item: Option<T>, name: &str) -> wasmtime::Result<T> {
+    item.ok_or_else(|| wasmtime::format_err!("emscripten runtime: the module exports no {name}"))
 }
 
 /// What emscripten's JS throws as a number: swallowed by the nearest `invoke_*`.
@@ -168,9 +226,7 @@ fn host_fn<'a>(
             }
             Native::AllocateException => {
                 // The thrown object is preceded by a 16-byte ExceptionInfo.
-                let base =
-                    call_export(c, "malloc", &[Val::I32(arg(0).wrapping_add(16) as i32)]).await?;
-                first_u32(&base).wrapping_add(16)
+                malloc(c, arg(0).wrapping_add(16)).await?.wrapping_add(16)
             }
             Native::FreeException => {
                 free(c, arg(0).wrapping_sub(16)).await?;
@@ -245,15 +301,7 @@ async fn invoke(
         return Err(err);
     }
     restored?;
-    let set_threw = export_func(c, "setThrew")?;
-    let ty = set_threw.ty(&*c);
-    let args: Vec<Val> = ty
-        .params()
-        .zip([1, 0])
-        .map(|(t, v)| int_val(&t, v))
-        .collect();
-    let mut out = vec![Val::I32(0); ty.results().len()];
-    set_threw.call_async(&mut *c, &args, &mut out).await?;
+    set_threw(c, 1).await?;
     for (slot, ty) in results.iter_mut().zip(result_types) {
         *slot = Val::default_for_ty(ty).unwrap_or(Val::I32(0));
     }
@@ -276,19 +324,10 @@ fn first_u32(vals: &[Val]) -> u32 {
 }
 
 fn table_func(c: &mut Caller<'_, Host>, index: u64) -> wasmtime::Result<Func> {
-    let Some(Extern::Table(table)) = c.get_export("__indirect_function_table") else {
-        wasmtime::bail!("emscripten runtime: the module exports no __indirect_function_table");
-    };
+    let table = need(exports(c).table, "__indirect_function_table")?;
     match table.get(&mut *c, index) {
         Some(Ref::Func(Some(f))) => Ok(f),
         _ => wasmtime::bail!("emscripten runtime: no function at table index {index}"),
-    }
-}
-
-fn export_func(c: &mut Caller<'_, Host>, name: &str) -> wasmtime::Result<Func> {
-    match c.get_export(name) {
-        Some(Extern::Func(f)) => Ok(f),
-        _ => wasmtime::bail!("emscripten runtime: the module exports no function {name}"),
     }
 }
 
@@ -298,19 +337,9 @@ async fn call_func(c: &mut Caller<'_, Host>, f: Func, args: &[Val]) -> wasmtime:
     Ok(out)
 }
 
-async fn call_export(
-    c: &mut Caller<'_, Host>,
-    name: &str,
-    args: &[Val],
-) -> wasmtime::Result<Vec<Val>> {
-    let f = export_func(c, name)?;
-    call_func(c, f, args).await
-}
-
 /// The stack pointer, through whichever accessor the module exports.
 async fn stack_save(c: &mut Caller<'_, Host>) -> wasmtime::Result<Val> {
-    let f =
-        export_func(c, "stackSave").or_else(|_| export_func(c, "emscripten_stack_get_current"))?;
+    let f = need(exports(c).stack_save, "stackSave")?;
     call_func(c, f, &[])
         .await?
         .into_iter()
@@ -319,22 +348,34 @@ async fn stack_save(c: &mut Caller<'_, Host>) -> wasmtime::Result<Val> {
 }
 
 async fn stack_restore(c: &mut Caller<'_, Host>, sp: Val) -> wasmtime::Result<()> {
-    let f =
-        export_func(c, "stackRestore").or_else(|_| export_func(c, "_emscripten_stack_restore"))?;
+    let f = need(exports(c).stack_restore, "stackRestore")?;
     call_func(c, f, &[sp]).await.map(drop)
 }
 
+async fn malloc(c: &mut Caller<'_, Host>, size: u32) -> wasmtime::Result<u32> {
+    let f = need(exports(c).malloc, "malloc")?;
+    Ok(first_u32(&call_func(c, f, &[Val::I32(size as i32)]).await?))
+}
+
 async fn free(c: &mut Caller<'_, Host>, ptr: u32) -> wasmtime::Result<()> {
-    call_export(c, "free", &[Val::I32(ptr as i32)])
-        .await
-        .map(drop)
+    let f = need(exports(c).free, "free")?;
+    call_func(c, f, &[Val::I32(ptr as i32)]).await.map(drop)
+}
+
+/// `setThrew(threw, value)`; `threw` is pointer-sized.
+async fn set_threw(c: &mut Caller<'_, Host>, threw: i64) -> wasmtime::Result<()> {
+    let f = need(exports(c).set_threw, "setThrew")?;
+    let ty = f.ty(&*c);
+    let args: Vec<Val> = ty
+        .params()
+        .zip([threw, 0])
+        .map(|(t, v)| int_val(&t, v))
+        .collect();
+    call_func(c, f, &args).await.map(drop)
 }
 
 fn memory(c: &mut Caller<'_, Host>) -> wasmtime::Result<Memory> {
-    match c.get_export("memory") {
-        Some(Extern::Memory(m)) => Ok(m),
-        _ => wasmtime::bail!("emscripten runtime: the module exports no memory"),
-    }
+    need(exports(c).memory, "memory")
 }
 
 fn load_u32(c: &mut Caller<'_, Host>, addr: u32) -> wasmtime::Result<u32> {
@@ -421,7 +462,8 @@ async fn begin_catch(c: &mut Caller<'_, Host>, catch_info: u32) -> wasmtime::Res
     let refs = load_u32(c, info.at(0))?;
     store_u32(c, info.at(0), refs.wrapping_add(1))?;
     let ty = load_u32(c, info.at(4))?;
-    let is_pointer = call_export(c, "__cxa_is_pointer_type", &[Val::I32(ty as i32)]).await?;
+    let f = need(exports(c).is_pointer_type, "__cxa_is_pointer_type")?;
+    let is_pointer = call_func(c, f, &[Val::I32(ty as i32)]).await?;
     if first_u32(&is_pointer) != 0 {
         return load_u32(c, thrown);
     }
@@ -430,10 +472,7 @@ async fn begin_catch(c: &mut Caller<'_, Host>, catch_info: u32) -> wasmtime::Res
 }
 
 async fn end_catch(c: &mut Caller<'_, Host>) -> wasmtime::Result<()> {
-    let set_threw = export_func(c, "setThrew")?;
-    let ty = set_threw.ty(&*c);
-    let args: Vec<Val> = ty.params().map(|t| int_val(&t, 0)).collect();
-    call_func(c, set_threw, &args).await?;
+    set_threw(c, 0).await?;
     let Some(catch_info) = c.data_mut().emscripten.caught.pop() else {
         wasmtime::bail!("__cxa_end_catch: no active catch");
     };
@@ -463,8 +502,7 @@ async fn find_matching_catch(c: &mut Caller<'_, Host>, types: &[u32]) -> wasmtim
         return Ok(0);
     }
     let thrown_type = load_u32(c, ExceptionInfo::of(thrown).at(4))?;
-    let ptr = call_export(c, "malloc", &[Val::I32(8)]).await?;
-    let catch_info = CatchInfo(first_u32(&ptr));
+    let catch_info = CatchInfo(malloc(c, 8).await?);
     if catch_info.0 == 0 {
         wasmtime::bail!("__cxa_find_matching_catch: out of memory");
     }
@@ -472,6 +510,7 @@ async fn find_matching_catch(c: &mut Caller<'_, Host>, types: &[u32]) -> wasmtim
     store_u32(c, catch_info.0.wrapping_add(4), thrown)?;
     let mut selector = thrown_type;
     if thrown_type != 0 {
+        let can_catch = need(exports(c).can_catch, "__cxa_can_catch")?;
         for &caught_type in types {
             if caught_type == 0 || caught_type == thrown_type {
                 break;
@@ -481,7 +520,7 @@ async fn find_matching_catch(c: &mut Caller<'_, Host>, types: &[u32]) -> wasmtim
                 Val::I32(thrown_type as i32),
                 Val::I32(catch_info.0.wrapping_add(4) as i32),
             ];
-            if first_u32(&call_export(c, "__cxa_can_catch", &args).await?) != 0 {
+            if first_u32(&call_func(c, can_catch, &args).await?) != 0 {
                 selector = caught_type;
                 break;
             }

@@ -264,6 +264,7 @@ impl Instance {
             None => Error::Instantiate(format!("{e:#}")),
         })?;
         shared.set_deadline(None);
+        store.data_mut().emscripten.set_instance(handle);
         let memory = default_memory(&mut store, &handle).or(imported_memory);
         Ok(Instance {
             module,
