@@ -109,6 +109,9 @@ impl Error {
         if let Some(Error::ImportAborted(m)) = err.downcast_ref::<Error>() {
             return Error::ImportAborted(m.clone());
         }
+        if err.downcast_ref::<wasmtime::ThrownException>().is_some() {
+            return Error::Trap("uncaught wasm exception".into());
+        }
         if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
             return Error::Trap(trap.to_string());
         }
