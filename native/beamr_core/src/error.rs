@@ -112,6 +112,9 @@ impl Error {
         if let Some(u) = err.downcast_ref::<crate::emscripten::Unwind>() {
             return Error::Trap(u.to_string());
         }
+        if err.downcast_ref::<wasmtime::ThrownException>().is_some() {
+            return Error::Trap("uncaught wasm exception".into());
+        }
         if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
             return Error::Trap(trap.to_string());
         }

@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wasmtime::{
-    AsContextMut, Caller, Extern, ExternType, Func, FuncType, Global, Linker, Memory, Ref, Store,
-    StoreContextMut, Table, Tag, UpdateDeadline, Val, ValType,
+    AsContextMut, Caller, Extern, ExternType, Func, FuncType, Global, Linker, Memory, Ref,
+    RootScope, Store, StoreContextMut, Table, Tag, UpdateDeadline, Val, ValType,
 };
 
 /// The data every beamr store carries.
@@ -167,6 +167,14 @@ fn on_epoch(store: StoreContextMut<'_, Host>) -> wasmtime::Result<UpdateDeadline
     } else {
         UpdateDeadline::Yield(1)
     })
+}
+
+/// An uncaught wasm exception stays on the store as its pending exception; the call
+/// already reports it as an error, so release it (the store stays usable and the
+/// exception object does not outlive the call).
+fn drop_pending_exception(mut ctx: impl AsContextMut) {
+    let mut scope = RootScope::new(&mut ctx);
+    scope.as_context_mut().take_pending_exception();
 }
 
 fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
@@ -532,7 +540,8 @@ impl Instance {
         }
     }
 
-    fn finish(&mut self, store: Store<Host>, result: wasmtime::Result<Vec<Val>>) -> Step {
+    fn finish(&mut self, mut store: Store<Host>, result: wasmtime::Result<Vec<Val>>) -> Step {
+        drop_pending_exception(&mut store);
         self.imports_waiting.clear();
         self.saved_deadlines.clear();
         self.parked = false;
@@ -620,6 +629,7 @@ pub(crate) fn import_host_fn<'a>(
                     caller.as_context_mut().set_epoch_deadline(1);
                     let mut out = vec![Val::I32(0); n];
                     let result = func.call_async(&mut caller, &args, &mut out).await;
+                    drop_pending_exception(&mut caller);
                     shared.post_event(Event::CallDone(
                         result.map(|()| out).map_err(Error::from_wasm),
                     ));

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 mod exchange;
 pub mod instance;
+pub mod legacy_eh;
 pub mod memory;
 pub mod module;
 pub mod value;

@@ -119,7 +119,8 @@ fn sig_of(ty: &ExternType) -> String {
 }
 
 fn build(bytes: &[u8], hash: [u8; 32]) -> Result<CompiledModule, Error> {
-    let module = Module::new(engine(), bytes).map_err(|e| Error::Compile(format!("{e:#}")))?;
+    let bytes = crate::legacy_eh::prepare(bytes)?;
+    let module = Module::new(engine(), &bytes).map_err(|e| Error::Compile(format!("{e:#}")))?;
     let imports: Vec<ImportDesc> = module
         .imports()
         .map(|i| ImportDesc {
