@@ -18,7 +18,9 @@ fn main() -> anyhow::Result<()> {
     let n: usize = args.next().map_or(Ok(1000), |s| s.parse())?;
     let bytes = std::fs::read(path)?;
     let bytes = beamr_core::legacy_eh::prepare(&bytes)?;
-    let engine = Engine::new(&beamr_core::engine::config().epoch_interruption(false))?;
+    let mut config = beamr_core::engine::config();
+    config.epoch_interruption(false);
+    let engine = Engine::new(&config)?;
     let module = Module::new(&engine, &*bytes)?;
     let mut linker: Linker<()> = Linker::new(&engine);
     for import in module.imports() {
