@@ -18,6 +18,8 @@ test: deps
 	rebar3 eunit
 
 bench: build
+	sh scripts/build-fixtures.sh lua
+	cargo build --release -p beamr_core --example lua_handle
 	escript scripts/bench.escript
 
 lint: deps

@@ -34,6 +34,7 @@ main(_) ->
      || {Name, Us} <- Rows],
     hb_beamr:stop(Pid),
     {ok, _} = dev_wasm:terminate(Booted, #{}, #{}),
+    lua(Root, PingPong),
     snapshot_rows(),
     image_rows(),
     ok.
@@ -138,6 +139,66 @@ aos_like_image() ->
     %% A node is given the binary, so the binary is what is started and hashed.
     {ok, Wasm} = beamr:wat_to_wasm(Wat),
     Wasm.
+
+%% The AOS-like Lua fixture (scripts/build-fixtures.sh lua; `make bench' builds it and
+%% the Rust baseline): `return 1 + 1' through hb_beamr, the same `handle' called from
+%% Rust on wasmtime directly and in V8 (node), cold compile and cached start.
+lua(Root, PingPong) ->
+    Path = filename:join([Root, "_build", "fixtures", "lua-aos.wasm"]),
+    {ok, Wasm} = file:read_file(Path),
+    {ok, Pid, _, _} = hb_beamr:start(Wasm),
+    {ok, [], _} = hb_beamr:call(Pid, "_initialize", [], fun lua_import/3, ok),
+    Beamr = median([lua_eval(Pid) || _ <- lists:seq(1, 1000)]),
+    hb_beamr:stop(Pid),
+    Target = os:getenv("CARGO_TARGET_DIR", filename:join(Root, "target")),
+    Rust = external(filename:join([Target, "release", "examples", "lua_handle"]) ++ " " ++ Path),
+    Node = external("node " ++ filename:join([Root, "bench", "lua_node.cjs"]) ++ " " ++ Path),
+    Cold = median([cold_start(Wasm, K) || K <- lists:seq(1, 5)]),
+    Cached = median([element(1, timer:tc(fun() -> {ok, P, _, _} = hb_beamr:start(Wasm),
+                                                   hb_beamr:stop(P) end))
+                     || _ <- lists:seq(1, 50)]),
+    Rows = [{"Lua return 1+1 (hb_beamr:call, median)", Beamr},
+            {"Lua return 1+1 (Rust on wasmtime)", Rust},
+            {"Lua return 1+1 (V8, node)", Node},
+            {"Lua image cold compile + start", Cold},
+            {"Lua image start + stop (cached)", Cached}],
+    [io:format("~-38s ~12.3f ~14b ~10.2f~n", [Name, float(Us), round(1.0e6 / Us), Us / PingPong])
+     || {Name, Us} <- Rows, is_number(Us)],
+    [io:format("~-38s ~12s~n", [Name, "n/a"]) || {Name, Us} <- Rows, not is_number(Us)],
+    io:format("~nLua hb_beamr / Rust on wasmtime: ~s   hb_beamr / V8: ~s~n",
+              [ratio(Beamr, Rust), ratio(Beamr, Node)]).
+
+lua_eval(Pid) ->
+    T0 = erlang:monotonic_time(nanosecond),
+    {ok, Msg} = hb_beamr_io:write_string(Pid, <<"return 1 + 1">>),
+    {ok, [Out], _} = hb_beamr:call(Pid, "handle", [Msg, 0], fun lua_import/3, ok),
+    {ok, <<"{\"ok\":true,\"output\":\"2\"}">>} = hb_beamr_io:read_string(Pid, Out),
+    ok = hb_beamr_io:free(Pid, Msg),
+    (erlang:monotonic_time(nanosecond) - T0) / 1000.
+
+%% The same imports the Rust and node baselines give: zeros (1 + 1 reaches none).
+lua_import(S, #{func_sig := Sig}, _) ->
+    {ok, [0 || _ <- lists:seq(1, length(lists:last(string:split(Sig, ")"))))], S}.
+
+%% A custom section makes the bytes new to the module cache without changing the code.
+cold_start(Wasm, K) ->
+    Name = <<"beamr-bench-", (integer_to_binary(erlang:unique_integer([positive])))/binary>>,
+    Body = <<(byte_size(Name)), Name/binary, K>>,
+    Fresh = <<Wasm/binary, 0, (byte_size(Body)), Body/binary>>,
+    {Us, {ok, P, _, _}} = timer:tc(fun() -> hb_beamr:start(Fresh) end),
+    hb_beamr:stop(P),
+    Us.
+
+median(Xs) ->
+    lists:nth(length(Xs) div 2 + 1, lists:sort(Xs)).
+
+%% A baseline program's printed median, or n/a when it cannot run here.
+external(Cmd) ->
+    Out = string:trim(os:cmd(Cmd ++ " 2>/dev/null")),
+    try list_to_float(Out) catch error:badarg -> io:format("(~s: ~s)~n", [Cmd, Out]), na end.
+
+ratio(A, B) when is_number(A), is_number(B) -> io_lib:format("~.2fx", [A / B]);
+ratio(_, _) -> "n/a".
 
 %% The best of three runs, in microseconds per operation.
 best(Run) ->

@@ -138,7 +138,9 @@ temp_ret0_test() ->
     both(fun(_W, I) ->
                  {ok, [], S} = em(I, <<"setTempRet0">>, [-7]),
                  ?assertMatch({ok, [-7], _}, em(I, <<"getTempRet0">>, [], S)),
-                 ?assertMatch({ok, [0], _}, em(I, <<"getTempRet0">>, []))
+                 %% beamr keeps tempRet0 natively, per instance (emscripten.rs): a
+                 %% fresh handler state does not reset it.
+                 ?assertMatch({ok, [-7], _}, em(I, <<"getTempRet0">>, []))
          end).
 
 abort_test() ->
@@ -150,12 +152,13 @@ abort_test() ->
                  ?assertMatch({ok, [-1], _}, em(I, <<"_emscripten_system">>, [0]))
          end).
 
+%% invoke_* is answered natively by beamr (emscripten.rs), never by a handler: in
+%% this fixture, which exports no function table, it fails the call.
 invoke_is_not_answered_test() ->
+    NoTable = <<"emscripten runtime: the module exports no __indirect_function_table">>,
     both(fun(_W, I) ->
-                 ?assertMatch({error, {unhandled_import, <<"env">>, <<"invoke_vi">>}, _},
-                              em(I, <<"invoke_vi">>, [1, 2])),
-                 ?assertMatch({error, {import_crashed, <<"env">>, <<"invoke_vi">>, throw,
-                                       {unhandled_import, <<"env">>, <<"invoke_vi">>}}, _},
+                 ?assertMatch({error, {trap, NoTable}, _}, em(I, <<"invoke_vi">>, [1, 2])),
+                 ?assertMatch({error, {trap, NoTable}, _},
                               beamr:call(I, <<"w_invoke_vi">>, [1, 2], fun beamr_emscripten:import/3,
                                          beamr_emscripten:new(), #{}))
          end).

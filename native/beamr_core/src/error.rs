@@ -169,12 +169,19 @@ impl Error {
         if let Some(Error::ImportAborted(m)) = err.downcast_ref::<Error>() {
             return Error::ImportAborted(m.clone());
         }
+        if let Some(u) = err.downcast_ref::<crate::emscripten::Unwind>() {
+            return Error::Trap(u.to_string());
+        }
+        if err.downcast_ref::<wasmtime::ThrownException>().is_some() {
+            return Error::Trap("uncaught wasm exception".into());
+        }
         if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
             if *trap == wasmtime::Trap::OutOfFuel {
                 return Error::OutOfFuel;
             }
             return Error::Trap(trap.to_string());
         }
-        Error::Trap(err.to_string())
+        // Host errors carry a wasm backtrace as context; the cause is what matters.
+        Error::Trap(err.root_cause().to_string())
     }
 }

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wasmtime::{
-    AsContextMut, Caller, Extern, ExternType, Func, Global, Linker, Memory, Ref, Store,
+    AsContextMut, Caller, Extern, ExternType, Func, Global, Linker, Memory, Ref, RootScope, Store,
     StoreContextMut, StoreLimits, Table, Tag, UpdateDeadline, Val, ValType,
 };
 
@@ -38,6 +38,8 @@ use wasmtime::{
 pub struct Host {
     pub(crate) shared: Arc<Shared>,
     limits: StoreLimits,
+    /// emscripten's per-instance runtime variables (see `emscripten.rs`).
+    pub(crate) emscripten: crate::emscripten::EmState,
 }
 
 /// What to call: an export by name, or an entry of `__indirect_function_table`.
@@ -190,6 +192,14 @@ fn on_epoch(store: StoreContextMut<'_, Host>) -> wasmtime::Result<UpdateDeadline
     })
 }
 
+/// An uncaught wasm exception stays on the store as its pending exception; the call
+/// already reports it as an error, so release it (the store stays usable and the
+/// exception object does not outlive the call).
+fn drop_pending_exception(mut ctx: impl AsContextMut) {
+    let mut scope = RootScope::new(&mut ctx);
+    scope.as_context_mut().take_pending_exception();
+}
+
 fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))
 }
@@ -276,6 +286,7 @@ impl Instance {
             Host {
                 shared: shared.clone(),
                 limits: options.store_limits(),
+                emscripten: Default::default(),
             },
         );
         store.limiter(|host| &mut host.limits);
@@ -336,6 +347,7 @@ impl Instance {
             None => Error::Instantiate(format!("{e:#}")),
         })?;
         shared.set_deadline(None);
+        store.data_mut().emscripten.set_instance(handle);
         let memory = default_memory(&mut store, &handle).or(imported_memory);
         let state_refs = state_refs(&mut store, &handle);
         Ok(Instance {
@@ -698,7 +710,8 @@ impl Instance {
         }
     }
 
-    fn finish(&mut self, store: Store<Host>, result: wasmtime::Result<Vec<Val>>) -> Step {
+    fn finish(&mut self, mut store: Store<Host>, result: wasmtime::Result<Vec<Val>>) -> Step {
+        drop_pending_exception(&mut store);
         if self.module.variant() == Variant::Deterministic {
             let left = store.get_fuel().unwrap_or(0);
             self.fuel_consumed = Some(self.fuel_start.saturating_sub(left));
@@ -833,6 +846,7 @@ pub(crate) fn import_host_fn<'a>(
                     caller.as_context_mut().set_epoch_deadline(1);
                     let mut out = vec![Val::I32(0); n];
                     let result = func.call_async(&mut caller, &args, &mut out).await;
+                    drop_pending_exception(&mut caller);
                     shared.post_event(Event::CallDone(
                         result.map(|()| out).map_err(Error::from_wasm),
                     ));

@@ -6,12 +6,14 @@
 //! tested without a BEAM is tested here.
 
 pub mod disk_cache;
+pub mod emscripten;
 pub mod engine;
 pub mod error;
 mod exchange;
 pub mod instance;
 pub mod introspect;
 pub mod items;
+pub mod legacy_eh;
 pub mod limits;
 pub mod link;
 pub mod memory;

@@ -6,6 +6,7 @@
 //! [`InstancePre`] whenever the module imports nothing but functions, so that an
 //! instance costs a store and a copy-on-write memory map, not a link step.
 
+use crate::emscripten;
 use crate::engine::{engine_for, Variant};
 use crate::error::Error;
 use crate::instance::{import_host_fn, Host};
@@ -129,8 +130,6 @@ fn build(bytes: &[u8], hash: [u8; 32], variant: Variant) -> Result<CompiledModul
     describe(module, hash, variant)
 }
 
-/// The load-time rewrites a module goes through before compilation, on the bytes
-/// (WAT already parsed into wasm by the first of them).
 /// The binary encoding of a module given as WAT text; wasm bytes come back unchanged.
 pub fn wat_to_wasm(text: &[u8]) -> Result<Vec<u8>, Error> {
     wat::parse_bytes(text)
@@ -138,8 +137,12 @@ pub fn wat_to_wasm(text: &[u8]) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::Compile(format!("{e}")))
 }
 
+/// The load-time rewrites a module goes through before compilation, on the bytes
+/// (WAT already parsed into wasm by the first of them): legacy exception handling to
+/// the standard encoding, then the reserved exports snapshots reach state through.
 fn prepare(bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    crate::reserved_exports::add_reserved_exports(bytes)
+    let standard = crate::legacy_eh::prepare(bytes)?;
+    crate::reserved_exports::add_reserved_exports(&standard)
 }
 
 /// Wraps a compiled wasmtime module: its imports, exports and linker.
@@ -179,7 +182,12 @@ pub(crate) fn describe(
     for (index, import) in imports.iter().enumerate() {
         if let ExternType::Func(ty) = &import.ty {
             // A module may import the same name twice; the first index answers both.
-            if defined.insert((import.module.as_str(), import.name.as_str())) {
+            let first = defined.insert((import.module.as_str(), import.name.as_str()));
+            // emscripten's unwinding runtime (invoke_*, __cxa_*, ...) runs natively.
+            if first
+                && !emscripten::define(&mut linker, &import.module, &import.name, ty)
+                    .map_err(|e| Error::Instantiate(format!("{e:#}")))?
+            {
                 linker
                     .func_new_async(&import.module, &import.name, ty.clone(), move |c, p, r| {
                         import_host_fn(c, index, p, r)

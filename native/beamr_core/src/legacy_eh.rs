@@ -1,0 +1,235 @@
+//! Load-time translation of legacy wasm exception handling to the standard encoding.
+//!
+//! emscripten's `-fwasm-exceptions` (and so AOS's Lua images) emit the legacy encoding:
+//! `try`/`catch`/`catch_all`/`rethrow`/`delegate`. wasmtime runs only the standard one
+//! (`try_table`, `throw_ref`, `exnref`). [`prepare`] turns whatever the user gave (wasm
+//! or WAT) into wasm bytes wasmtime accepts: a module without legacy instructions comes
+//! back untouched (borrowed, byte-identical); one with them is rewritten function by
+//! function (see `body.rs` for the scheme), its type section gains the block types the
+//! rewrite needs, every other section is copied verbatim, and the result is validated
+//! before anyone compiles it. Failures are [`Error::Compile`] with context.
+
+mod body;
+
+use crate::error::Error;
+use std::borrow::Cow;
+use std::ops::Range;
+use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
+use wasmparser::{CompositeInnerType, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures};
+
+/// The features wasmtime's engine enables (see `engine.rs` and wasmtime's defaults:
+/// the wasm 3.0 set without threads, whose crate feature beamr leaves off).
+pub fn engine_features() -> WasmFeatures {
+    (WasmFeatures::WASM3 | WasmFeatures::GC_TYPES)
+        - WasmFeatures::THREADS
+        - WasmFeatures::SHARED_EVERYTHING_THREADS
+}
+
+/// The bytes wasmtime should compile for `input`: WAT is parsed, and legacy exception
+/// handling is translated. Borrows `input` when it is wasm needing no change.
+pub fn prepare(input: &[u8]) -> Result<Cow<'_, [u8]>, Error> {
+    let wasm: Cow<'_, [u8]> = if input.starts_with(b"\0asm") {
+        Cow::Borrowed(input)
+    } else {
+        let parsed = wat::parse_bytes(input).map_err(|e| Error::Compile(e.to_string()))?;
+        Cow::Owned(parsed.into_owned())
+    };
+    if !uses_legacy_eh(&wasm) {
+        return Ok(wasm);
+    }
+    translate(&wasm).map(Cow::Owned)
+}
+
+/// Whether any function body holds a legacy exception-handling instruction. Bytes that
+/// do not parse answer false: wasmtime then reports what is wrong with them.
+pub fn uses_legacy_eh(wasm: &[u8]) -> bool {
+    for payload in Parser::new(0).parse_all(wasm) {
+        let Ok(Payload::CodeSectionEntry(body)) = payload else {
+            if payload.is_err() {
+                return false;
+            }
+            continue;
+        };
+        let Ok(mut ops) = body.get_operators_reader() else {
+            return false;
+        };
+        while !ops.eof() {
+            match ops.read() {
+                Ok(
+                    Operator::Try { .. }
+                    | Operator::Catch { .. }
+                    | Operator::CatchAll
+                    | Operator::Rethrow { .. }
+                    | Operator::Delegate { .. },
+                ) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+    false
+}
+
+fn fail(what: impl std::fmt::Display) -> Error {
+    Error::Compile(format!("legacy exception handling: {what}"))
+}
+
+/// A function signature, in the encoder's types.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Sig {
+    pub params: Vec<wasm_encoder::ValType>,
+    pub results: Vec<wasm_encoder::ValType>,
+}
+
+/// What the body translation needs to know about the module.
+pub(crate) struct ModuleInfo {
+    /// Signatures by type index; `None` for struct, array and continuation types.
+    pub types: Vec<Option<Sig>>,
+    /// The type index of every tag, imported ones first.
+    pub tags: Vec<u32>,
+    /// Function types added by the translation, appended after `types`.
+    pub added: Vec<Sig>,
+}
+
+impl ModuleInfo {
+    pub fn sig(&self, type_index: u32) -> Result<&Sig, String> {
+        self.types
+            .get(type_index as usize)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| format!("type {type_index} is not a function type"))
+    }
+
+    /// The index of a function type `params -> results`, added if not there yet.
+    pub fn intern(&mut self, sig: Sig) -> u32 {
+        let base = self.types.len();
+        let pos = match self.added.iter().position(|s| *s == sig) {
+            Some(p) => p,
+            None => {
+                self.added.push(sig);
+                self.added.len() - 1
+            }
+        };
+        (base + pos) as u32
+    }
+}
+
+fn val_type(t: wasmparser::ValType) -> Result<wasm_encoder::ValType, Error> {
+    RoundtripReencoder.val_type(t).map_err(fail)
+}
+
+fn range(r: Range<u64>) -> Result<Range<usize>, Error> {
+    let start = usize::try_from(r.start).map_err(fail)?;
+    let end = usize::try_from(r.end).map_err(fail)?;
+    Ok(start..end)
+}
+
+/// Rewrites a module that uses legacy exception handling. The input is validated first
+/// (with legacy exceptions allowed) so the rewrite can rely on well-formed code, and
+/// the output is validated against the engine's features.
+pub fn translate(wasm: &[u8]) -> Result<Vec<u8>, Error> {
+    Validator::new_with_features(engine_features() | WasmFeatures::LEGACY_EXCEPTIONS)
+        .validate_all(wasm)
+        .map_err(|e| fail(format!("invalid input module: {e}")))?;
+
+    let mut info = ModuleInfo {
+        types: Vec::new(),
+        tags: Vec::new(),
+        added: Vec::new(),
+    };
+    let mut func_types: Vec<u32> = Vec::new();
+    let mut bodies = Vec::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(fail)? {
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    for sub in group.map_err(fail)?.into_types() {
+                        info.types.push(match &sub.composite_type.inner {
+                            CompositeInnerType::Func(f) => Some(Sig {
+                                params: f
+                                    .params()
+                                    .iter()
+                                    .map(|t| val_type(*t))
+                                    .collect::<Result<_, _>>()?,
+                                results: f
+                                    .results()
+                                    .iter()
+                                    .map(|t| val_type(*t))
+                                    .collect::<Result<_, _>>()?,
+                            }),
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    if let TypeRef::Tag(tag) = import.map_err(fail)?.ty {
+                        info.tags.push(tag.func_type_idx);
+                    }
+                }
+            }
+            Payload::TagSection(reader) => {
+                for tag in reader {
+                    info.tags.push(tag.map_err(fail)?.func_type_idx);
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    func_types.push(ty.map_err(fail)?);
+                }
+            }
+            Payload::CodeSectionEntry(body) => bodies.push(body),
+            _ => {}
+        }
+    }
+
+    let mut code = wasm_encoder::CodeSection::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let ty = *func_types
+            .get(i)
+            .ok_or_else(|| fail("more bodies than functions"))?;
+        let params = info.sig(ty).map_err(fail)?.params.len() as u32;
+        match body::translate(body, params, &mut info)
+            .map_err(|e| fail(format!("function {i} (defined): {e}")))?
+        {
+            Some(f) => code.function(&f),
+            None => code.raw(&wasm[range(body.range())?]),
+        };
+    }
+
+    let mut module = wasm_encoder::Module::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload.map_err(fail)?;
+        match &payload {
+            Payload::TypeSection(reader) => {
+                let mut types = wasm_encoder::TypeSection::new();
+                RoundtripReencoder
+                    .parse_type_section(&mut types, reader.clone())
+                    .map_err(fail)?;
+                for sig in &info.added {
+                    types
+                        .ty()
+                        .function(sig.params.iter().copied(), sig.results.iter().copied());
+                }
+                module.section(&types);
+            }
+            Payload::CodeSectionStart { .. } => {
+                module.section(&code);
+            }
+            other => {
+                if let Some((id, r)) = other.as_section() {
+                    let data = &wasm[range(r)?];
+                    module.section(&wasm_encoder::RawSection { id, data });
+                }
+            }
+        }
+    }
+    let out = module.finish();
+    Validator::new_with_features(engine_features())
+        .validate_all(&out)
+        .map_err(|e| fail(format!("translated module is invalid (a beamr bug): {e}")))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

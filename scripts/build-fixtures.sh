@@ -1,0 +1,97 @@
+#!/bin/sh
+# Builds the compiled test fixtures with Debian's emscripten into _build/fixtures
+# (git-ignored; nothing built is committed). Usage: build-fixtures.sh [cxx|lua|all].
+#   cxx: test/fixtures/cxx/unwind.cpp, as unwind-weh.wasm (-fwasm-exceptions) and
+#        unwind-jseh.wasm (-fexceptions: JS-style exceptions through invoke_*).
+#   lua: Lua 5.4 compiled as C++ with -fwasm-exceptions plus test/fixtures/lua/aos.cpp,
+#        as lua-aos.wasm. The Lua sources come from crates.io (the lua-src crate, via
+#        `cargo fetch`) into a cache dir outside the tree, once.
+# Outputs are rebuilt only when their sources are newer. Fails loudly when the
+# toolchain or a download is missing.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+what=${1:-all}
+out=${BEAMR_FIXTURE_OUT:-$root/_build/fixtures}
+cache=${BEAMR_FIXTURE_CACHE:-/var/tmp/beamr-fixture-cache}
+lua_src_version=547.1.0
+mkdir -p "$out"
+
+command -v em++ >/dev/null 2>&1 || {
+  echo "build-fixtures: em++ not found (run scripts/ensure-deps.sh)" >&2; exit 1; }
+# Debian's emscripten runs its JS optimizer with Debian's acorn, which a node from
+# elsewhere does not look for.
+export NODE_PATH=/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}
+
+# newer TARGET SOURCES...: true when TARGET is missing or older than any source.
+stale() {
+  target=$1; shift
+  [ -f "$target" ] || return 0
+  for s in "$@"; do [ "$s" -nt "$target" ] && return 0; done
+  return 1
+}
+
+build_cxx() {
+  src=$root/test/fixtures/cxx/unwind.cpp
+  exports=_throw_across,_throw_typed,_no_throw,_longjmp_across,_host_in_invoke,_spin_in_invoke,_longjmp_uncaught,_malloc,_free
+  # host.js only declares host_add to emscripten's linker; it stays a wasm import.
+  lib=$root/test/fixtures/cxx/host.js
+  if stale "$out/unwind-weh.wasm" "$src" "$lib" "$0"; then
+    em++ -O2 -fwasm-exceptions -sSTANDALONE_WASM=1 --no-entry --js-library "$lib" \
+      -sEXPORTED_FUNCTIONS=$exports "$src" -o "$out/unwind-weh.wasm"
+  fi
+  # JS-style exceptions need emscripten's JS runtime (__cxa_throw and friends): a
+  # STANDALONE_WASM build would stub __cxa_throw with abort, so build for JS and keep
+  # the .wasm (beamr answers those imports natively).
+  if stale "$out/unwind-jseh.wasm" "$src" "$lib" "$0"; then
+    em++ -O2 -fexceptions --no-entry -sEXPORTED_FUNCTIONS=$exports --js-library "$lib" \
+      "$src" -o "$out/unwind-jseh.js"
+    rm -f "$out/unwind-jseh.js"
+  fi
+}
+
+fetch_lua() {
+  manifest=$cache/lua-fetch
+  dir=$cache/cargo-home/registry/src
+  found=$(ls -d "$dir"/*/lua-src-$lua_src_version/lua-5.4.* 2>/dev/null | head -n 1 || true)
+  if [ -z "$found" ]; then
+    mkdir -p "$manifest/src"
+    printf '[package]\nname = "lua-fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\nlua-src = "=%s"\n' \
+      "$lua_src_version" > "$manifest/Cargo.toml"
+    : > "$manifest/src/lib.rs"
+    CARGO_HOME=$cache/cargo-home cargo fetch -q --manifest-path "$manifest/Cargo.toml" >&2
+    found=$(ls -d "$dir"/*/lua-src-$lua_src_version/lua-5.4.* | head -n 1)
+  fi
+  echo "$found"
+}
+
+build_lua() {
+  lua=$(fetch_lua)
+  [ -f "$lua/lapi.c" ] || { echo "build-fixtures: no Lua sources in $lua" >&2; exit 1; }
+  objs=$out/lua-obj
+  mkdir -p "$objs"
+  flags="-O2 -fwasm-exceptions -DLUA_COMPAT_5_3"
+  list=""
+  for c in "$lua"/*.c; do
+    name=$(basename "$c" .c)
+    case $name in lua|luac) continue ;; esac
+    o=$objs/$name.o
+    # As C++, Lua raises errors with throw and catches them with try/catch.
+    if stale "$o" "$c" "$0"; then em++ $flags -x c++ -c "$c" -o "$o"; fi
+    list="$list $o"
+  done
+  glue=$root/test/fixtures/lua/aos.cpp
+  if stale "$out/lua-aos.wasm" "$glue" "$0" $list; then
+    em++ $flags -I"$lua" -sSTANDALONE_WASM=1 --no-entry \
+      -sEXPORTED_FUNCTIONS=_handle,_malloc,_free \
+      -sTOTAL_STACK=1048576 -sINITIAL_MEMORY=4194304 -sALLOW_MEMORY_GROWTH=1 \
+      -sMAXIMUM_MEMORY=268435456 \
+      "$glue" $list -o "$out/lua-aos.wasm"
+  fi
+}
+
+case $what in
+  cxx) build_cxx ;;
+  lua) build_lua ;;
+  all) build_cxx; build_lua ;;
+  *) echo "usage: $0 [cxx|lua|all]" >&2; exit 2 ;;
+esac
