@@ -27,7 +27,7 @@
 -compile({no_auto_import, [size/1]}).
 
 -export([start/1, start/2, imports/1, exports/1, call/3, call/4, call/6, call_with_timeout/7,
-         size/1, read/3, write/3, stop/1, is_stopped/1]).
+         size/1, read/3, write/3, stop/1, is_stopped/1, compilations/0]).
 -export_type([instance/0, value/0, func_ref/0, import_request/0, import_fun/0,
               call_opts/0]).
 
@@ -190,6 +190,13 @@ stop(I) ->
 -spec is_stopped(instance()) -> boolean().
 is_stopped(I) ->
     beamr_nif:is_stopped(I).
+
+%% @doc How many modules this node has compiled since beamr loaded. Starting bytes
+%% already compiled (same SHA-256, still in the cache) reuses that compilation and
+%% leaves this count unchanged.
+-spec compilations() -> non_neg_integer().
+compilations() ->
+    beamr_nif:compilations().
 
 %%% Internals
 

@@ -5,12 +5,14 @@
 -module(beamr_nif).
 
 -export([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
-         size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1]).
+         size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
+         compilations/0]).
 
 -on_load(init/0).
 
 -nifs([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
-       size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1]).
+       size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
+       compilations/0]).
 
 -type instance() :: reference().
 -type step() :: {ok, [beamr:value()]}
@@ -61,3 +63,5 @@ write_dirty(_I, _Offset, _Data) -> ?NOT_LOADED.
 stop(_I) -> ?NOT_LOADED.
 -spec is_stopped(instance()) -> boolean().
 is_stopped(_I) -> ?NOT_LOADED.
+-spec compilations() -> non_neg_integer().
+compilations() -> ?NOT_LOADED.

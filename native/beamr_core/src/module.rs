@@ -14,6 +14,7 @@ use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use wasmtime::{ExternType, InstancePre, Linker, Module, ValType};
 
@@ -195,6 +196,7 @@ pub fn compile(bytes: &[u8]) -> Result<Arc<CompiledModule>, Error> {
         return Ok(found);
     }
     let compiled = Arc::new(build(bytes, hash)?);
+    COMPILATIONS.fetch_add(1, Ordering::Relaxed);
     let mut cache = CACHE.lock();
     if cache.modules.len() >= CACHE_CAPACITY {
         if let Some(oldest) = cache.order.pop_front() {
@@ -214,6 +216,14 @@ fn lookup(hash: &[u8; 32]) -> Option<Arc<CompiledModule>> {
         cache.order.push_back(*hash);
     }
     Some(found)
+}
+
+static COMPILATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many modules this process has compiled (cache misses that compiled), so a
+/// caller can tell that a second start of the same bytes reused the first compilation.
+pub fn compilations() -> u64 {
+    COMPILATIONS.load(Ordering::Relaxed)
 }
 
 /// How many compiled modules the cache holds.

@@ -310,4 +310,10 @@ fn is_stopped(handle: Handle) -> bool {
     handle.stop_handle().is_stopped()
 }
 
+/// `compilations() -> non_neg_integer()`: modules compiled so far (cache misses).
+#[rustler::nif]
+fn compilations() -> u64 {
+    beamr_core::module::compilations()
+}
+
 rustler::init!("beamr_nif");

@@ -152,3 +152,16 @@ fn malformed_input_is_a_compile_error() {
         other => panic!("expected a compile error, got {other:?}"),
     }
 }
+
+#[test]
+fn the_cache_key_is_the_hash_of_the_original_bytes() {
+    use sha2::{Digest, Sha256};
+    let wasm = wat::parse_str(FIXTURE).unwrap();
+    for original in [FIXTURE.as_bytes(), wasm.as_slice()] {
+        let module = compile(original).unwrap();
+        let expected: [u8; 32] = Sha256::digest(original).into();
+        assert_eq!(module.hash(), &expected);
+        // A second compile of the same bytes is the cached one.
+        assert!(std::sync::Arc::ptr_eq(&module, &compile(original).unwrap()));
+    }
+}
