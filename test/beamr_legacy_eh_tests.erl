@@ -36,7 +36,9 @@ delegate_test() ->
     ?assertEqual([1, 305], results(I, <<"delegate_outer">>, [[0], [5]])),
     ?assertEqual([1, 406], results(I, <<"delegate_caller">>, [[0], [6]])),
     ?assertEqual([0, 502], results(I, <<"delegate_block">>, [[0], [2]])),
-    ?assertEqual([1, 704], results(I, <<"delegate_rethrow">>, [[0], [4]])).
+    ?assertEqual([1, 704], results(I, <<"delegate_rethrow">>, [[0], [4]])),
+    %% To a try that itself delegates: on to its own target.
+    ?assertEqual([1, 808], results(I, <<"delegate_chain">>, [[0], [8]])).
 
 block_params_and_results_test() ->
     I = start(?FIXTURE),

@@ -86,6 +86,7 @@ fn delegate_to_the_caller_is_caught_by_the_callers_try() {
 fn delegate_to_a_block_and_to_a_rethrowing_try() {
     check("delegate_block", &[(&[0], 0), (&[2], 502)]);
     check("delegate_rethrow", &[(&[0], 1), (&[4], 704)]);
+    check("delegate_chain", &[(&[0], 1), (&[8], 808)]);
 }
 
 #[test]
