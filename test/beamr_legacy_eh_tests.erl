@@ -48,7 +48,9 @@ block_params_and_results_test() ->
 branches_out_of_try_and_catch_test() ->
     I = start(?FIXTURE),
     ?assertEqual([41, 77, 1006, 6, 6], results(I, <<"br_out">>, [[1], [3], [0], [2], [4]])),
-    ?assertEqual([12, 0, 1], results(I, <<"loop_try">>, [[6], [0], [1]])).
+    ?assertEqual([12, 0, 1], results(I, <<"loop_try">>, [[6], [0], [1]])),
+    %% A standard try_table inside a legacy try: its catch label is renumbered too.
+    ?assertEqual([0, 905], results(I, <<"mixed">>, [[0], [5]])).
 
 uncaught_exception_is_an_error_test() ->
     I = start(?FIXTURE),
