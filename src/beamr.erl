@@ -27,7 +27,7 @@
 -compile({no_auto_import, [size/1]}).
 
 -export([start/1, start/2, imports/1, exports/1, call/3, call/4, call/6, call_with_timeout/7,
-         size/1, read/3, write/3, stop/1, is_stopped/1]).
+         size/1, read/3, write/3, stop/1, is_stopped/1, compilations/0]).
 %% The wider API: introspection, items, module handles, links, async calls.
 -export([imports/2, exports/2, describe/1, function_exists/2,
          global_get/2, global_set/3, table_size/2, table_get/3, memory_grow/2, memory_pages/1,
@@ -808,6 +808,21 @@ call_async(_I, _Func, _Args, From, Opts) ->
 -spec reply_import({pid(), reference()}, [value()] | {error, term()}) -> ok.
 reply_import(ReplyTo, Results) ->
     beamr_async:reply(ReplyTo, Results).
+
+%% @doc How many modules this node has compiled since beamr loaded. Starting bytes
+%% already compiled (same SHA-256, still in the cache) reuses that compilation and
+%% leaves this count unchanged (as does a start served by the disk cache).
+%%
+%% ```
+%% Wat = <<"(module (func (export \"compilations_doc\")))">>,
+%% {ok, _} = beamr:start(Wat),
+%% N = beamr:compilations(),
+%% {ok, _} = beamr:start(Wat),
+%% N = beamr:compilations().
+%% '''
+-spec compilations() -> non_neg_integer().
+compilations() ->
+    beamr_nif:compilations().
 
 %%% Internals
 

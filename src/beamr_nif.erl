@@ -7,7 +7,8 @@
 -export([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
          size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
          start_opts/3, start_aot/3, precompile/2, serialize/1, deserialize/2,
-         call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1]).
+         call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1,
+         compilations/0]).
 -export([compile_module/1, module_hash/1, module_count/0, delete_module/1, instantiate/3,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
          table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1]).
@@ -17,7 +18,8 @@
 -nifs([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
        size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
        start_opts/3, start_aot/3, precompile/2, serialize/1, deserialize/2,
-         call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1]).
+         call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1,
+         compilations/0]).
 -nifs([compile_module/1, module_hash/1, module_count/0, delete_module/1, instantiate/3,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
          table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1]).
@@ -126,3 +128,5 @@ cache_info() -> ?NOT_LOADED.
 clear_cache() -> ?NOT_LOADED.
 -spec set_cache_dir(binary() | undefined) -> ok | {error, term()}.
 set_cache_dir(_Dir) -> ?NOT_LOADED.
+-spec compilations() -> non_neg_integer().
+compilations() -> ?NOT_LOADED.

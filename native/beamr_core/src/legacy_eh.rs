@@ -232,4 +232,6 @@ pub fn translate(wasm: &[u8]) -> Result<Vec<u8>, Error> {
 }
 
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;

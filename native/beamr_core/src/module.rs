@@ -15,6 +15,7 @@ use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use wasmtime::{ExternType, InstancePre, Linker, Module, ValType};
 
@@ -125,8 +126,11 @@ fn sig_of(ty: &ExternType) -> String {
 }
 
 fn build(bytes: &[u8], hash: [u8; 32], variant: Variant) -> Result<CompiledModule, Error> {
-    let module =
-        crate::disk_cache::load_or_compile(engine_for(variant), variant, &hash, || prepare(bytes))?;
+    let module = crate::disk_cache::load_or_compile(engine_for(variant), variant, &hash, || {
+        // Only reached when the disk cache (if any) has no artifact either.
+        COMPILATIONS.fetch_add(1, Ordering::Relaxed);
+        prepare(bytes)
+    })?;
     describe(module, hash, variant)
 }
 
@@ -284,6 +288,14 @@ pub(crate) fn lookup(key: &Key) -> Option<Arc<CompiledModule>> {
         cache.order.push_back(*key);
     }
     Some(found)
+}
+
+static COMPILATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many modules this process has compiled (cache misses that compiled), so a
+/// caller can tell that a second start of the same bytes reused the first compilation.
+pub fn compilations() -> u64 {
+    COMPILATIONS.load(Ordering::Relaxed)
 }
 
 /// How many compiled modules the cache holds.

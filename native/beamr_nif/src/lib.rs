@@ -377,4 +377,10 @@ fn wat_to_wasm<'a>(env: Env<'a>, text: Binary<'a>) -> Term<'a> {
     }
 }
 
+/// `compilations() -> non_neg_integer()`: modules compiled so far (cache misses).
+#[rustler::nif]
+fn compilations() -> u64 {
+    beamr_core::module::compilations()
+}
+
 rustler::init!("beamr_nif");

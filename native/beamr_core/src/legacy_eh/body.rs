@@ -172,7 +172,9 @@ fn scan(body: &FunctionBody<'_>) -> Result<Option<(Vec<TryPlan>, bool)>, Error> 
     if !legacy {
         return Ok(None);
     }
-    // A try without clauses catches nothing: what is delegated to it goes on outward.
+    // A try without clauses catches nothing: what is delegated to it goes where its
+    // own delegate sends it, or else on outward. Targets are always further out, so
+    // this ends.
     let mut caller_pad = false;
     for i in 0..tries.len() {
         let Some(mut target) = tries[i].delegate else {
@@ -182,7 +184,7 @@ fn scan(body: &FunctionBody<'_>) -> Result<Option<(Vec<TryPlan>, bool)>, Error> 
             if !tries[k].clauses.is_empty() {
                 break;
             }
-            target = tries[k].escape;
+            target = tries[k].delegate.unwrap_or(tries[k].escape);
         }
         tries[i].delegate = Some(target);
         match target {

@@ -86,6 +86,7 @@ fn delegate_to_the_caller_is_caught_by_the_callers_try() {
 fn delegate_to_a_block_and_to_a_rethrowing_try() {
     check("delegate_block", &[(&[0], 0), (&[2], 502)]);
     check("delegate_rethrow", &[(&[0], 1), (&[4], 704)]);
+    check("delegate_chain", &[(&[0], 1), (&[8], 808)]);
 }
 
 #[test]
@@ -108,6 +109,7 @@ fn branches_out_of_bodies_and_handlers() {
         &[(&[1], 41), (&[3], 77), (&[0], 1006), (&[2], 6), (&[4], 6)],
     );
     check("loop_try", &[(&[6], 12), (&[0], 0), (&[1], 1)]);
+    check("mixed", &[(&[0], 0), (&[5], 905)]);
 }
 
 #[test]
@@ -150,5 +152,18 @@ fn malformed_input_is_a_compile_error() {
     match prepare(b"(module (func try") {
         Err(Error::Compile(_)) => {}
         other => panic!("expected a compile error, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_cache_key_is_the_hash_of_the_original_bytes() {
+    use sha2::{Digest, Sha256};
+    let wasm = wat::parse_str(FIXTURE).unwrap();
+    for original in [FIXTURE.as_bytes(), wasm.as_slice()] {
+        let module = compile(original).unwrap();
+        let expected: [u8; 32] = Sha256::digest(original).into();
+        assert_eq!(module.hash(), &expected);
+        // A second compile of the same bytes is the cached one.
+        assert!(std::sync::Arc::ptr_eq(&module, &compile(original).unwrap()));
     }
 }
