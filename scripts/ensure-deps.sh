@@ -8,6 +8,7 @@ missing=""
 command -v erl >/dev/null 2>&1 || missing="yes"
 command -v rebar3 >/dev/null 2>&1 || missing="yes"
 [ -d /usr/lib/erlang/lib ] && ls -d /usr/lib/erlang/lib/eunit-* >/dev/null 2>&1 || missing="yes"
+ls -d /usr/lib/erlang/lib/proper-* >/dev/null 2>&1 || missing="yes"
 command -v em++ >/dev/null 2>&1 || missing="yes"
 [ -f /usr/share/nodejs/acorn/package.json ] || missing="yes"
 if [ -n "$missing" ]; then
