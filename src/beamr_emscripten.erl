@@ -17,10 +17,12 @@
 %%%   `_emscripten_get_now_is_monotonic' (1); the time zone is UTC:
 %%%   `_tzset_js' writes offset 0, no daylight saving, names "UTC"; `_gmtime_js',
 %%%   `_localtime_js', `_mktime_js', `_timegm_js' convert in UTC.
-%%% - Memory: `emscripten_resize_heap' answers 0 (failure) unless the state was made
-%%%   with a `grow' fun (`fun(Instance, RequestedBytes) -> ok | {error, _}'): beamr has
-%%%   no way yet to run `memory.grow' from outside the module. `emscripten_get_heap_max'
-%%%   answers the current memory size when nothing can grow it.
+%%% - Memory: `emscripten_resize_heap' grows the default memory to at least the
+%%%   requested size with {@link beamr:memory_grow/2} (the instance's `max_memory' and
+%%%   the memory's own maximum still apply) and answers 1, or 0 when it cannot grow.
+%%%   Option `grow': `memory' (the default), `none' (always 0, as a fixed heap), or a
+%%%   fun `fun(Instance, RequestedBytes) -> ok | {error, _}'. `emscripten_get_heap_max'
+%%%   answers the current memory size with `none', else the pointer width's maximum.
 %%%   `emscripten_memcpy_big' / `emscripten_memcpy_js' / `_emscripten_memcpy_js' copy; `emscripten_notify_memory_growth'
 %%%   does nothing; `setTempRet0' / `getTempRet0' keep their value in the state.
 %%%
@@ -32,7 +34,8 @@
 -export([new/0, new/1, handle/3, import/3]).
 -export_type([opts/0]).
 
--type opts() :: #{grow => fun((beamr:instance(), non_neg_integer()) -> ok | {error, term()}),
+-type opts() :: #{grow => memory | none
+                          | fun((beamr:instance(), non_neg_integer()) -> ok | {error, term()}),
                   clock => beamr_clock:opts(),
                   seed => integer(),
                   random => host}.
@@ -43,7 +46,7 @@
 %% Days from 0000-01-01 (calendar's day 0) to 1970-01-01.
 -define(UNIX_EPOCH_DAYS, 719528).
 
-%% @doc The state with no `grow' fun and the default clock.
+%% @doc The state with the default heap growth and clock.
 -spec new() -> map().
 new() ->
     new(#{}).
@@ -53,7 +56,7 @@ new() ->
 %% {@link beamr_wasi:new/1}'s state keeps that one's clock and generator otherwise).
 -spec new(opts()) -> map().
 new(Opts) when is_map(Opts) ->
-    Em = #{grow => maps:get(grow, Opts, none), temp_ret0 => 0},
+    Em = #{grow => maps:get(grow, Opts, memory), temp_ret0 => 0},
     State = case Opts of
                 #{clock := Clock} -> #{emscripten => Em, clock => beamr_clock:new(Clock)};
                 _ -> #{emscripten => Em}
@@ -133,6 +136,8 @@ env(<<"emscripten_resize_heap">>, [Requested], _, #{i := I}, State) ->
     case maps:get(grow, em(State)) of
         none ->
             {[0], State};
+        memory ->
+            {[grow_memory(I, Requested)], State};
         Grow ->
             case Grow(I, Requested) of
                 ok -> {[1], State};
@@ -279,4 +284,18 @@ floor_mod(A, B) ->
     case A rem B of
         R when R < 0 -> R + B;
         R -> R
+    end.
+
+%% Grows the default memory to hold `Requested' bytes: 1 on success, 0 otherwise.
+grow_memory(I, Requested) ->
+    case beamr:size(I) of
+        {ok, Size} when Requested =< Size ->
+            1;
+        {ok, Size} ->
+            case beamr:memory_grow(I, (Requested - Size + 65535) div 65536) of
+                {ok, _} -> 1;
+                {error, _} -> 0
+            end;
+        {error, _} ->
+            0
     end.

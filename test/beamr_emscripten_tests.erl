@@ -50,8 +50,16 @@ clock_test() ->
 heap_test() ->
     both(fun(_W, I) ->
                  {ok, Size} = beamr:size(I),
-                 ?assertMatch({ok, [0], _}, em(I, <<"emscripten_resize_heap">>, [Size * 2])),
-                 ?assertMatch({ok, [Size], _}, em(I, <<"emscripten_get_heap_max">>, [])),
+                 %% By default the memory really grows.
+                 ?assertMatch({ok, [1], _}, em(I, <<"emscripten_resize_heap">>, [Size + 1])),
+                 ?assertEqual({ok, Size + 65536}, beamr:size(I)),
+                 ?assertMatch({ok, [1], _}, em(I, <<"emscripten_resize_heap">>, [Size])),
+                 ?assertEqual({ok, Size + 65536}, beamr:size(I)),
+                 %% A fixed heap never grows.
+                 Fixed = beamr_emscripten:new(#{grow => none}),
+                 ?assertMatch({ok, [0], _}, em(I, <<"emscripten_resize_heap">>, [Size * 4], Fixed)),
+                 ?assertMatch({ok, [Size2], _} when Size2 =:= Size + 65536,
+                              em(I, <<"emscripten_get_heap_max">>, [], Fixed)),
                  ?assertMatch({ok, [], _}, em(I, <<"emscripten_notify_memory_growth">>, [0])),
                  Self = self(),
                  Grow = fun(Inst, Bytes) -> Self ! {grow, Inst, Bytes}, ok end,
