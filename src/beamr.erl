@@ -634,20 +634,21 @@ global_set(I, Name, Value) ->
 table_size(I, Name) ->
     item_op(I, Name, fun(Bin) -> beamr_nif:table_size(I, Bin) end).
 
-%% @doc Entry `Index' of an exported table: `null', `{func, Signature}' for a
-%% function (by its signature: wasmtime does not tell a table entry's function index),
-%% or `ref' for another non-null reference.
+%% @doc Entry `Index' of an exported table: `null'; `{func, FunctionIndex, Signature}'
+%% for a function, by its index in the module's function space (imports first), or
+%% `{func, undefined, Signature}' for one that no element segment of the module names
+%% (from a linked module, say); or `ref' for another non-null reference.
 %%
 %% ```
 %% {ok, I} = beamr:start(<<"(module (table (export \"t\") 2 funcref)
 %%                                  (func $f (param i32) (result i64) i64.const 0)
 %%                                  (elem (i32.const 1) $f))">>),
 %% {ok, null} = beamr:table_get(I, <<"t">>, 0),
-%% {ok, {func, <<"(i)I">>}} = beamr:table_get(I, <<"t">>, 1),
+%% {ok, {func, 0, <<"(i)I">>}} = beamr:table_get(I, <<"t">>, 1),
 %% {error, {bad_table_index, 2}} = beamr:table_get(I, <<"t">>, 2).
 %% '''
 -spec table_get(instance(), binary() | string() | atom(), non_neg_integer()) ->
-          {ok, null | ref | {func, binary()}} | {error, term()}.
+          {ok, null | ref | {func, non_neg_integer() | undefined, binary()}} | {error, term()}.
 table_get(I, Name, Index) when is_integer(Index), Index >= 0, Index < 1 bsl 64 ->
     item_op(I, Name, fun(Bin) -> beamr_nif:table_get(I, Bin, Index) end);
 table_get(_I, _Name, Index) ->

@@ -91,7 +91,7 @@ globals_between_calls_test() ->
 tables_test() ->
     {ok, I} = beamr:start(?ITEMS),
     ?assertEqual({ok, 2}, beamr:table_size(I, <<"t">>)),
-    ?assertEqual({ok, {func, <<"(i)i">>}}, beamr:table_get(I, <<"t">>, 0)),
+    ?assertEqual({ok, {func, 1, <<"(i)i">>}}, beamr:table_get(I, <<"t">>, 0)),
     ?assertEqual({ok, null}, beamr:table_get(I, <<"t">>, 1)),
     ?assertEqual({error, {bad_table_index, 2}}, beamr:table_get(I, <<"t">>, 2)),
     ?assertEqual({error, {bad_table_index, -1}}, beamr:table_get(I, <<"t">>, -1)),
@@ -111,6 +111,27 @@ memory_grow_test() ->
     {ok, NoMem} = beamr:start(<<"(module)">>),
     ?assertEqual({error, no_memory}, beamr:memory_grow(NoMem, 1)).
 
+%% Entries are told by function index, imported functions included, and still right
+%% after wasm has rewritten the table.
+table_function_indices_test() ->
+    {ok, I} = beamr:start(<<"(module
+        (import \"env\" \"h\" (func $h))
+        (table (export \"t\") 3 funcref)
+        (elem (i32.const 0) $h $b)
+        (elem declare func $c)
+        (func $a) (func $b) (func $c)
+        (func (export \"swap\")
+          (table.set (i32.const 1) (ref.func $c))
+          (table.set (i32.const 2) (ref.func $h))))">>),
+    ?assertEqual({ok, {func, 0, <<"()">>}}, beamr:table_get(I, <<"t">>, 0)),
+    ?assertEqual({ok, {func, 2, <<"()">>}}, beamr:table_get(I, <<"t">>, 1)),
+    ?assertEqual({ok, null}, beamr:table_get(I, <<"t">>, 2)),
+    ?assertEqual({ok, []}, beamr:call(I, <<"swap">>, [])),
+    ?assertEqual({ok, {func, 3, <<"()">>}}, beamr:table_get(I, <<"t">>, 1)),
+    ?assertEqual({ok, {func, 0, <<"()">>}}, beamr:table_get(I, <<"t">>, 2)),
+    %% The reserved exports that make this work stay hidden.
+    ?assertEqual([{table, <<"t">>, <<>>}, {func, <<"swap">>, <<"()">>}], beamr:exports(I)).
+
 items_inside_an_import_test() ->
     {ok, I} = beamr:start(?ITEMS),
     Poke = fun(S, #{args := [X]}, _) ->
@@ -119,7 +140,7 @@ items_inside_an_import_test() ->
                    ok = beamr:global_set(I, <<"g">>, X),
                    {ok, 1} = beamr:memory_grow(I, 1),
                    {ok, 2} = beamr:table_size(I, <<"t">>),
-                   {ok, {func, _}} = beamr:table_get(I, <<"t">>, 0),
+                   {ok, {func, 1, _}} = beamr:table_get(I, <<"t">>, 0),
                    {ok, [X]} = beamr:call(I, <<"get_g">>, []),
                    {ok, [2]} = beamr:call(I, <<"pages">>, []),
                    {ok, [X + 1], S + 1}

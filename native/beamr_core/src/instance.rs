@@ -135,6 +135,9 @@ pub struct Instance {
     exports: HashMap<Box<str>, Callee, BuildHasherDefault<Fnv>>,
     /// Imports of linked modules, numbered after the module's own (see `link.rs`).
     linked_imports: Vec<ImportDesc>,
+    /// Function index by `Func::to_raw` address, for the functions element segments
+    /// name; built at the first table read that needs it.
+    pub(crate) func_indices: Option<HashMap<usize, u32>>,
     /// The state a snapshot covers, found through the reserved exports.
     state_refs: StateRefs,
     /// Fuel for the next outermost call on a metered instance (`None`: unbounded).
@@ -349,7 +352,7 @@ impl Instance {
         shared.set_deadline(None);
         store.data_mut().emscripten.set_instance(handle);
         let memory = default_memory(&mut store, &handle).or(imported_memory);
-        let state_refs = state_refs(&mut store, &handle);
+        let state_refs = state_refs(&mut store, &handle, &module);
         Ok(Instance {
             module,
             handle,
@@ -361,6 +364,7 @@ impl Instance {
             saved_deadlines: Vec::new(),
             exports: HashMap::default(),
             linked_imports,
+            func_indices: None,
             state_refs,
             fuel_budget: None,
             fuel_start: 0,
@@ -762,12 +766,26 @@ impl Instance {
 
 /// Finds the state a snapshot covers through the reserved exports, and records each
 /// table's initial functions.
-fn state_refs(store: &mut Store<Host>, handle: &wasmtime::Instance) -> StateRefs {
+fn state_refs(
+    store: &mut Store<Host>,
+    handle: &wasmtime::Instance,
+    module: &CompiledModule,
+) -> StateRefs {
     let mut refs = StateRefs::default();
-    let exports: Vec<(String, Extern)> = handle
-        .exports(&mut *store)
-        .filter(|e| reserved_exports::is_reserved(e.name()))
-        .map(|e| (e.name().to_string(), e.into_extern()))
+    // Looked up by name from the module's type-level list: walking the instance's
+    // exports would make a store item of every exported function on every start.
+    let exports: Vec<(String, Extern)> = module
+        .wasmtime_module()
+        .exports()
+        .filter(|e| {
+            reserved_exports::is_reserved(e.name()) && !matches!(e.ty(), ExternType::Func(_))
+        })
+        .filter_map(|e| {
+            Some((
+                e.name().to_string(),
+                handle.get_export(&mut *store, e.name())?,
+            ))
+        })
         .collect();
     let index =
         |name: &str, prefix: &str| -> Option<u32> { name.strip_prefix(prefix)?.parse().ok() };

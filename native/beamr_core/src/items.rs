@@ -7,7 +7,9 @@
 
 use crate::error::Error;
 use crate::instance::Instance;
+use crate::reserved_exports;
 use crate::value::signature;
+use std::collections::HashMap;
 use wasmtime::{Extern, ExternType, Mutability, Ref, ValType};
 
 /// One entry of a table.
@@ -15,9 +17,15 @@ use wasmtime::{Extern, ExternType, Mutability, Ref, ValType};
 pub enum TableEntry {
     /// A null reference.
     Null,
-    /// A function, by its signature in HyperBEAM's notation (wasmtime does not expose
-    /// the module function index of a table entry).
-    Func(String),
+    /// A function: its index in the module's function space when an element segment
+    /// of the module names it (`None` for a function from elsewhere), and its
+    /// signature in HyperBEAM's notation. `raw` is its address in the store, which
+    /// only identifies it within this instance.
+    Func {
+        index: Option<u32>,
+        signature: String,
+        raw: usize,
+    },
     /// A non-null reference of another kind (externref, anyref, exnref).
     Other,
 }
@@ -95,17 +103,53 @@ impl Instance {
     pub fn table_get(&mut self, name: &str, index: u64) -> Result<TableEntry, Error> {
         self.export_kind(name, "table")?;
         let handle = self.handle();
-        self.with_store(|mut store| {
+        let entry = self.with_store(|mut store| {
             let Some(Extern::Table(t)) = handle.get_export(&mut store, name) else {
                 return Err(Error::UnknownExport(name.to_string()));
             };
             match t.get(&mut store, index) {
                 None => Err(Error::BadTableIndex(index)),
                 Some(r) if r.is_null() => Ok(TableEntry::Null),
-                Some(Ref::Func(Some(f))) => Ok(TableEntry::Func(signature(&f.ty(&store)))),
+                Some(Ref::Func(Some(f))) => Ok(TableEntry::Func {
+                    index: None,
+                    signature: signature(&f.ty(&store)),
+                    raw: f.to_raw(&mut store) as usize,
+                }),
                 Some(_) => Ok(TableEntry::Other),
             }
-        })?
+        })??;
+        match entry {
+            TableEntry::Func { signature, raw, .. } => {
+                let index = self.func_indices()?.get(&raw).copied();
+                Ok(TableEntry::Func {
+                    index,
+                    signature,
+                    raw,
+                })
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// The function index of each function an element segment names, by address.
+    fn func_indices(&mut self) -> Result<&HashMap<usize, u32>, Error> {
+        if self.func_indices.is_none() {
+            let handle = self.handle();
+            let module = self.module().clone();
+            let map = self.with_store(|mut store| {
+                module
+                    .wasmtime_module()
+                    .exports()
+                    .filter_map(|e| {
+                        let index = reserved_exports::func_index(e.name())?;
+                        let func = handle.get_func(&mut store, e.name())?;
+                        Some((func.to_raw(&mut store) as usize, index))
+                    })
+                    .collect::<HashMap<usize, u32>>()
+            })?;
+            self.func_indices = Some(map);
+        }
+        Ok(self.func_indices.get_or_insert_with(HashMap::new))
     }
 
     /// Grows the default memory by `delta` pages; returns its previous size in pages.

@@ -26,6 +26,20 @@ pub fn table_name(index: u32) -> String {
     format!("{RESERVED_PREFIX}table_{index}")
 }
 
+/// The reserved export name of function `index` (every function an element segment
+/// names, so that a table entry can be told by its function index).
+pub fn func_name(index: u32) -> String {
+    format!("{RESERVED_PREFIX}func_{index}")
+}
+
+/// The function index a reserved function export stands for.
+pub fn func_index(name: &str) -> Option<u32> {
+    name.strip_prefix(RESERVED_PREFIX)?
+        .strip_prefix("func_")?
+        .parse()
+        .ok()
+}
+
 /// The reserved export name of the first memory.
 pub const MEMORY_NAME: &str = "__beamr_memory_0";
 
@@ -41,6 +55,7 @@ fn after_exports(id: u8) -> bool {
     matches!(id, 8..=12)
 }
 
+const KIND_FUNC: u8 = 0;
 const KIND_TABLE: u8 = 1;
 const KIND_MEMORY: u8 = 2;
 const KIND_GLOBAL: u8 = 3;
@@ -82,6 +97,7 @@ fn rewrite(wasm: &[u8]) -> Result<Option<Vec<u8>>, Refusal> {
     let mut memories = 0u32;
     let mut sections: Vec<(u8, std::ops::Range<usize>)> = Vec::new();
     let mut exports: Option<(u32, std::ops::Range<usize>)> = None;
+    let mut element_funcs = std::collections::BTreeSet::new();
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload?;
         match &payload {
@@ -111,6 +127,26 @@ fn rewrite(wasm: &[u8]) -> Result<Option<Vec<u8>>, Refusal> {
                         mutable_globals.push(globals);
                     }
                     globals += 1;
+                }
+            }
+            Payload::ElementSection(reader) => {
+                for element in reader.clone() {
+                    match element?.items {
+                        wasmparser::ElementItems::Functions(funcs) => {
+                            for f in funcs {
+                                element_funcs.insert(f?);
+                            }
+                        }
+                        wasmparser::ElementItems::Expressions(_, exprs) => {
+                            for expr in exprs {
+                                for op in expr?.get_operators_reader() {
+                                    if let wasmparser::Operator::RefFunc { function_index } = op? {
+                                        element_funcs.insert(function_index);
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             Payload::ExportSection(reader) => {
@@ -146,6 +182,9 @@ fn rewrite(wasm: &[u8]) -> Result<Option<Vec<u8>>, Refusal> {
     }
     if memories > 0 {
         push(MEMORY_NAME, KIND_MEMORY, 0);
+    }
+    for &index in &element_funcs {
+        push(&func_name(index), KIND_FUNC, index);
     }
     if count == 0 {
         return Ok(Some(wasm.to_vec()));
@@ -227,7 +266,7 @@ mod tests {
     }
 
     #[test]
-    fn adds_hidden_globals_tables_and_memory() {
+    fn adds_hidden_globals_tables_memory_and_element_functions() {
         let wat = r#"(module
             (import "env" "g" (global $ig (mut i64)))
             (import "env" "c" (global $ic i32))
@@ -251,6 +290,7 @@ mod tests {
                 ("__beamr_global_4".to_string(), ExternalKind::Global, 4),
                 ("__beamr_table_0".to_string(), ExternalKind::Table, 0),
                 ("__beamr_memory_0".to_string(), ExternalKind::Memory, 0),
+                ("__beamr_func_0".to_string(), ExternalKind::Func, 0),
             ]
         );
     }

@@ -261,7 +261,12 @@ fn table_get<'a>(env: Env<'a>, handle: Handle, name: Binary<'a>, index: u64) -> 
     with_store(env, &handle, |core| {
         let entry = match core.table_get(utf8(&name)?, index)? {
             TableEntry::Null => atoms::null().encode(env),
-            TableEntry::Func(sig) => (atoms::func(), sig.as_str()).encode(env),
+            TableEntry::Func {
+                index, signature, ..
+            } => match index {
+                Some(i) => (atoms::func(), i, signature.as_str()).encode(env),
+                None => (atoms::func(), atoms::undefined(), signature.as_str()).encode(env),
+            },
             TableEntry::Other => atoms::r#ref().encode(env),
         };
         Ok((atoms::ok(), entry).encode(env))
