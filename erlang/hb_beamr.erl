@@ -23,6 +23,7 @@
 
 -define(LAST, '$hb_beamr_last_instance').
 
+-export([with_instance/3]).
 -export([start/1, start/2, call/3, call/4, call/5, call/6, stop/1,
          serialize/1, deserialize/2, stub/3]).
 
@@ -74,24 +75,9 @@ call(PID, FuncRef, Args, ImportFun, StateMsg) ->
 call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
         when is_pid(PID), is_function(ImportFun, 3), is_map(Opts) ->
     Timeout = maps:get(beamr_timeout, Opts, infinity),
-    case instance(PID) of
-        {ok, I} ->
-            case call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) of
-                {error, stopped, _} = Stopped ->
-                    %% The cached instance may belong to a pid since reused: ask the registry.
-                    erase(?LAST),
-                    case instance(PID) of
-                        {ok, I} -> Stopped;
-                        {ok, Other} ->
-                            call_instance(Other, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout);
-                        {error, stopped} -> Stopped
-                    end;
-                Result ->
-                    Result
-            end;
-        {error, stopped} ->
-            {error, stopped, StateMsg}
-    end;
+    with_instance(PID,
+                  fun(I) -> call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) end,
+                  {error, stopped, StateMsg});
 call(_PID, _FuncRef, _Args, _ImportFun, StateMsg, _Opts) ->
     {error, badarg, StateMsg}.
 
@@ -134,6 +120,34 @@ call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) ->
                       O)
         end,
     beamr:call_with_timeout(I, FuncRef, Args, Adapt, StateMsg, Opts, Timeout).
+
+%% @private Runs `Fun' on the instance behind `PID' (for this module and
+%% {@link hb_beamr_io}); `Stopped' when there is none. An answer that says the instance
+%% is stopped is checked against the registry: the remembered instance may belong to a
+%% pid since reused.
+-spec with_instance(pid(), fun((beamr:instance()) -> Result), Stopped) -> Result | Stopped.
+with_instance(PID, Fun, Stopped) ->
+    case instance(PID) of
+        {ok, I} ->
+            Result = Fun(I),
+            case says_stopped(Result) of
+                false ->
+                    Result;
+                true ->
+                    erase(?LAST),
+                    case instance(PID) of
+                        {ok, I} -> Result;
+                        {ok, Other} -> Fun(Other);
+                        {error, stopped} -> Result
+                    end
+            end;
+        {error, stopped} ->
+            Stopped
+    end.
+
+says_stopped({error, stopped}) -> true;
+says_stopped({error, stopped, _}) -> true;
+says_stopped(_) -> false.
 
 %% The instance behind a pid. The last one this process used is remembered in its
 %% dictionary (one entry, so nothing accumulates), which saves the registry lookup on

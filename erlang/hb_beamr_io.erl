@@ -34,6 +34,20 @@ read_string(WASM, Offset) ->
 -spec read_string(pid(), integer(), pos_integer()) -> {ok, binary()} | {error, term()}.
 read_string(WASM, Offset, ChunkSize)
         when is_pid(WASM), is_integer(Offset), is_integer(ChunkSize), ChunkSize > 0 ->
+    %% Most strings end within the first chunk: one read, no size query.
+    case read(WASM, Offset, ChunkSize) of
+        {ok, Data} ->
+            case binary:split(Data, <<0>>) of
+                [String, _] -> {ok, String};
+                [_] -> read_string_sized(WASM, Offset, ChunkSize)
+            end;
+        {error, _} ->
+            read_string_sized(WASM, Offset, ChunkSize)
+    end;
+read_string(_WASM, Offset, ChunkSize) ->
+    {error, {badarg, [Offset, ChunkSize]}}.
+
+read_string_sized(WASM, Offset, ChunkSize) ->
     case size(WASM) of
         {ok, Size} when Offset >= 0, Offset < Size -> read_chunks(WASM, Offset, ChunkSize, Size, []);
         {ok, Size} -> {error, {out_of_bounds, Offset, 1, Size}};
@@ -86,7 +100,4 @@ free(WASM, Ptr) when is_pid(WASM), is_integer(Ptr) ->
     end.
 
 with(WASM, Fun) ->
-    case beamr_proc:lookup(WASM) of
-        {ok, I} -> Fun(I);
-        {error, _} = Error -> Error
-    end.
+    hb_beamr:with_instance(WASM, Fun, {error, stopped}).
