@@ -5,8 +5,10 @@
 //! is taken or any buffer is sized from it.
 
 use crate::error::Error;
+use crate::module::{CompiledModule, Kind};
+use crate::reserved_exports;
 use std::ops::Range;
-use wasmtime::{AsContextMut, Extern, Instance, Memory};
+use wasmtime::{AsContextMut, Instance, Memory};
 
 /// The byte range `offset..offset + len` of a memory of `size` bytes, if it lies inside.
 pub fn checked_range(size: usize, offset: u64, len: u64) -> Result<Range<usize>, Error> {
@@ -22,13 +24,21 @@ pub fn checked_range(size: usize, offset: u64, len: u64) -> Result<Range<usize>,
     Ok(offset as usize..end as usize)
 }
 
-/// The memory an instance's reads and writes address: its first exported memory.
-pub(crate) fn default_memory(mut store: impl AsContextMut, instance: &Instance) -> Option<Memory> {
-    let exports: Vec<Extern> = instance
-        .exports(&mut store)
-        .map(|e| e.into_extern())
-        .collect();
-    exports.into_iter().find_map(|e| e.into_memory())
+/// The memory an instance's reads and writes address: its first exported memory, else
+/// the memory it defines (reached through its reserved export).
+pub(crate) fn default_memory(
+    store: impl AsContextMut,
+    instance: &Instance,
+    module: &CompiledModule,
+) -> Option<Memory> {
+    // From the module's own descriptions: walking the instance's exports would make a
+    // store item of every exported function on every start (thousands, for AOS).
+    let name = module
+        .exports()
+        .iter()
+        .find(|e| e.kind == Kind::Memory)
+        .map_or(reserved_exports::MEMORY_NAME, |e| e.name.as_str());
+    instance.get_memory(store, name)
 }
 
 #[cfg(test)]
