@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wasmtime::{
-    AsContextMut, Caller, Extern, ExternType, Func, Global, Linker, Memory, Ref, RootScope, Store,
-    StoreContextMut, StoreLimits, Table, Tag, UpdateDeadline, Val, ValType,
+    AsContextMut, Caller, Extern, ExternType, Func, Linker, Memory, Ref, RootScope, Store,
+    StoreContextMut, StoreLimits, UpdateDeadline, Val, ValType,
 };
 
 /// The data every beamr store carries.
@@ -215,24 +215,12 @@ fn define_local_imports(
 ) -> wasmtime::Result<Option<Memory>> {
     let mut memory = None;
     for import in module.imports() {
-        let item: Extern = match &import.ty {
-            ExternType::Func(_) => continue,
-            ExternType::Memory(ty) => {
-                let m = Memory::new(&mut *store, ty.clone())?;
-                memory.get_or_insert(m);
-                m.into()
-            }
-            ExternType::Table(ty) => {
-                let init = Ref::null(ty.element().heap_type());
-                Table::new(&mut *store, ty.clone(), init)?.into()
-            }
-            ExternType::Global(ty) => {
-                let init = Val::default_for_ty(ty.content())
-                    .ok_or_else(|| wasmtime::format_err!("no default value for global"))?;
-                Global::new(&mut *store, ty.clone(), init)?.into()
-            }
-            ExternType::Tag(ty) => Tag::new(&mut *store, ty)?.into(),
+        let Some(item) = crate::link::local_item(store, &import.ty)? else {
+            continue;
         };
+        if let Extern::Memory(m) = item {
+            memory.get_or_insert(m);
+        }
         linker.define(&*store, &import.module, &import.name, item)?;
     }
     Ok(memory)

@@ -27,7 +27,10 @@ pub struct Link {
 }
 
 /// A fresh store-local item of type `ty`, for an import nothing else provides.
-fn local_item(store: &mut Store<Host>, ty: &ExternType) -> wasmtime::Result<Option<Extern>> {
+pub(crate) fn local_item(
+    store: &mut Store<Host>,
+    ty: &ExternType,
+) -> wasmtime::Result<Option<Extern>> {
     Ok(Some(match ty {
         ExternType::Func(_) => return Ok(None),
         ExternType::Memory(ty) => Memory::new(&mut *store, ty.clone())?.into(),
