@@ -64,7 +64,8 @@ fn module_count() -> usize {
 }
 
 /// `delete_module(Module | Hash) -> boolean()`: drops the module from the cache.
-#[rustler::nif]
+/// Dirty: dropping the last reference frees the module's compiled code.
+#[rustler::nif(schedule = "DirtyCpu")]
 fn delete_module(term: Term) -> bool {
     let hash: Option<[u8; 32]> = if let Ok(m) = term.decode::<ResourceArc<ModuleResource>>() {
         Some(*m.module.hash())
@@ -256,7 +257,9 @@ fn table_size<'a>(env: Env<'a>, handle: Handle, name: Binary<'a>) -> Term<'a> {
 }
 
 /// `table_get(Instance, Name, Index) -> {ok, null | {func, Signature} | ref} | {error, _}`.
-#[rustler::nif]
+/// Dirty: the first read of an instance builds its function-index map, one lookup per
+/// function its element segments name (thousands, for AOS).
+#[rustler::nif(schedule = "DirtyCpu")]
 fn table_get<'a>(env: Env<'a>, handle: Handle, name: Binary<'a>, index: u64) -> Term<'a> {
     with_store(env, &handle, |core| {
         let entry = match core.table_get(utf8(&name)?, index)? {

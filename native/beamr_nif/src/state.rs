@@ -157,7 +157,8 @@ fn cache_info(env: Env) -> Term {
 }
 
 /// `clear_cache() -> ok`: empties the in-memory module cache.
-#[rustler::nif]
+/// Dirty: dropping the last references frees compiled code.
+#[rustler::nif(schedule = "DirtyCpu")]
 fn clear_cache() -> rustler::Atom {
     clear_memory_cache();
     atoms::ok()
