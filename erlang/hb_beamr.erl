@@ -52,10 +52,44 @@ start(_WasmBinary, Mode) ->
 %% @doc Calls a function; any import is answered by {@link stub/3}.
 -spec call(pid(), beamr:func_ref(), [beamr:value()]) -> {ok, [beamr:value()]} | {error, term()}.
 call(PID, FuncRef, Args) ->
-    case call(PID, FuncRef, Args, fun stub/3) of
-        {ok, Results, _} -> {ok, Results};
-        {error, Reason, _} -> {error, Reason}
+    case get(?LAST) of
+        {PID, I} when is_list(Args) ->
+            %% The common case, a call on the instance this process used last that
+            %% reaches no import, costs one NIF call.
+            case fast_name(FuncRef) of
+                {ok, Name} -> fast_call(beamr_nif:call(I, Name, Args, infinity), I, PID, FuncRef, Args);
+                error -> slow_call(PID, FuncRef, Args)
+            end;
+        _ ->
+            slow_call(PID, FuncRef, Args)
     end.
+
+fast_call({ok, _} = Ok, _I, _PID, _FuncRef, _Args) ->
+    Ok;
+fast_call({error, stopped}, _I, PID, FuncRef, Args) ->
+    %% Not started: the slow path checks whether the pid now names another instance.
+    slow_call(PID, FuncRef, Args);
+fast_call({error, _} = Error, _I, _PID, _FuncRef, _Args) ->
+    Error;
+fast_call(busy, _I, PID, FuncRef, Args) ->
+    %% Not started either: the slow path waits for the instance.
+    slow_call(PID, FuncRef, Args);
+fast_call(Step, I, PID, _FuncRef, _Args) ->
+    %% Started, and at an import or past its time slice: drive it on.
+    without_state(beamr:continue_call(Step, I, adapt(PID, fun stub/3), #{}, #{})).
+
+slow_call(PID, FuncRef, Args) ->
+    without_state(call(PID, FuncRef, Args, fun stub/3)).
+
+without_state({ok, Results, _}) -> {ok, Results};
+without_state({error, Reason, _}) -> {error, Reason}.
+
+fast_name(Name) when is_binary(Name) ->
+    {ok, Name};
+fast_name(Name) when is_list(Name) ->
+    try {ok, list_to_binary(Name)} catch error:badarg -> error end;
+fast_name(_) ->
+    error.
 
 %% @doc Calls a function, answering imports with `ImportFun'; the state starts as `#{}'.
 -spec call(pid(), beamr:func_ref(), [beamr:value()], function()) ->
@@ -112,14 +146,16 @@ stub(Msg1, _Msg2, _Opts) ->
 to_list(Bin) -> binary_to_list(Bin).
 
 call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) ->
-    Adapt =
-        fun(State, #{module := M, func := N, func_sig := S} = Request, O) ->
-            ImportFun(State,
-                      Request#{instance := PID, module := binary_to_list(M),
-                               func := binary_to_list(N), func_sig := binary_to_list(S)},
-                      O)
-        end,
-    beamr:call_with_timeout(I, FuncRef, Args, Adapt, StateMsg, Opts, Timeout).
+    beamr:call_with_timeout(I, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout).
+
+%% HyperBEAM's import request: the instance as its pid, names and signature as lists.
+adapt(PID, ImportFun) ->
+    fun(State, #{module := M, func := N, func_sig := S} = Request, O) ->
+        ImportFun(State,
+                  Request#{instance := PID, module := binary_to_list(M),
+                           func := binary_to_list(N), func_sig := binary_to_list(S)},
+                  O)
+    end.
 
 %% @private Runs `Fun' on the instance behind `PID' (for this module and
 %% {@link hb_beamr_io}); `Stopped' when there is none. An answer that says the instance

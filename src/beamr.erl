@@ -37,6 +37,7 @@
 -export([serialize/1, deserialize/2, fuel_consumed/1, precompile/1, precompile/2,
          cache_info/0, clear_cache/0, set_module_cache_dir/1]).
 -export([wat_to_wasm/1]).
+-export([continue_call/5]).
 -export_type([instance/0, value/0, func_ref/0, import_request/0, import_fun/0,
               call_opts/0]).
 -export_type([module_handle/0, start_opts/0, links/0, item/0, async_opts/0]).
@@ -428,6 +429,20 @@ call_with_timeout(I, Func, Args, ImportFun, State, Opts, Timeout) when is_functi
     end;
 call_with_timeout(_I, _Func, _Args, ImportFun, State, _Opts, _Timeout) ->
     {error, {bad_import_fun, ImportFun}, State}.
+
+%% @private Drives a call a face started with `beamr_nif:call/4' itself (see
+%% `hb_beamr:call/3'): `Step' is what that NIF returned, other than `busy'.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (import \"env\" \"two\" (func $t (result i32)))
+%%                          (func (export \"f\") (result i32) call $t))">>),
+%% {import, <<"env">>, <<"two">>, [], <<"()i">>} = Step = beamr_nif:call(I, <<"f">>, [], infinity),
+%% {ok, [2], s} = beamr:continue_call(Step, I, fun(S, _, _) -> {ok, [2], S} end, s, #{}).
+%% '''
+-spec continue_call(term(), instance(), import_fun(), State, map()) ->
+          {ok, [value()], State} | {error, term(), State}.
+continue_call(Step, I, ImportFun, State, Opts) ->
+    drive(Step, {I, ImportFun, Opts, infinity}, State).
 
 drive({ok, Results}, _Ctx, State) ->
     {ok, Results, State};

@@ -46,6 +46,21 @@ stub_import_test() ->
     ?assertEqual({ok, [0]}, hb_beamr:call(Pid, "pow", [2, 5])),
     ?assertEqual({ok, [1]}, hb_beamr:call(Pid, "pow", [2, 0])).
 
+%% A process remembers the instance it called last; calls through that memory see a
+%% stop, and never reach another instance.
+remembered_instance_test() ->
+    Pid = start("test.wat"),
+    Other = start("test.wat"),
+    ?assertEqual({ok, [120.0]}, hb_beamr:call(Pid, "fac", [5.0])),
+    ?assertEqual({ok, [120.0]}, hb_beamr:call(Pid, <<"fac">>, [5.0])),
+    ?assertEqual({error, {bad_arg, 1, f64, x}}, hb_beamr:call(Pid, "fac", [x])),
+    ok = hb_beamr:stop(Pid),
+    ?assertEqual({error, stopped}, hb_beamr:call(Pid, "fac", [5.0])),
+    ?assertEqual({error, stopped}, hb_beamr_io:size(Pid)),
+    ?assertEqual({ok, [6.0]}, hb_beamr:call(Other, "fac", [3.0])),
+    ?assertEqual({ok, [6.0]}, hb_beamr:call(Other, "fac", [3.0])),
+    ?assertEqual({error, stopped}, hb_beamr:call(Pid, "fac", [5.0])).
+
 imported_function_test() ->
     Pid = start("pow_calculator.wat"),
     Fun = fun(Msg1, #{args := [Arg1, Arg2]}, _Opts) -> {ok, [Arg1 * Arg2], Msg1} end,
