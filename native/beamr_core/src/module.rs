@@ -250,7 +250,21 @@ pub fn compile(bytes: &[u8]) -> Result<Arc<CompiledModule>, Error> {
 /// [`compile`] for the engine `variant`. The cache is keyed on the hash of the bytes
 /// as given, before any load-time rewrite.
 pub fn compile_for(bytes: &[u8], variant: Variant) -> Result<Arc<CompiledModule>, Error> {
-    let hash: [u8; 32] = Sha256::digest(bytes).into();
+    compile_hashed(bytes, content_hash(bytes), variant)
+}
+
+/// The SHA-256 of a module's bytes as given: its cache key and its name in snapshots.
+pub fn content_hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// [`compile_for`] with the bytes' [`content_hash`] already known (a caller that has
+/// seen these very bytes before); a wrong hash only misfiles the cache entry.
+pub fn compile_hashed(
+    bytes: &[u8],
+    hash: [u8; 32],
+    variant: Variant,
+) -> Result<Arc<CompiledModule>, Error> {
     if let Some(found) = lookup(&(variant, hash)) {
         return Ok(found);
     }

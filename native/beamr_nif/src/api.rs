@@ -8,8 +8,9 @@
 
 use crate::instance::{Handle, InstanceResource};
 use crate::{atoms, deadline, terms, with_store};
+use beamr_core::module::compile_hashed;
 use beamr_core::{
-    compile, describe, function_exists, CompiledModule, Error, Instance, ItemType, Link, TableEntry,
+    describe, function_exists, CompiledModule, Error, Instance, ItemType, Link, TableEntry, Variant,
 };
 use rustler::{Atom, Binary, Encoder, Env, Resource, ResourceArc, Term};
 use std::sync::Arc;
@@ -37,7 +38,11 @@ pub fn module_of_handle(term: Term) -> Result<Arc<CompiledModule>, Error> {
 /// cache); only for NIFs on dirty schedulers.
 fn module_of(term: Term) -> Result<Arc<CompiledModule>, Error> {
     match term.decode::<Binary>() {
-        Ok(bytes) => compile(bytes.as_slice()),
+        Ok(bytes) => compile_hashed(
+            bytes.as_slice(),
+            crate::image_hash::hash_of(&bytes),
+            Variant::Default,
+        ),
         Err(_) => module_of_handle(term),
     }
 }
@@ -45,7 +50,11 @@ fn module_of(term: Term) -> Result<Arc<CompiledModule>, Error> {
 /// `compile(Bytes) -> {ok, Module} | {error, Reason}`.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn compile_module<'a>(env: Env<'a>, bytes: Binary<'a>) -> Term<'a> {
-    match compile(bytes.as_slice()) {
+    match compile_hashed(
+        bytes.as_slice(),
+        crate::image_hash::hash_of(&bytes),
+        Variant::Default,
+    ) {
         Ok(module) => (atoms::ok(), ResourceArc::new(ModuleResource { module })).encode(env),
         Err(e) => terms::core_error(env, &e),
     }

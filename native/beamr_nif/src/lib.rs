@@ -8,12 +8,13 @@
 
 mod api;
 mod atoms;
+mod image_hash;
 mod instance;
 mod terms;
 
 mod state;
 
-use beamr_core::{compile, Error, Instance, Slice, Step, Target};
+use beamr_core::{Error, Instance, Slice, Step, Target};
 use instance::{Access, Handle, InstanceResource};
 use parking_lot::MutexGuard;
 use rustler::{Binary, Encoder, Env, ResourceArc, Term};
@@ -43,7 +44,12 @@ fn start<'a>(env: Env<'a>, bytes: Binary<'a>, timeout: Term<'a>) -> Term<'a> {
     let Ok(deadline) = deadline(timeout) else {
         return bad_timeout(env, timeout);
     };
-    match compile(bytes.as_slice()).and_then(|m| Instance::new(m, deadline)) {
+    let module = beamr_core::module::compile_hashed(
+        bytes.as_slice(),
+        image_hash::hash_of(&bytes),
+        beamr_core::Variant::Default,
+    );
+    match module.and_then(|m| Instance::new(m, deadline)) {
         Ok(i) => (atoms::ok(), ResourceArc::new(InstanceResource::new(i))).encode(env),
         Err(e) => terms::core_error(env, &e),
     }

@@ -5,7 +5,7 @@ use crate::instance::{Handle, InstanceResource};
 use crate::{atoms, bad_timeout, deadline, terms, with_store};
 use beamr_core::disk_cache;
 use beamr_core::module::{cache_info as memory_cache_info, clear_cache as clear_memory_cache};
-use beamr_core::{compile_for, Instance, Options};
+use beamr_core::{Instance, Options};
 use rustler::{Binary, Encoder, Env, NewBinary, ResourceArc, Term};
 
 /// Start options as the Erlang side validated them:
@@ -41,8 +41,12 @@ fn start_opts<'a>(
     let opts = options(opts);
     started(
         env,
-        compile_for(bytes.as_slice(), opts.variant())
-            .and_then(|m| Instance::with_options(m, deadline, &opts)),
+        beamr_core::module::compile_hashed(
+            bytes.as_slice(),
+            crate::image_hash::hash_of(&bytes),
+            opts.variant(),
+        )
+        .and_then(|m| Instance::with_options(m, deadline, &opts)),
     )
 }
 

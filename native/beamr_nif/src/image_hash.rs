@@ -1,0 +1,59 @@
+//! The content hash of a module binary, remembered for the last few large binaries.
+//!
+//! A start hashes its module (SHA-256, about 0.4 ms for an AOS-sized image) to find
+//! the compilation in the cache, which is most of a cached start. A node that keeps an
+//! image in memory (an ETS cache, say) passes the same off-heap binary every time, so
+//! the hash of a binary is remembered by its address and length, with a reference to
+//! the binary kept alongside: while it is held its memory cannot be reused, and Erlang
+//! binaries never change, so the same address and length mean the same bytes. Only
+//! binaries large enough to be off-heap are remembered (a heap binary moves), and only
+//! a few, so what is kept alive stays bounded.
+
+use beamr_core::module::content_hash;
+use parking_lot::Mutex;
+use rustler::env::SavedTerm;
+use rustler::{Binary, OwnedEnv};
+use std::collections::VecDeque;
+
+/// Smaller binaries are hashed every time: cheap, and possibly on the process heap.
+const MIN_BYTES: usize = 64 * 1024;
+/// How many binaries are remembered (each is kept alive while remembered).
+const ENTRIES: usize = 8;
+
+struct Seen {
+    addr: usize,
+    len: usize,
+    hash: [u8; 32],
+    // Holds a reference to the binary, so that its memory is not reused.
+    _env: OwnedEnv,
+    _term: SavedTerm,
+}
+
+static SEEN: Mutex<VecDeque<Seen>> = Mutex::new(VecDeque::new());
+
+/// The SHA-256 of `bin`'s bytes.
+pub fn hash_of(bin: &Binary) -> [u8; 32] {
+    let bytes = bin.as_slice();
+    if bytes.len() < MIN_BYTES {
+        return content_hash(bytes);
+    }
+    let (addr, len) = (bytes.as_ptr() as usize, bytes.len());
+    if let Some(seen) = SEEN.lock().iter().find(|s| s.addr == addr && s.len == len) {
+        return seen.hash;
+    }
+    let hash = content_hash(bytes);
+    let env = OwnedEnv::new();
+    let term = env.save(*bin);
+    let mut seen = SEEN.lock();
+    if seen.len() == ENTRIES {
+        seen.pop_front();
+    }
+    seen.push_back(Seen {
+        addr,
+        len,
+        hash,
+        _env: env,
+        _term: term,
+    });
+    hash
+}
