@@ -52,44 +52,10 @@ start(_WasmBinary, Mode) ->
 %% @doc Calls a function; any import is answered by {@link stub/3}.
 -spec call(pid(), beamr:func_ref(), [beamr:value()]) -> {ok, [beamr:value()]} | {error, term()}.
 call(PID, FuncRef, Args) ->
-    case get(?LAST) of
-        {PID, I} when is_list(Args) ->
-            %% The common case, a call on the instance this process used last that
-            %% reaches no import, costs one NIF call.
-            case fast_name(FuncRef) of
-                {ok, Name} -> fast_call(beamr_nif:call(I, Name, Args, infinity), I, PID, FuncRef, Args);
-                error -> slow_call(PID, FuncRef, Args)
-            end;
-        _ ->
-            slow_call(PID, FuncRef, Args)
+    case call(PID, FuncRef, Args, fun stub/3, #{}, #{}) of
+        {ok, Results, _} -> {ok, Results};
+        {error, Reason, _} -> {error, Reason}
     end.
-
-fast_call({ok, _} = Ok, _I, _PID, _FuncRef, _Args) ->
-    Ok;
-fast_call({error, stopped}, _I, PID, FuncRef, Args) ->
-    %% Not started: the slow path checks whether the pid now names another instance.
-    slow_call(PID, FuncRef, Args);
-fast_call({error, _} = Error, _I, _PID, _FuncRef, _Args) ->
-    Error;
-fast_call(busy, _I, PID, FuncRef, Args) ->
-    %% Not started either: the slow path waits for the instance.
-    slow_call(PID, FuncRef, Args);
-fast_call(Step, I, PID, _FuncRef, _Args) ->
-    %% Started, and at an import or past its time slice: drive it on.
-    without_state(beamr:continue_call(Step, I, adapt(PID, fun stub/3), #{}, #{})).
-
-slow_call(PID, FuncRef, Args) ->
-    without_state(call(PID, FuncRef, Args, fun stub/3)).
-
-without_state({ok, Results, _}) -> {ok, Results};
-without_state({error, Reason, _}) -> {error, Reason}.
-
-fast_name(Name) when is_binary(Name) ->
-    {ok, Name};
-fast_name(Name) when is_list(Name) ->
-    try {ok, list_to_binary(Name)} catch error:badarg -> error end;
-fast_name(_) ->
-    error.
 
 %% @doc Calls a function, answering imports with `ImportFun'; the state starts as `#{}'.
 -spec call(pid(), beamr:func_ref(), [beamr:value()], function()) ->
@@ -108,12 +74,50 @@ call(PID, FuncRef, Args, ImportFun, StateMsg) ->
           {ok, [beamr:value()], term()} | {error, term(), term()}.
 call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
         when is_pid(PID), is_function(ImportFun, 3), is_map(Opts) ->
+    case get(?LAST) of
+        {PID, I} when is_list(Args), not is_map_key(beamr_timeout, Opts),
+                      not is_map_key(fuel, Opts) ->
+            %% The common case, a call on the instance this process used last, starts
+            %% with one NIF call; one that reaches no import ends there too.
+            case fast_name(FuncRef) of
+                {ok, Name} ->
+                    Call = {PID, FuncRef, Args, ImportFun, StateMsg, Opts},
+                    fast_call(beamr_nif:call(I, Name, Args, infinity), I, Call);
+                error ->
+                    slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
+            end;
+        _ ->
+            slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
+    end;
+call(_PID, _FuncRef, _Args, _ImportFun, StateMsg, _Opts) ->
+    {error, badarg, StateMsg}.
+
+fast_call({ok, Results}, _I, {_, _, _, _, StateMsg, _}) ->
+    {ok, Results, StateMsg};
+fast_call({error, stopped}, _I, {PID, FuncRef, Args, ImportFun, StateMsg, Opts}) ->
+    %% Not started: the slow path checks whether the pid now names another instance.
+    slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts);
+fast_call({error, Reason}, _I, {_, _, _, _, StateMsg, _}) ->
+    {error, Reason, StateMsg};
+fast_call(busy, _I, {PID, FuncRef, Args, ImportFun, StateMsg, Opts}) ->
+    %% Not started either: the slow path waits for the instance.
+    slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts);
+fast_call(Step, I, {PID, _, _, ImportFun, StateMsg, Opts}) ->
+    %% Started, and at an import or past its time slice: drive it on.
+    beamr:continue_call(Step, I, adapt(PID, ImportFun), StateMsg, Opts).
+
+slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts) ->
     Timeout = maps:get(beamr_timeout, Opts, infinity),
     with_instance(PID,
                   fun(I) -> call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) end,
-                  {error, stopped, StateMsg});
-call(_PID, _FuncRef, _Args, _ImportFun, StateMsg, _Opts) ->
-    {error, badarg, StateMsg}.
+                  {error, stopped, StateMsg}).
+
+fast_name(Name) when is_binary(Name) ->
+    {ok, Name};
+fast_name(Name) when is_list(Name) ->
+    try {ok, list_to_binary(Name)} catch error:badarg -> error end;
+fast_name(_) ->
+    error.
 
 %% @doc Stops an instance. Calls in progress end with `{error, stopped}'.
 -spec stop(pid()) -> ok.
