@@ -199,6 +199,17 @@ owner_killed_with_waiter_test() ->
     ?assertEqual([{ok, [10]}], collect(b, 1, 1000)),
     ok = assert_imports_work(I).
 
+%% A caller waiting for another process's call is told when that owner dies: the
+%% wake-up message itself arrives (the waiter does not rely on its retry timer).
+owner_death_wakes_waiter_test() ->
+    Self = self(),
+    I = start("imports.wat"),
+    A = spawn_parked(I, Self),
+    ?assertEqual(busy, beamr_nif:call(I, <<"double">>, [4], infinity)),
+    exit(A, kill),
+    receive {'$beamr_ready', I} -> ok after 2000 -> error(not_woken) end,
+    ?assertEqual({ok, [8]}, beamr:call(I, <<"double">>, [4])).
+
 %% ... and when it dies while its call is executing (not parked).
 owner_killed_while_spinning_test() ->
     I = start("imports.wat"),

@@ -5,11 +5,13 @@
 //! into it re-entrantly. Anyone else gets `busy` and is put on a waiting list; the NIF
 //! sends it `{'$beamr_ready', Instance}` when the instance frees up, so nobody polls
 //! and no scheduler ever blocks on the lock. An owner that exits mid-call is noticed by
-//! a monitor, and its call is unwound so the instance stays usable.
+//! a monitor, and its call is unwound so the instance stays usable; the processes
+//! waiting for it are woken then too.
 
 use beamr_core::{CompiledModule, Instance, StopHandle};
 use parking_lot::{Mutex, MutexGuard};
-use rustler::{Encoder, Env, LocalPid, Monitor, Resource, ResourceArc};
+use rustler::env::SavedTerm;
+use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, Resource, ResourceArc};
 use std::sync::Arc;
 
 use crate::atoms;
@@ -24,6 +26,10 @@ struct Control {
     lock_waiters: Vec<LocalPid>,
     /// The owner exited while its call was executing; whoever finishes the poll unwinds.
     orphaned: bool,
+    /// A copy of the instance's term, kept while processes wait for the owner's call:
+    /// the owner's `down` callback has no handle of its own to wake them with. Holding
+    /// it keeps the instance alive no longer than the waiters, who hold it too.
+    handle_term: Option<(OwnedEnv, SavedTerm)>,
 }
 
 pub struct InstanceResource {
@@ -78,25 +84,30 @@ impl InstanceResource {
 
     /// Takes the lock for `access`, or records the caller as waiting and returns
     /// `Err(busy)`; `Err(not_owner)` when the caller may not drive this call.
-    pub fn enter(
-        &self,
+    pub fn enter<'h>(
+        handle: &'h Handle,
         env: Env,
         access: Access,
-    ) -> Result<MutexGuard<'_, Instance>, rustler::Atom> {
-        if self.stop.is_stopped() {
+    ) -> Result<MutexGuard<'h, Instance>, rustler::Atom> {
+        if handle.stop.is_stopped() {
             return Err(atoms::stopped());
         }
         let me = env.pid();
-        let mut control = self.control.lock();
+        let mut control = handle.control.lock();
         match (access, control.owner) {
             (Access::Call, Some(owner)) if owner != me => {
                 push_unique(&mut control.call_waiters, me);
+                if control.handle_term.is_none() {
+                    let owned = OwnedEnv::new();
+                    let term = owned.save(handle.encode(env));
+                    control.handle_term = Some((owned, term));
+                }
                 return Err(atoms::busy());
             }
             (Access::Drive, owner) if owner != Some(me) => return Err(atoms::not_owner()),
             _ => {}
         }
-        match self.core.try_lock() {
+        match handle.core.try_lock() {
             Some(core) => {
                 if access == Access::Call && control.owner.is_none() && core.is_idle() {
                     control.owner = Some(me);
@@ -123,12 +134,14 @@ impl InstanceResource {
         let call_over = core.is_idle() || handle.stop.is_stopped();
         drop(core);
         let mut woken = std::mem::take(&mut control.lock_waiters);
+        let mut released = None;
         if call_over && control.owner.is_some() {
             control.owner = None;
             if let Some(m) = control.monitor.take() {
                 env.demonitor(handle, &m);
             }
             woken.append(&mut control.call_waiters);
+            released = control.handle_term.take();
         } else if let (Some(owner), None) = (control.owner, control.monitor) {
             control.monitor = env.monitor(handle, &owner);
         }
@@ -136,6 +149,7 @@ impl InstanceResource {
             push_unique(&mut control.lock_waiters, env.pid());
         }
         drop(control);
+        drop(released);
         wake(handle, env, &woken);
     }
 
@@ -149,7 +163,9 @@ impl InstanceResource {
         let mut control = handle.control.lock();
         let mut woken = std::mem::take(&mut control.lock_waiters);
         woken.append(&mut control.call_waiters);
+        let released = control.handle_term.take();
         drop(control);
+        drop(released);
         wake(handle, env, &woken);
     }
 }
@@ -163,7 +179,7 @@ fn wake(handle: &Handle, env: Env, pids: &[LocalPid]) {
 
 #[rustler::resource_impl]
 impl Resource for InstanceResource {
-    fn down<'a>(&'a self, _env: Env<'a>, pid: LocalPid, _monitor: Monitor) {
+    fn down<'a>(&'a self, env: Env<'a>, pid: LocalPid, _monitor: Monitor) {
         let mut control = self.control.lock();
         if control.owner != Some(pid) {
             return;
@@ -172,8 +188,20 @@ impl Resource for InstanceResource {
         match self.core.try_lock() {
             Some(mut core) => {
                 core.abandon();
+                drop(core);
                 control.owner = None;
-                // Waiters retry on their own timeout: there is no handle to send here.
+                // Everyone waiting for the dead owner's call may go now, told with the
+                // copy of the instance's term kept for this.
+                let waiters = std::mem::take(&mut control.call_waiters);
+                let saved = control.handle_term.take();
+                drop(control);
+                if let Some((owned, term)) = &saved {
+                    let handle = owned.run(|saved_env| term.load(saved_env).in_env(env));
+                    for waiter in &waiters {
+                        // A waiter that already exited cannot be woken.
+                        let _ = env.send(waiter, (atoms::beamr_ready(), handle));
+                    }
+                }
             }
             None => {
                 // A poll for the dead owner is executing; make it trap and unwind.

@@ -118,7 +118,7 @@ fn with_instance<'a>(
     access: Access,
     op: impl FnOnce(&mut MutexGuard<'_, Instance>) -> Term<'a>,
 ) -> Term<'a> {
-    match handle.enter(env, access) {
+    match InstanceResource::enter(handle, env, access) {
         Ok(mut core) => {
             // The lock and ownership must be settled whatever happens inside.
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&mut core)));
@@ -146,7 +146,7 @@ pub(crate) fn with_store<'a>(
     handle: &Handle,
     op: impl FnOnce(&mut MutexGuard<'_, Instance>) -> Result<Term<'a>, Error>,
 ) -> Term<'a> {
-    match handle.enter(env, Access::Any) {
+    match InstanceResource::enter(handle, env, Access::Any) {
         Ok(mut core) => {
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&mut core)))
                 .unwrap_or(Err(Error::InvalidState("internal error")));
