@@ -24,7 +24,9 @@
 %%%   fun `fun(Instance, RequestedBytes) -> ok | {error, _}'. `emscripten_get_heap_max'
 %%%   answers the current memory size with `none', else the pointer width's maximum.
 %%%   `emscripten_memcpy_big' / `emscripten_memcpy_js' / `_emscripten_memcpy_js' copy; `emscripten_notify_memory_growth'
-%%%   does nothing; `setTempRet0' / `getTempRet0' keep their value in the state.
+%%%   does nothing; `setTempRet0' / `getTempRet0' keep their value in the state (beamr
+%%%   answers them natively when they have emscripten's signatures, so these clauses
+%%%   serve only other shapes).
 %%%
 %%% `invoke_*', `_emscripten_throw_longjmp' and `__cxa_throw' are not answered here
 %%% (beamr handles them natively); like any other import they pass to the next handler.
