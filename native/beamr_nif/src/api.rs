@@ -6,7 +6,7 @@
 //! queue behind a running call (the caller gets `busy` and is woken) and work from
 //! inside an import.
 
-use crate::instance::{Handle, InstanceResource};
+use crate::instance::Handle;
 use crate::{atoms, deadline, terms, with_store};
 use beamr_core::module::compile_hashed;
 use beamr_core::{
@@ -109,10 +109,10 @@ fn instantiate<'a>(env: Env<'a>, source: Term<'a>, timeout: Term<'a>, links: Ter
             Err(e) => return terms::core_error(env, &e),
         }
     }
-    match module_of(source).and_then(|m| Instance::new_linked(m, &resolved, deadline)) {
-        Ok(i) => (atoms::ok(), ResourceArc::new(InstanceResource::new(i))).encode(env),
-        Err(e) => terms::core_error(env, &e),
-    }
+    crate::started(
+        env,
+        module_of(source).and_then(|m| Instance::new_linked(m, &resolved, deadline)),
+    )
 }
 
 fn type_atoms(env: Env, names: &[&str]) -> Vec<Atom> {

@@ -49,7 +49,12 @@ fn start<'a>(env: Env<'a>, bytes: Binary<'a>, timeout: Term<'a>) -> Term<'a> {
         image_hash::hash_of(&bytes),
         beamr_core::Variant::Default,
     );
-    match module.and_then(|m| Instance::new(m, deadline)) {
+    started(env, module.and_then(|m| Instance::new(m, deadline)))
+}
+
+/// `{ok, Instance}` for a new instance, or the error that kept it from starting.
+pub(crate) fn started<'a>(env: Env<'a>, made: Result<Instance, Error>) -> Term<'a> {
+    match made {
         Ok(i) => (atoms::ok(), ResourceArc::new(InstanceResource::new(i))).encode(env),
         Err(e) => terms::core_error(env, &e),
     }
@@ -175,26 +180,19 @@ fn call<'a>(
     let Ok(deadline) = deadline(timeout) else {
         return bad_timeout(env, timeout);
     };
-    let target = if let Ok(name) = func.decode::<Binary>() {
-        match std::str::from_utf8(name.as_slice()) {
-            Ok(name) => return call_target(env, &handle, Target::Name(name), values, deadline),
-            Err(_) => return terms::error(env, (atoms::bad_func(), func).encode(env)),
-        }
-    } else if let Ok(index) = func.decode::<u64>() {
-        Target::Index(index)
-    } else {
-        return terms::error(env, (atoms::bad_func(), func).encode(env));
-    };
-    call_target(env, &handle, target, values, deadline)
+    match target_of(func) {
+        Some(target) => call_target(env, &handle, target, values, deadline),
+        None => terms::error(env, (atoms::bad_func(), func).encode(env)),
+    }
 }
 
-/// Decodes a call's function reference: a binary name or a table index.
+/// Decodes a call's function reference: a binary name (the common case, tried first)
+/// or a table index.
 fn target_of(func: Term<'_>) -> Option<Target<'_>> {
-    if let Ok(index) = func.decode::<u64>() {
-        return Some(Target::Index(index));
+    if let Ok(name) = func.decode::<Binary>() {
+        return std::str::from_utf8(name.as_slice()).ok().map(Target::Name);
     }
-    let name = func.decode::<Binary>().ok()?;
-    std::str::from_utf8(name.as_slice()).ok().map(Target::Name)
+    func.decode::<u64>().ok().map(Target::Index)
 }
 
 fn call_target<'a>(

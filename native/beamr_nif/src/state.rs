@@ -1,12 +1,12 @@
 //! NIFs for an instance's state and its resources: start options, snapshots, fuel,
 //! the module cache and precompiled artifacts. Thin wrappers over `beamr_core`.
 
-use crate::instance::{Handle, InstanceResource};
-use crate::{atoms, bad_timeout, deadline, terms, with_store};
+use crate::instance::Handle;
+use crate::{atoms, bad_timeout, deadline, started, terms, with_store};
 use beamr_core::disk_cache;
 use beamr_core::module::{cache_info as memory_cache_info, clear_cache as clear_memory_cache};
 use beamr_core::{Instance, Options};
-use rustler::{Binary, Encoder, Env, NewBinary, ResourceArc, Term};
+use rustler::{Binary, Encoder, Env, NewBinary, Term};
 
 /// Start options as the Erlang side validated them:
 /// `{MaxMemoryBytes, MaxTableElements, Deterministic}`.
@@ -17,13 +17,6 @@ fn options((max_memory, max_table_elements, deterministic): OptionsTerm) -> Opti
         max_memory,
         max_table_elements,
         deterministic,
-    }
-}
-
-fn started<'a>(env: Env<'a>, made: Result<Instance, beamr_core::Error>) -> Term<'a> {
-    match made {
-        Ok(i) => (atoms::ok(), ResourceArc::new(InstanceResource::new(i))).encode(env),
-        Err(e) => terms::core_error(env, &e),
     }
 }
 
