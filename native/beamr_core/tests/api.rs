@@ -2,37 +2,10 @@
 //! between a memory64 and a wasm32 module, and deleting a cached module in use.
 
 use beamr_core::module::forget;
+mod common;
+
 use beamr_core::{compile, Arg, Error, Instance, Link, Slice, Step, TableEntry, Target, Val};
-
-fn call(i: &mut Instance, name: &str, args: &[Arg]) -> Step {
-    let callee = i.resolve(Target::Name(name)).unwrap();
-    let vals = beamr_core::value::to_vals(args, callee.params.iter().cloned()).unwrap();
-    let step = i.call(&callee, vals, Slice::Normal, None);
-    settle(i, step)
-}
-
-/// Continues past time-slice yields, as the Erlang driver does: on a loaded machine
-/// any poll may outlast a slice.
-fn settle(i: &mut Instance, mut step: Step) -> Step {
-    while let Step::Yield = step {
-        step = i.proceed(Slice::Normal);
-    }
-    step
-}
-
-fn resume(i: &mut Instance, results: Vec<Val>) -> Step {
-    let step = i.resume(results, Slice::Normal);
-    settle(i, step)
-}
-
-fn done(step: Step) -> Vec<Val> {
-    match step {
-        Step::Done(v) => v,
-        Step::Failed(e) => panic!("failed: {e}"),
-        Step::Import { index, .. } => panic!("import {index}"),
-        Step::Yield => panic!("yield"),
-    }
-}
+use common::{call, done, resume, settle};
 
 const ITEMS: &str = r#"(module
   (import "env" "poke" (func $poke (param i32) (result i32)))

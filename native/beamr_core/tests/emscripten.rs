@@ -2,7 +2,10 @@
 //! natively, on a hand-written module shaped like emscripten's output: exported
 //! `stackSave`/`stackRestore`/`setThrew`, a stack pointer global, a function table.
 
+mod common;
+
 use beamr_core::{compile, Arg, Error, Instance, Slice, Step, Target, Val};
+use common::{call_until, done, settle};
 use std::time::{Duration, Instant};
 
 const MODULE: &str = r#"
@@ -44,39 +47,20 @@ fn instance() -> Instance {
     Instance::new(module, None).unwrap()
 }
 
-fn start(i: &mut Instance, name: &str, args: &[Arg], deadline: Option<Instant>) -> Step {
-    let callee = i.resolve(Target::Name(name)).unwrap();
-    let vals = beamr_core::value::to_vals(args, callee.params.iter().cloned()).unwrap();
-    let step = i.call(&callee, vals, Slice::Normal, deadline);
-    settle(i, step)
-}
-
-fn settle(i: &mut Instance, mut step: Step) -> Step {
-    while let Step::Yield = step {
-        step = i.proceed(Slice::Normal);
-    }
-    step
-}
-
 fn ints(step: Step) -> Vec<i32> {
-    match step {
-        Step::Done(v) => v.iter().map(Val::unwrap_i32).collect(),
-        Step::Failed(e) => panic!("failed: {e}"),
-        Step::Import { index, .. } => panic!("import {index}"),
-        Step::Yield => panic!("yield"),
-    }
+    done(step).iter().map(Val::unwrap_i32).collect()
 }
 
 #[test]
 fn a_longjmp_is_caught_by_invoke_which_restores_the_stack_and_sets_threw() {
     let mut i = instance();
     assert_eq!(
-        ints(start(&mut i, "try_jump", &[Arg::Int(1)], None)),
+        ints(call_until(&mut i, "try_jump", &[Arg::Int(1)], None)),
         [1, 4096]
     );
     // Without a longjmp the callee's stack use stands and nothing is thrown.
     assert_eq!(
-        ints(start(&mut i, "try_jump", &[Arg::Int(0)], None)),
+        ints(call_until(&mut i, "try_jump", &[Arg::Int(0)], None)),
         [0, 4032]
     );
 }
@@ -84,7 +68,8 @@ fn a_longjmp_is_caught_by_invoke_which_restores_the_stack_and_sets_threw() {
 #[test]
 fn an_import_inside_an_invoke_callee_parks_and_resumes() {
     let mut i = instance();
-    let Step::Import { index, args } = start(&mut i, "invoke", &[Arg::Int(2), Arg::Int(5)], None)
+    let Step::Import { index, args } =
+        call_until(&mut i, "invoke", &[Arg::Int(2), Arg::Int(5)], None)
     else {
         panic!("expected the host import")
     };
@@ -100,22 +85,22 @@ fn an_import_inside_an_invoke_callee_parks_and_resumes() {
 #[test]
 fn a_trap_in_an_invoke_callee_propagates_after_restoring_the_stack() {
     let mut i = instance();
-    match start(&mut i, "invoke", &[Arg::Int(4), Arg::Int(0)], None) {
+    match call_until(&mut i, "invoke", &[Arg::Int(4), Arg::Int(0)], None) {
         Step::Failed(Error::Trap(m)) => assert!(m.contains("unreachable"), "{m}"),
         _ => panic!("expected a trap"),
     }
-    assert_eq!(ints(start(&mut i, "sp", &[], None)), [4096]);
+    assert_eq!(ints(call_until(&mut i, "sp", &[], None)), [4096]);
 }
 
 #[test]
 fn a_longjmp_without_invoke_fails_the_call_and_keeps_the_instance() {
     let mut i = instance();
-    match start(&mut i, "jump", &[], None) {
+    match call_until(&mut i, "jump", &[], None) {
         Step::Failed(Error::Trap(m)) => assert!(m.contains("longjmp"), "{m}"),
         _ => panic!("expected a failure"),
     }
     assert_eq!(
-        ints(start(&mut i, "try_jump", &[Arg::Int(1)], None)),
+        ints(call_until(&mut i, "try_jump", &[Arg::Int(1)], None)),
         [1, 4096]
     );
 }
@@ -123,7 +108,7 @@ fn a_longjmp_without_invoke_fails_the_call_and_keeps_the_instance() {
 #[test]
 fn a_bad_table_index_fails_the_call() {
     let mut i = instance();
-    match start(&mut i, "invoke", &[Arg::Int(0), Arg::Int(0)], None) {
+    match call_until(&mut i, "invoke", &[Arg::Int(0), Arg::Int(0)], None) {
         Step::Failed(Error::Trap(m)) => assert!(m.contains("table index 0"), "{m}"),
         _ => panic!("expected a failure"),
     }
@@ -133,10 +118,10 @@ fn a_bad_table_index_fails_the_call() {
 fn deadlines_and_stop_reach_inside_an_invoke_callee() {
     let mut i = instance();
     let deadline = Some(Instant::now() + Duration::from_millis(30));
-    let step = start(&mut i, "invoke", &[Arg::Int(3), Arg::Int(0)], deadline);
+    let step = call_until(&mut i, "invoke", &[Arg::Int(3), Arg::Int(0)], deadline);
     assert!(matches!(step, Step::Failed(Error::Timeout)));
     assert_eq!(
-        ints(start(&mut i, "try_jump", &[Arg::Int(1)], None)),
+        ints(call_until(&mut i, "try_jump", &[Arg::Int(1)], None)),
         [1, 4096]
     );
 

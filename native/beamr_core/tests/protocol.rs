@@ -1,6 +1,9 @@
 //! The call protocol end to end, driven from Rust the way the NIF drives it.
 
+mod common;
+
 use beamr_core::{compile, Arg, Error, Instance, Slice, Step, Target, Val};
+use common::{call, done, settle};
 use std::time::{Duration, Instant};
 
 const MODULE: &str = r#"
@@ -30,31 +33,6 @@ const MODULE: &str = r#"
 
 fn instance() -> Instance {
     Instance::new(compile(MODULE.as_bytes()).unwrap(), None).unwrap()
-}
-
-fn call(i: &mut Instance, name: &str, args: &[Arg]) -> Step {
-    let callee = i.resolve(Target::Name(name)).unwrap();
-    let vals = beamr_core::value::to_vals(args, callee.params.iter().cloned()).unwrap();
-    let step = i.call(&callee, vals, Slice::Normal, None);
-    settle(i, step)
-}
-
-/// Continues past time-slice yields, as the Erlang driver does: on a loaded machine
-/// any poll may outlast a slice.
-fn settle(i: &mut Instance, mut step: Step) -> Step {
-    while let Step::Yield = step {
-        step = i.proceed(Slice::Normal);
-    }
-    step
-}
-
-fn done(step: Step) -> Vec<Val> {
-    match step {
-        Step::Done(v) => v,
-        Step::Failed(e) => panic!("failed: {e}"),
-        Step::Import { index, .. } => panic!("import {index}"),
-        Step::Yield => panic!("yield"),
-    }
 }
 
 #[test]
