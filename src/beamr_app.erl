@@ -3,6 +3,7 @@
 -behaviour(application).
 
 -export([start/2, stop/1]).
+-export([ensure_table/1]).
 
 -spec start(application:start_type(), term()) -> {ok, pid()} | {error, term()}.
 start(_Type, _Args) ->
@@ -15,3 +16,17 @@ start(_Type, _Args) ->
 -spec stop(term()) -> ok.
 stop(_State) ->
     ok.
+
+%% @doc Starts the beamr application unless `Table', an ETS table one of its servers
+%% owns, already exists: for API functions called before the application started.
+-spec ensure_table(atom()) -> ok | {error, term()}.
+ensure_table(Table) ->
+    case ets:whereis(Table) of
+        undefined ->
+            case application:ensure_all_started(beamr) of
+                {ok, _} -> ok;
+                {error, _} = Error -> Error
+            end;
+        _ ->
+            ok
+    end.

@@ -24,7 +24,7 @@ start_link() ->
 write(Bin) when is_binary(Bin) ->
     write(#{<<"body">> => Bin});
 write(#{<<"body">> := Body} = Msg) when is_binary(Body) ->
-    case ensure_started() of
+    case beamr_app:ensure_table(?TABLE) of
         ok ->
             ID = id(Body),
             true = ets:insert(?TABLE, {ID, Msg}),
@@ -83,17 +83,6 @@ handle_cast(_Msg, State) ->
     {noreply, State}.
 
 %%% Internal
-
-ensure_started() ->
-    case ets:whereis(?TABLE) of
-        undefined ->
-            case application:ensure_all_started(beamr) of
-                {ok, _} -> ok;
-                {error, _} = Error -> Error
-            end;
-        _ ->
-            ok
-    end.
 
 url_safe(B64) ->
     << <<(case C of $+ -> $-; $/ -> $_; _ -> C end)>> || <<C>> <= B64, C =/= $= >>.

@@ -22,7 +22,7 @@ start_link() ->
 %% @doc Starts an instance of `Module' held by a new process; returns that process.
 -spec start(binary(), map()) -> {ok, pid(), beamr:instance()} | {error, term()}.
 start(Module, Opts) ->
-    ok = ensure_started(),
+    ok = beamr_app:ensure_table(?TABLE),
     case beamr:start(Module, Opts) of
         {ok, I} ->
             Pid = spawn(fun() -> hold(I) end),
@@ -58,17 +58,6 @@ stop(Pid) ->
 hold(I) ->
     receive
         stop -> beamr:stop(I)
-    end.
-
-ensure_started() ->
-    case ets:whereis(?TABLE) of
-        undefined ->
-            case application:ensure_all_started(beamr) of
-                {ok, _} -> ok;
-                {error, _} = Error -> Error
-            end;
-        _ ->
-            ok
     end.
 
 %%% gen_server
