@@ -672,6 +672,7 @@ impl Instance {
         self.shared
             .dirty
             .store(slice == Slice::Dirty, Ordering::Relaxed);
+        self.shared.slice_start.store(ticks(), Ordering::Relaxed);
         match poll_once(fut.as_mut()) {
             Poll::Ready((store, result)) => self.finish(store, result),
             Poll::Pending => match self.shared.take_event() {

@@ -143,6 +143,38 @@ fn long_calls_yield_and_stop_ends_them() {
     assert!(matches!(call_err(&mut i), Error::Stopped));
 }
 
+/// A normal-scheduler slice runs until it has seen a full epoch tick go by: calls far
+/// shorter than a tick finish in their first slice even when a tick lands during them,
+/// and a long call yields only after at least one whole tick.
+#[test]
+fn slices_yield_after_a_full_tick_not_at_the_first_one() {
+    let wat = r#"(module (func (export "count") (param i32)
+        (loop local.get 0 i32.const 1 i32.sub local.tee 0 br_if 0)))"#;
+    let mut i = Instance::new(compile(wat.as_bytes()).unwrap(), None).unwrap();
+    let count = i.resolve(Target::Name("count")).unwrap();
+    let mut run = |n: i32, slice| {
+        let t = Instant::now();
+        let step = i.call(&count, vec![Val::I32(n)], slice, None);
+        let yielded = matches!(step, Step::Yield);
+        done(settle(&mut i, step));
+        (yielded, t.elapsed())
+    };
+    // Calibrate a call of about a fifth of a tick: one in five lands on a tick.
+    let mut n = 1 << 16;
+    while run(n, Slice::Dirty).1 < Duration::from_micros(200) && n < (1 << 30) {
+        n *= 2;
+    }
+    let yields = (0..100).filter(|_| run(n, Slice::Normal).0).count();
+    assert!(yields <= 5, "{yields} of 100 short calls yielded");
+
+    let spin = i.resolve(Target::Name("count")).unwrap();
+    let started = Instant::now();
+    let step = i.call(&spin, vec![Val::I32(-1)], Slice::Normal, None);
+    assert!(matches!(step, Step::Yield));
+    assert!(started.elapsed() >= Duration::from_millis(1));
+    i.stop();
+}
+
 fn call_err(i: &mut Instance) -> Error {
     match i.resolve(Target::Name("add")) {
         Err(e) => e,
