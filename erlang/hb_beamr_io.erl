@@ -30,42 +30,15 @@ read(WASM, Offset, Size) when is_pid(WASM), is_integer(Offset), is_integer(Size)
 read_string(WASM, Offset) ->
     read_string(WASM, Offset, 64).
 
-%% @doc As {@link read_string/2}, reading `ChunkSize' bytes at a time.
+%% @doc As {@link read_string/2}; `ChunkSize' (BEAMR's read size) must be positive.
 -spec read_string(pid(), integer(), pos_integer()) -> {ok, binary()} | {error, term()}.
 read_string(WASM, Offset, ChunkSize)
         when is_pid(WASM), is_integer(Offset), is_integer(ChunkSize), ChunkSize > 0 ->
-    %% Most strings end within the first chunk: one read, no size query.
-    case read(WASM, Offset, ChunkSize) of
-        {ok, Data} ->
-            case binary:split(Data, <<0>>) of
-                [String, _] -> {ok, String};
-                [_] -> read_string_sized(WASM, Offset, ChunkSize)
-            end;
-        {error, _} ->
-            read_string_sized(WASM, Offset, ChunkSize)
-    end;
+    %% BEAMR reads chunk by chunk until the NUL; the NIF scans for it in place, so the
+    %% chunk size no longer changes anything but is still checked.
+    with(WASM, fun(I) -> beamr:read_string(I, Offset) end);
 read_string(_WASM, Offset, ChunkSize) ->
     {error, {badarg, [Offset, ChunkSize]}}.
-
-read_string_sized(WASM, Offset, ChunkSize) ->
-    case size(WASM) of
-        {ok, Size} when Offset >= 0, Offset < Size -> read_chunks(WASM, Offset, ChunkSize, Size, []);
-        {ok, Size} -> {error, {out_of_bounds, Offset, 1, Size}};
-        {error, _} = Error -> Error
-    end.
-
-read_chunks(_WASM, Offset, _Chunk, Size, _Acc) when Offset >= Size ->
-    {error, unterminated_string};
-read_chunks(WASM, Offset, Chunk, Size, Acc) ->
-    case read(WASM, Offset, min(Chunk, Size - Offset)) of
-        {ok, Data} ->
-            case binary:split(Data, <<0>>) of
-                [Last, _] -> {ok, iolist_to_binary(lists:reverse(Acc, [Last]))};
-                [Data] -> read_chunks(WASM, Offset + byte_size(Data), Chunk * 2, Size, [Data | Acc])
-            end;
-        {error, _} = Error ->
-            Error
-    end.
 
 %% @doc Allocates room with the module's `malloc', writes `Data' and a NUL there.
 -spec write_string(pid(), iodata()) -> {ok, non_neg_integer()} | {error, term()}.

@@ -27,7 +27,8 @@
 -compile({no_auto_import, [size/1]}).
 
 -export([start/1, start/2, imports/1, exports/1, call/3, call/4, call/6, call_with_timeout/7,
-         size/1, read/3, write/3, stop/1, is_stopped/1, compilations/0]).
+         size/1, read/3, read_string/2, read_string/3, write/3, stop/1, is_stopped/1,
+         compilations/0]).
 %% The wider API: introspection, items, module handles, links, async calls.
 -export([imports/2, exports/2, describe/1, function_exists/2,
          global_get/2, global_set/3, table_size/2, table_get/3, memory_grow/2, memory_pages/1,
@@ -83,6 +84,8 @@
 
 %% Memory ranges above this size are copied on a dirty scheduler.
 -define(DIRTY_BYTES, 1048576).
+%% Bytes a string read scans for its NUL on a normal scheduler before going dirty.
+-define(STRING_SCAN, 65536).
 %% How long a waiter sleeps if a wake-up went missing (its sender exited).
 -define(WAIT_RETRY_MS, 50).
 
@@ -501,6 +504,43 @@ size(I) ->
 read(I, Offset, Length) ->
     step(I, {read, Offset, Length}, infinity).
 
+%% @doc The NUL-terminated string at `Offset' in the default memory, without its NUL.
+%% Same as {@link read_string/3} with no limit on its length.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (memory (export \"memory\") 1) (data (i32.const 8) \"hi\"))">>),
+%% {ok, <<"hi">>} = beamr:read_string(I, 8),
+%% {error, {out_of_bounds, 65536, 1, 65536}} = beamr:read_string(I, 65536).
+%% '''
+-spec read_string(instance(), non_neg_integer()) -> {ok, binary()} | {error, term()}.
+read_string(I, Offset) ->
+    read_string(I, Offset, infinity).
+
+%% @doc The NUL-terminated string at `Offset', if it is at most `MaxLength' bytes
+%% long: `{error, {string_too_long, MaxLength}}' if it is longer,
+%% `{error, unterminated_string}' if memory ends before its NUL. Long scans run on a
+%% dirty scheduler.
+%%
+%% ```
+%% {ok, I} = beamr:start(<<"(module (memory (export \"memory\") 1)
+%%                          (data (i32.const 8) \"hello\") (data (i32.const 65534) \"no\"))">>),
+%% {ok, <<"hello">>} = beamr:read_string(I, 8, 5),
+%% {error, {string_too_long, 4}} = beamr:read_string(I, 8, 4),
+%% {error, unterminated_string} = beamr:read_string(I, 65534, infinity).
+%% '''
+-spec read_string(instance(), non_neg_integer(), non_neg_integer() | infinity) ->
+          {ok, binary()} | {error, term()}.
+read_string(I, Offset, infinity) ->
+    read_string(I, Offset, 1 bsl 64 - 1);
+read_string(I, Offset, Max) when is_integer(Max), Max > ?STRING_SCAN ->
+    %% Most strings are short: scan a little on this scheduler, the rest on a dirty one.
+    case step(I, {read_string, Offset, ?STRING_SCAN}, infinity) of
+        {error, {string_too_long, _}} -> step(I, {read_string_dirty, Offset, Max}, infinity);
+        Result -> Result
+    end;
+read_string(I, Offset, Max) ->
+    step(I, {read_string, Offset, Max}, infinity).
+
 %% @doc Writes `Data' into the default memory at `Offset'.
 %%
 %% ```
@@ -901,6 +941,8 @@ nif(_I, {nif, Op}, _) -> Op();
 nif(I, {read, Offset, Length}, _) when is_integer(Length), Length > ?DIRTY_BYTES ->
     beamr_nif:read_dirty(I, Offset, Length);
 nif(I, {read, Offset, Length}, _) -> beamr_nif:read(I, Offset, Length);
+nif(I, {read_string, Offset, Max}, _) -> beamr_nif:read_string(I, Offset, Max);
+nif(I, {read_string_dirty, Offset, Max}, _) -> beamr_nif:read_string_dirty(I, Offset, Max);
 nif(I, {write, Offset, Data}, _) when byte_size(Data) > ?DIRTY_BYTES ->
     beamr_nif:write_dirty(I, Offset, Data);
 nif(I, {write, Offset, Data}, _) -> beamr_nif:write(I, Offset, Data).

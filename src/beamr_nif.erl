@@ -5,7 +5,7 @@
 -module(beamr_nif).
 
 -export([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
-         size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
+         size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
          start_opts/3, start_aot/3, precompile/2, serialize/1, deserialize/2,
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1,
          compilations/0]).
@@ -16,7 +16,7 @@
 -on_load(init/0).
 
 -nifs([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
-       size/1, read/3, read_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
+       size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
        start_opts/3, start_aot/3, precompile/2, serialize/1, deserialize/2,
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1,
          compilations/0]).
@@ -65,6 +65,10 @@ size(_I) -> ?NOT_LOADED.
 read(_I, _Offset, _Len) -> ?NOT_LOADED.
 -spec read_dirty(instance(), term(), term()) -> {ok, binary()} | {error, term()} | busy.
 read_dirty(_I, _Offset, _Len) -> ?NOT_LOADED.
+-spec read_string(instance(), term(), term()) -> {ok, binary()} | {error, term()} | busy.
+read_string(_I, _Offset, _Max) -> ?NOT_LOADED.
+-spec read_string_dirty(instance(), term(), term()) -> {ok, binary()} | {error, term()} | busy.
+read_string_dirty(_I, _Offset, _Max) -> ?NOT_LOADED.
 -spec write(instance(), term(), binary()) -> ok | {error, term()} | busy.
 write(_I, _Offset, _Data) -> ?NOT_LOADED.
 -spec write_dirty(instance(), term(), binary()) -> ok | {error, term()} | busy.

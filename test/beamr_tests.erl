@@ -400,6 +400,38 @@ memory_inside_import_test() ->
     ?assertMatch({error, _}, R1),
     ?assertMatch({error, _}, R2).
 
+read_string_test() ->
+    I = start("test.wat"),
+    ?assertEqual({ok, <<"Hello, World!">>}, beamr:read_string(I, 66)),
+    ?assertEqual({ok, <<"World!">>}, beamr:read_string(I, 73, 6)),
+    ?assertEqual({error, {string_too_long, 5}}, beamr:read_string(I, 73, 5)),
+    ok = beamr:write(I, 1000, <<0>>),
+    ?assertEqual({ok, <<>>}, beamr:read_string(I, 1000, 0)),
+    %% A string longer than the normal-scheduler scan goes on to a dirty one.
+    Big = start("test.wat"),
+    {ok, 1} = beamr:memory_grow(Big, 2),
+    Long = binary:copy(<<"ab">>, 40000),
+    ok = beamr:write(Big, 2000, <<Long/binary, 0>>),
+    ?assertEqual({ok, Long}, beamr:read_string(Big, 2000)),
+    ?assertEqual({ok, Long}, beamr:read_string(Big, 2000, 80000)),
+    ?assertEqual({error, {string_too_long, 79999}}, beamr:read_string(Big, 2000, 79999)),
+    %% No NUL before the end of memory; offsets outside it; bad arguments.
+    ok = beamr:write(I, 65530, <<"abcdef">>),
+    ?assertEqual({error, unterminated_string}, beamr:read_string(I, 65530)),
+    ok = beamr:write(I, 0, binary:copy(<<1>>, 65536)),
+    ?assertEqual({error, unterminated_string}, beamr:read_string(I, 0)),
+    ?assertEqual({error, {out_of_bounds, 65536, 1, 65536}}, beamr:read_string(I, 65536)),
+    ?assertMatch({error, _}, beamr:read_string(I, 1 bsl 64)),
+    ?assertMatch({error, _}, beamr:read_string(I, -1)),
+    ?assertMatch({error, _}, beamr:read_string(I, 0, -1)),
+    ?assertMatch({error, _}, beamr:read_string(I, foo)),
+    %% Inside an import, it reads the live store.
+    J = start("imports.wat"),
+    ok = beamr:write(J, 600, <<"inside", 0>>),
+    Peek = fun(S, _, _) -> {ok, [0], [beamr:read_string(J, 600) | S]} end,
+    ?assertMatch({ok, [_], [{ok, <<"inside">>}]},
+                 beamr:call(J, <<"call_peek">>, [16, 1], Peek, [], #{})).
+
 hostile_offsets_test() ->
     I = start("test.wat"),
     Reads = [{-1, 4}, {0, -1}, {1 bsl 64, 1}, {1 bsl 70, 1}, {0, 1 bsl 70}, {0, 1 bsl 64},

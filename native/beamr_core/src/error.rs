@@ -38,6 +38,10 @@ pub enum Error {
     NoMemory,
     /// An offset/length pair that does not lie within linear memory.
     OutOfBounds { offset: u64, len: u64, size: u64 },
+    /// No NUL byte between the string's offset and the end of memory.
+    UnterminatedString { offset: u64 },
+    /// The string is longer than `max` bytes (no NUL within `max + 1`).
+    StringTooLong { offset: u64, max: u64 },
     /// The operation does not fit the instance's state, e.g. resuming an instance that
     /// is not waiting in an import.
     InvalidState(&'static str),
@@ -115,6 +119,12 @@ impl fmt::Display for Error {
             Error::NoMemory => write!(f, "instance has no memory"),
             Error::OutOfBounds { offset, len, size } => {
                 write!(f, "range {offset}+{len} outside memory of {size} bytes")
+            }
+            Error::UnterminatedString { offset } => {
+                write!(f, "no NUL after offset {offset} before the end of memory")
+            }
+            Error::StringTooLong { offset, max } => {
+                write!(f, "string at offset {offset} is longer than {max} bytes")
             }
             Error::InvalidState(m) => write!(f, "invalid state: {m}"),
             Error::Busy => write!(f, "a call is running"),

@@ -15,7 +15,7 @@ use crate::error::{Error, Interrupt};
 use crate::exchange::{Command, Event, NextCommand, Shared, StoreTask};
 use crate::limits::Options;
 use crate::link::Link;
-use crate::memory::{checked_range, default_memory};
+use crate::memory::{checked_range, cstring_range, default_memory};
 use crate::module::{CompiledModule, ImportDesc};
 use crate::reserved_exports;
 use crate::snapshot::{self, StateRefs};
@@ -739,6 +739,21 @@ impl Instance {
         self.with_store(|store| {
             let data = memory.data(&store);
             checked_range(data.len(), offset, len).map(|r| f(&data[r]))
+        })?
+    }
+
+    /// Runs `f` on the NUL-terminated string at `offset` (without its NUL), if it is at
+    /// most `max` bytes long.
+    pub fn read_cstring<R>(
+        &mut self,
+        offset: u64,
+        max: u64,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Error> {
+        let memory = self.memory.ok_or(Error::NoMemory)?;
+        self.with_store(|store| {
+            let data = memory.data(&store);
+            cstring_range(data, offset, max).map(|r| f(&data[r]))
         })?
     }
 

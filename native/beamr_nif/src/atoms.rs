@@ -39,6 +39,8 @@ rustler::atoms! {
     import_aborted,
     no_memory,
     out_of_bounds,
+    unterminated_string,
+    string_too_long,
     invalid_state,
     i32,
     i64,

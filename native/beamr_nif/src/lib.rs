@@ -323,6 +323,34 @@ fn read_dirty<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, len: Term<'a>) ->
     read_impl(env, handle, off, len)
 }
 
+fn read_string_impl<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, max: Term<'a>) -> Term<'a> {
+    let Some(o) = offset(off) else {
+        return terms::error(env, (atoms::bad_offset(), off).encode(env));
+    };
+    let Some(m) = offset(max) else {
+        return terms::error(env, (atoms::bad_length(), max).encode(env));
+    };
+    with_instance(env, &handle, Access::Any, |core| {
+        match core.read_cstring(o, m, |b| terms::bytes(env, b)) {
+            Ok(bin) => (atoms::ok(), bin).encode(env),
+            Err(e) => terms::core_error(env, &e),
+        }
+    })
+}
+
+/// `read_string(Instance, Offset, MaxLength) -> {ok, Binary} | {error, _} | busy`: the
+/// NUL-terminated string at `Offset`, if it is at most `MaxLength` bytes long.
+#[rustler::nif]
+fn read_string<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, max: Term<'a>) -> Term<'a> {
+    read_string_impl(env, handle, off, max)
+}
+
+/// [`read_string`] for long scans, on a dirty scheduler.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn read_string_dirty<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, max: Term<'a>) -> Term<'a> {
+    read_string_impl(env, handle, off, max)
+}
+
 /// `write(Instance, Offset, Binary) -> ok | {error, _} | busy`.
 #[rustler::nif]
 fn write<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, data: Binary<'a>) -> Term<'a> {

@@ -176,6 +176,8 @@ pub fn reason<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
         Error::OutOfBounds { offset, len, size } => {
             (atoms::out_of_bounds(), *offset, *len, *size).encode(env)
         }
+        Error::UnterminatedString { .. } => atoms::unterminated_string().encode(env),
+        Error::StringTooLong { max, .. } => (atoms::string_too_long(), *max).encode(env),
         Error::InvalidState(m) => (atoms::invalid_state(), text(m)).encode(env),
         Error::Busy => atoms::busy().encode(env),
         Error::WrongKind { name, expected } => {
