@@ -19,7 +19,7 @@ test: deps
 
 bench: build
 	sh scripts/build-fixtures.sh lua
-	cargo build --release -p beamr_core --example lua_handle
+	cargo build --release -p beamr_core --example lua_handle --example call_cost
 	escript scripts/bench.escript
 
 lint: deps

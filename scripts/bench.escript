@@ -26,12 +26,17 @@ main(_) ->
         {"hb_beamr:call fac(5.0)", best(fun() -> calls(500000, fun() -> {ok, [120.0]} = hb_beamr:call(Pid, "fac", [5.0]) end) end)},
         {"import round trip (pow 1^N)", best(fun() -> imports(I, Mul, 200000) end)},
         {"start + stop small module (cached)", best(fun() -> starts(Wat, 2000) end)},
-        {"dev_wasm:compute fac(5.0) messages", best(fun() -> calls(200000, fun() -> [120.0] = compute_output(FacMsg) end) end)}
+        {"dev_wasm:compute fac(5.0) messages", best(fun() -> calls(200000, fun() -> [120.0] = compute_output(FacMsg) end) end)},
+        %% What the BEAM-side figures stand on, from Rust in the same run (see README).
+        {"  wasmtime floor: async typed fac", call_cost(Root, "typed")},
+        {"  beamr_core fac call, Rust, no BEAM", call_cost(Root, "core")},
+        {"  beamr_core import round trip, Rust", call_cost(Root, "import")}
     ],
     io:format("~n~-38s ~12s ~14s ~10s~n", ["benchmark", "us/op", "ops/s", "ping-pongs"]),
     io:format("~s~n", [lists:duplicate(77, $-)]),
     [io:format("~-38s ~12.3f ~14b ~10.2f~n", [Name, Us, round(1.0e6 / Us), Us / PingPong])
-     || {Name, Us} <- Rows],
+     || {Name, Us} <- Rows, is_number(Us)],
+    [io:format("~-38s ~12s~n", [Name, "n/a"]) || {Name, Us} <- Rows, not is_number(Us)],
     hb_beamr:stop(Pid),
     {ok, _} = dev_wasm:terminate(Booted, #{}, #{}),
     lua(Root, PingPong),
@@ -159,7 +164,9 @@ lua(Root, PingPong) ->
     Beamr = median([lua_eval(Pid) || _ <- lists:seq(1, 1000)]),
     hb_beamr:stop(Pid),
     Target = os:getenv("CARGO_TARGET_DIR", filename:join(Root, "target")),
-    Rust = external(filename:join([Target, "release", "examples", "lua_handle"]) ++ " " ++ Path),
+    LuaHandle = filename:join([Target, "release", "examples", "lua_handle"]) ++ " " ++ Path,
+    Rust = external(LuaHandle ++ " 1000 bare"),
+    Floor = external(LuaHandle ++ " 1000 beamr-config"),
     Node = external("node " ++ filename:join([Root, "bench", "lua_node.cjs"]) ++ " " ++ Path),
     Cold = median([cold_start(Wasm, K) || K <- lists:seq(1, 5)]),
     Cached = median([element(1, timer:tc(fun() -> {ok, P, _, _} = hb_beamr:start(Wasm),
@@ -167,14 +174,16 @@ lua(Root, PingPong) ->
                      || _ <- lists:seq(1, 50)]),
     Rows = [{"Lua return 1+1 (hb_beamr:call, median)", Beamr},
             {"Lua return 1+1 (Rust on wasmtime)", Rust},
+            {"  same, epochs on + async fibers", Floor},
             {"Lua return 1+1 (V8, node)", Node},
             {"Lua image cold compile + start", Cold},
             {"Lua image start + stop (cached)", Cached}],
     [io:format("~-38s ~12.3f ~14b ~10.2f~n", [Name, float(Us), round(1.0e6 / Us), Us / PingPong])
      || {Name, Us} <- Rows, is_number(Us)],
     [io:format("~-38s ~12s~n", [Name, "n/a"]) || {Name, Us} <- Rows, not is_number(Us)],
-    io:format("~nLua hb_beamr / Rust on wasmtime: ~s   hb_beamr / V8: ~s~n",
-              [ratio(Beamr, Rust), ratio(Beamr, Node)]).
+    io:format("~nLua hb_beamr / Rust on wasmtime: ~s   hb_beamr / V8: ~s~n"
+              "Lua hb_beamr / Rust with beamr's engine config (epochs, fibers): ~s~n",
+              [ratio(Beamr, Rust), ratio(Beamr, Node), ratio(Beamr, Floor)]).
 
 lua_eval(Pid) ->
     T0 = erlang:monotonic_time(nanosecond),
@@ -201,6 +210,18 @@ median(Xs) ->
     lists:nth(length(Xs) div 2 + 1, lists:sort(Xs)).
 
 %% A baseline program's printed median, or n/a when it cannot run here.
+%% The best of three runs of the call_cost example in `Mode', in microseconds per call.
+call_cost(Root, Mode) ->
+    Target = os:getenv("CARGO_TARGET_DIR", filename:join(Root, "target")),
+    Cmd = filename:join([Target, "release", "examples", "call_cost"]) ++ " 1000000 " ++ Mode,
+    Runs = [string:trim(os:cmd(Cmd ++ " 2>/dev/null")) || _ <- lists:seq(1, 3)],
+    Ns = [Ns || Out <- Runs,
+                {match, [Ns]} <- [re:run(Out, ": ([0-9.]+) ns/call", [{capture, all_but_first, list}])]],
+    case Ns of
+        [] -> io:format("(~s: ~s)~n", [Cmd, hd(Runs)]), na;
+        _ -> lists:min([list_to_float(N) || N <- Ns]) / 1000
+    end.
+
 external(Cmd) ->
     Out = string:trim(os:cmd(Cmd ++ " 2>/dev/null")),
     try list_to_float(Out) catch error:badarg -> io:format("(~s: ~s)~n", [Cmd, Out]), na end.

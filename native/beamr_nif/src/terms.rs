@@ -131,9 +131,9 @@ pub fn val<'a>(env: Env<'a>, v: &Val) -> Term<'a> {
 
 pub fn vals<'a>(env: Env<'a>, vs: &[Val]) -> Term<'a> {
     // Built from the tail: no intermediate vector of terms.
-    vs.iter()
-        .rev()
-        .fold(Term::list_new_empty(env), |tail, v| tail.list_prepend(val(env, v)))
+    vs.iter().rev().fold(Term::list_new_empty(env), |tail, v| {
+        tail.list_prepend(val(env, v))
+    })
 }
 
 pub fn bytes<'a>(env: Env<'a>, data: &[u8]) -> Term<'a> {
