@@ -8,16 +8,23 @@
 //! bounded in time by epoch interruption: a ticker thread advances the engine's epoch
 //! every [`TICK`], and each store's epoch callback decides whether the running call
 //! yields (it is on a normal scheduler), continues (it is on a dirty one), or stops
-//! (the instance was stopped or the call's deadline passed).
+//! (the instance was stopped or the call's deadline passed). Ticks only matter while
+//! wasm runs, so the ticker parks after [`IDLE_TICKS`] ticks in which nothing ran, and
+//! the next poll wakes it: an idle node spends no CPU on it.
 
 use once_cell::sync::OnceCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::Thread;
 use std::time::Duration;
 use wasmtime::{Config, Engine};
 
-/// How often the epoch advances: the longest stretch a call runs on a normal
-/// scheduler before yielding, and the latency of `stop` and of deadlines.
-pub const TICK: Duration = Duration::from_millis(1);
+/// How often the epoch advances. A normal-scheduler slice yields once it has seen a
+/// whole tick go by, so it runs between one and two ticks: at most about a
+/// millisecond. Also the latency of `stop` and of deadlines.
+pub const TICK: Duration = Duration::from_micros(500);
+
+/// Ticks with no wasm running after which the ticker parks.
+pub const IDLE_TICKS: u32 = 200;
 
 /// The largest wasm stack a call may use; deeper recursion traps with a stack
 /// overflow. Engine-wide in wasmtime, so one value for the node.
@@ -60,9 +67,36 @@ static TICKER: OnceCell<()> = OnceCell::new();
 /// Ticks since the ticker started; lets a time slice tell how long it has run.
 static TICKS: AtomicU64 = AtomicU64::new(0);
 
-/// The current tick count.
-pub(crate) fn ticks() -> u64 {
+/// Set by polls and epoch callbacks, cleared by the ticker at each tick.
+static RECENT: AtomicBool = AtomicBool::new(false);
+/// True while the ticker is parked (or about to park).
+static PARKED: AtomicBool = AtomicBool::new(false);
+static TICKER_THREAD: OnceCell<Thread> = OnceCell::new();
+
+/// The number of ticks so far (it stands still while the ticker is parked).
+pub fn ticks() -> u64 {
     TICKS.load(Ordering::Relaxed)
+}
+
+/// Whether the ticker is parked for want of running wasm.
+pub fn ticker_parked() -> bool {
+    PARKED.load(Ordering::SeqCst)
+}
+
+/// Called before wasm runs (each poll) and at each epoch callback: keeps the ticker
+/// ticking, waking it if it parked. Costs one shared load when it is already awake.
+pub(crate) fn note_activity() {
+    if RECENT.load(Ordering::Relaxed) {
+        return;
+    }
+    // With the ticker's store of PARKED and load of RECENT (all SeqCst), either this
+    // sees it parking and wakes it, or it sees this activity and does not park.
+    RECENT.store(true, Ordering::SeqCst);
+    if PARKED.load(Ordering::SeqCst) {
+        if let Some(t) = TICKER_THREAD.get() {
+            t.unpark();
+        }
+    }
 }
 
 /// The default engine, created with the ticker on first use.
@@ -115,17 +149,37 @@ pub fn config() -> Config {
 }
 
 fn start_ticker() {
-    std::thread::Builder::new()
+    let ticker = std::thread::Builder::new()
         .name("beamr-epoch".into())
-        .spawn(move || loop {
-            std::thread::sleep(TICK);
-            TICKS.fetch_add(1, Ordering::Relaxed);
-            for engine in [&ENGINE, &DETERMINISTIC]
-                .into_iter()
-                .filter_map(|c| c.get())
-            {
-                engine.increment_epoch();
-            }
-        })
+        .spawn(tick_forever)
         .expect("spawn the epoch ticker thread");
+    let _ = TICKER_THREAD.set(ticker.thread().clone());
+}
+
+fn tick_forever() {
+    let mut idle = 0;
+    loop {
+        std::thread::sleep(TICK);
+        TICKS.fetch_add(1, Ordering::Relaxed);
+        for engine in [&ENGINE, &DETERMINISTIC]
+            .into_iter()
+            .filter_map(|c| c.get())
+        {
+            engine.increment_epoch();
+        }
+        idle = if RECENT.swap(false, Ordering::SeqCst) {
+            0
+        } else {
+            idle + 1
+        };
+        if idle >= IDLE_TICKS {
+            PARKED.store(true, Ordering::SeqCst);
+            // A wake-up (unpark) that comes before park() makes it return at once.
+            while !RECENT.load(Ordering::SeqCst) {
+                std::thread::park();
+            }
+            PARKED.store(false, Ordering::SeqCst);
+            idle = 0;
+        }
+    }
 }

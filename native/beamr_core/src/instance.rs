@@ -10,7 +10,7 @@
 //! its `Caller`, over the exchange in `exchange.rs`, so they see and change the live
 //! store.
 
-use crate::engine::{ticks, Variant};
+use crate::engine::{note_activity, ticks, Variant};
 use crate::error::{Error, Interrupt};
 use crate::exchange::{Command, Event, NextCommand, Shared, StoreTask};
 use crate::limits::Options;
@@ -174,6 +174,7 @@ impl Hasher for Fnv {
 }
 
 fn on_epoch(store: StoreContextMut<'_, Host>) -> wasmtime::Result<UpdateDeadline> {
+    note_activity();
     let shared = &store.data().shared;
     if shared.stopped.load(Ordering::Relaxed) {
         return Err(wasmtime::Error::new(Interrupt::Stopped));
@@ -311,6 +312,7 @@ impl Instance {
                 }
             });
             loop {
+                note_activity();
                 match poll_once(fut.as_mut()) {
                     Poll::Ready(r) => break r,
                     Poll::Pending => {
@@ -673,6 +675,7 @@ impl Instance {
             .dirty
             .store(slice == Slice::Dirty, Ordering::Relaxed);
         self.shared.slice_start.store(ticks(), Ordering::Relaxed);
+        note_activity();
         match poll_once(fut.as_mut()) {
             Poll::Ready((store, result)) => self.finish(store, result),
             Poll::Pending => match self.shared.take_event() {

@@ -2,6 +2,7 @@
 
 mod common;
 
+use beamr_core::engine::TICK;
 use beamr_core::{compile, Arg, Error, Instance, Slice, Step, Target, Val};
 use common::{call, done, settle};
 use std::time::{Duration, Instant};
@@ -161,7 +162,7 @@ fn slices_yield_after_a_full_tick_not_at_the_first_one() {
     };
     // Calibrate a call of about a fifth of a tick: one in five lands on a tick.
     let mut n = 1 << 16;
-    while run(n, Slice::Dirty).1 < Duration::from_micros(200) && n < (1 << 30) {
+    while run(n, Slice::Dirty).1 < TICK / 5 && n < (1 << 30) {
         n *= 2;
     }
     let yields = (0..100).filter(|_| run(n, Slice::Normal).0).count();
@@ -171,7 +172,7 @@ fn slices_yield_after_a_full_tick_not_at_the_first_one() {
     let started = Instant::now();
     let step = i.call(&spin, vec![Val::I32(-1)], Slice::Normal, None);
     assert!(matches!(step, Step::Yield));
-    assert!(started.elapsed() >= Duration::from_millis(1));
+    assert!(started.elapsed() >= TICK);
     i.stop();
 }
 
