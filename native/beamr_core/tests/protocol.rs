@@ -149,9 +149,7 @@ fn long_calls_yield_and_stop_ends_them() {
 /// and a long call yields only after at least one whole tick.
 #[test]
 fn slices_yield_after_a_full_tick_not_at_the_first_one() {
-    let wat = r#"(module (func (export "count") (param i32)
-        (loop local.get 0 i32.const 1 i32.sub local.tee 0 br_if 0)))"#;
-    let mut i = Instance::new(compile(wat.as_bytes()).unwrap(), None).unwrap();
+    let mut i = Instance::new(compile(common::COUNT_WAT.as_bytes()).unwrap(), None).unwrap();
     let count = i.resolve(Target::Name("count")).unwrap();
     let mut run = |n: i32, slice| {
         let t = Instant::now();

@@ -17,9 +17,7 @@ fn wait_until(what: &str, limit: Duration, cond: impl Fn() -> bool) {
 
 #[test]
 fn the_ticker_parks_when_idle_and_a_call_wakes_it() {
-    let wat = r#"(module (func (export "count") (param i32)
-        (loop local.get 0 i32.const 1 i32.sub local.tee 0 br_if 0)))"#;
-    let mut i = Instance::new(compile(wat.as_bytes()).unwrap(), None).unwrap();
+    let mut i = Instance::new(compile(common::COUNT_WAT.as_bytes()).unwrap(), None).unwrap();
     let count = i.resolve(Target::Name("count")).unwrap();
     let step = i.call(&count, vec![Val::I32(1000)], Slice::Normal, None);
     common::done(common::settle(&mut i, step));

@@ -6,6 +6,10 @@
 use beamr_core::{Arg, Instance, Slice, Step, Target, Val};
 use std::time::Instant;
 
+/// A module whose `count(n)` loops `n` times (forever for n = -1): a call of any length.
+pub const COUNT_WAT: &str = r#"(module (func (export "count") (param i32)
+    (loop local.get 0 i32.const 1 i32.sub local.tee 0 br_if 0)))"#;
+
 /// Calls export `name` with `args` (checked against its types) and settles the step.
 pub fn call_until(i: &mut Instance, name: &str, args: &[Arg], deadline: Option<Instant>) -> Step {
     let callee = i.resolve(Target::Name(name)).unwrap();
