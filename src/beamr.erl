@@ -63,9 +63,10 @@
 %% [4 GiB]; `max_table_elements' caps each table: `table.grow' past it returns -1
 %% [1048576]; `deterministic' runs the instance on the deterministic engine: NaN
 %% canonicalization and fuel metering [false]; `aot' takes `Module' as an artifact of
-%% {@link precompile/2} instead of wasm [false]; `links' (see {@link start/2}). Links
-%% and module handles take no other option yet. The wasm stack is 1 MiB for every
-%% instance (an engine-wide setting); deeper recursion traps.
+%% {@link precompile/2} instead of wasm [false]; `links' (see {@link start/2}). A module
+%% handle runs on the engine it was compiled for unless `deterministic' says otherwise
+%% (then it must match). Links take the same engine. `aot' takes no links. The wasm
+%% stack is 1 MiB for every instance (an engine-wide setting); deeper recursion traps.
 -type start_opts() :: #{timeout => timeout(), max_memory => non_neg_integer(),
                         max_table_elements => non_neg_integer(),
                         deterministic => boolean(), aot => boolean(), links => links()}.
@@ -121,24 +122,22 @@ start(Module) ->
 -spec start(binary() | module_handle(), start_opts()) -> {ok, instance()} | {error, term()}.
 start(Module, Opts) when (is_binary(Module) orelse is_reference(Module)), is_map(Opts) ->
     Timeout = maps:get(timeout, Opts, infinity),
-    Plain = not is_map_key(aot, Opts),
-    case {link_list(maps:get(links, Opts, [])), start_opts(Opts)} of
-        {error, _} ->
+    case {link_list(maps:get(links, Opts, [])), start_opts(Opts), maps:get(aot, Opts, false)} of
+        {error, _, _} ->
             {error, {bad_links, maps:get(links, Opts)}};
-        {_, {error, _} = Error} ->
+        {_, {error, _} = Error, _} ->
             Error;
-        {{ok, []}, {ok, {default, default, false}}} when Plain, is_binary(Module) ->
+        {_, _, Aot} when not is_boolean(Aot) ->
+            {error, {bad_option, aot, Aot}};
+        {{ok, []}, plain, false} when is_binary(Module) ->
             beamr_nif:start(Module, Timeout);
-        {{ok, Links}, {ok, {default, default, false}}} when Plain ->
-            beamr_nif:instantiate(Module, Timeout, Links);
-        {{ok, []}, {ok, Nif}} when is_binary(Module) ->
-            case maps:get(aot, Opts, false) of
-                true -> beamr_nif:start_aot(Module, Timeout, Nif);
-                false -> beamr_nif:start_opts(Module, Timeout, Nif);
-                Other -> {error, {bad_option, aot, Other}}
-            end;
-        {{ok, _}, {ok, _}} ->
-            {error, {unsupported_options, Opts}}
+        {{ok, []}, NifOpts, true} when is_binary(Module) ->
+            {M, T, D} = nif_opts(NifOpts),
+            beamr_nif:start_aot(Module, Timeout, {M, T, D =:= true});
+        {{ok, _}, _, true} ->
+            {error, {unsupported_options, Opts}};
+        {{ok, Links}, NifOpts, false} ->
+            beamr_nif:instantiate(Module, Timeout, Links, nif_opts(NifOpts))
     end;
 start(Module, Opts) ->
     {error, {badarg, [Module, Opts]}}.
@@ -159,26 +158,27 @@ link_list(_) ->
 -define(DEFAULT_MAX_MEMORY, 4294967296).
 -define(DEFAULT_MAX_TABLE_ELEMENTS, 1048576).
 
-%% Validates the start options into the NIF's tuple; `default' marks the defaults so
-%% that a plain start stays on the plain path.
+%% Validates the start options into the NIF's tuple, or `plain' when none is given
+%% (the start that needs nothing but the bytes). `deterministic' stays `default' when
+%% absent: a module handle then keeps its own engine.
 start_opts(Opts) ->
     Get = fun(K, D) -> maps:get(K, Opts, D) end,
     case {Get(max_memory, default), Get(max_table_elements, default),
-          Get(deterministic, false)} of
+          Get(deterministic, default)} of
         {M, _, _} when M =/= default, not (is_integer(M) andalso M >= 0) ->
             {error, {bad_option, max_memory, M}};
         {_, T, _} when T =/= default, not (is_integer(T) andalso T >= 0) ->
             {error, {bad_option, max_table_elements, T}};
-        {_, _, D} when not is_boolean(D) ->
+        {_, _, D} when D =/= default, not is_boolean(D) ->
             {error, {bad_option, deterministic, D}};
-        {default, default, false} = Defaults ->
-            case maps:is_key(aot, Opts) of
-                false -> {ok, Defaults};
-                true -> {ok, {?DEFAULT_MAX_MEMORY, ?DEFAULT_MAX_TABLE_ELEMENTS, false}}
-            end;
+        {default, default, default} ->
+            plain;
         {M, T, D} ->
             {ok, {default(M, ?DEFAULT_MAX_MEMORY), default(T, ?DEFAULT_MAX_TABLE_ELEMENTS), D}}
     end.
+
+nif_opts(plain) -> {?DEFAULT_MAX_MEMORY, ?DEFAULT_MAX_TABLE_ELEMENTS, default};
+nif_opts({ok, Nif}) -> Nif.
 
 default(default, D) -> D;
 default(V, _) -> V.
@@ -758,15 +758,24 @@ item_op(I, Name, Op) ->
 compile(Bytes) ->
     compile(Bytes, #{}).
 
-%% @doc As {@link compile/1}. No options are defined yet; the map is for future ones.
+%% @doc As {@link compile/1}, with options: `deterministic' compiles for the
+%% deterministic engine (NaN canonicalization, fuel metering) [false]; the handle's
+%% instances run there.
 %%
 %% ```
-%% {ok, _} = beamr:compile(<<"(module)">>, #{}),
-%% {error, {invalid_module, _}} = beamr:compile(<<"junk">>, #{}).
+%% {ok, M} = beamr:compile(<<"(module (func (export \"f\") (loop (br 0))))">>,
+%%                         #{deterministic => true}),
+%% {ok, I} = beamr:start(M, #{max_memory => 65536}),
+%% {error, out_of_fuel} = beamr:call(I, <<"f">>, [], #{fuel => 1000}),
+%% {error, {invalid_module, _}} = beamr:compile(<<"junk">>, #{}),
+%% {error, {bad_option, deterministic, yes}} = beamr:compile(<<"(module)">>, #{deterministic => yes}).
 %% '''
--spec compile(binary(), map()) -> {ok, module_handle()} | {error, term()}.
+-spec compile(binary(), #{deterministic => boolean()}) -> {ok, module_handle()} | {error, term()}.
 compile(Bytes, Opts) when is_binary(Bytes), is_map(Opts) ->
-    beamr_nif:compile_module(Bytes);
+    case maps:get(deterministic, Opts, false) of
+        D when is_boolean(D) -> beamr_nif:compile_module(Bytes, D);
+        D -> {error, {bad_option, deterministic, D}}
+    end;
 compile(Bytes, Opts) ->
     {error, {badarg, [Bytes, Opts]}}.
 

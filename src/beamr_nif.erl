@@ -6,10 +6,10 @@
 
 -export([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
          size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
-         start_opts/3, start_aot/3, precompile/2, serialize/1, deserialize/2,
+         start_aot/3, precompile/2, serialize/1, deserialize/2,
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1,
          compilations/0]).
--export([compile_module/1, module_hash/1, module_count/0, delete_module/1, instantiate/3,
+-export([compile_module/2, module_hash/1, module_count/0, delete_module/1, instantiate/4,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
          table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1]).
 
@@ -17,10 +17,10 @@
 
 -nifs([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
        size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
-       start_opts/3, start_aot/3, precompile/2, serialize/1, deserialize/2,
+       start_aot/3, precompile/2, serialize/1, deserialize/2,
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1,
          compilations/0]).
--nifs([compile_module/1, module_hash/1, module_count/0, delete_module/1, instantiate/3,
+-nifs([compile_module/2, module_hash/1, module_count/0, delete_module/1, instantiate/4,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
          table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1]).
 
@@ -79,17 +79,20 @@ stop(_I) -> ?NOT_LOADED.
 is_stopped(_I) -> ?NOT_LOADED.
 
 %% The wider API (see beamr_nif's api.rs).
--spec compile_module(binary()) -> {ok, reference()} | {error, term()}.
-compile_module(_Bytes) -> ?NOT_LOADED.
+-spec compile_module(binary(), boolean()) -> {ok, reference()} | {error, term()}.
+compile_module(_Bytes, _Deterministic) -> ?NOT_LOADED.
 -spec module_hash(reference()) -> binary().
 module_hash(_Module) -> ?NOT_LOADED.
 -spec module_count() -> non_neg_integer().
 module_count() -> ?NOT_LOADED.
 -spec delete_module(reference() | binary()) -> boolean().
 delete_module(_Module) -> ?NOT_LOADED.
--spec instantiate(binary() | reference(), timeout(), [{binary(), binary() | reference()}]) ->
+%% `Deterministic' is `default' to run a module handle on the engine it was compiled
+%% for (bytes: the default engine).
+-spec instantiate(binary() | reference(), timeout(), [{binary(), binary() | reference()}],
+                  {non_neg_integer(), non_neg_integer(), boolean() | default}) ->
           {ok, instance()} | {error, term()}.
-instantiate(_Source, _Timeout, _Links) -> ?NOT_LOADED.
+instantiate(_Source, _Timeout, _Links, _Opts) -> ?NOT_LOADED.
 -spec describe_module(binary() | reference()) -> {ok, map()} | {error, term()}.
 describe_module(_Source) -> ?NOT_LOADED.
 -spec function_exists_in(reference(), binary()) -> boolean().
@@ -111,8 +114,6 @@ wat_to_wasm(_Text) -> ?NOT_LOADED.
 
 %% `{MaxMemoryBytes, MaxTableElements, Deterministic}'.
 -type start_opts() :: {non_neg_integer(), non_neg_integer(), boolean()}.
--spec start_opts(binary(), timeout(), start_opts()) -> {ok, instance()} | {error, term()}.
-start_opts(_Bytes, _Timeout, _Opts) -> ?NOT_LOADED.
 -spec start_aot(binary(), timeout(), start_opts()) -> {ok, instance()} | {error, term()}.
 start_aot(_Artifact, _Timeout, _Opts) -> ?NOT_LOADED.
 -spec precompile(binary(), boolean()) -> {ok, binary()} | {error, term()}.

@@ -107,6 +107,34 @@ memory_limit_test() ->
     ?assertEqual({error, {bad_option, max_memory, -1}},
                  beamr:start(?STATEFUL, #{max_memory => -1})).
 
+%% Module handles and links take start options: the handle keeps its engine unless
+%% told otherwise, limits apply to every memory in the store, links share the engine.
+handle_and_link_options_test() ->
+    {ok, M} = beamr:compile(?STATEFUL, #{deterministic => true}),
+    {ok, I} = beamr:start(M, #{max_memory => 2 * 65536}),
+    ?assertEqual({ok, [1]}, beamr:call(I, <<"grow">>, [1])),
+    ?assertEqual({ok, [-1]}, beamr:call(I, <<"grow">>, [1])),
+    ?assertEqual({error, out_of_fuel}, beamr:call(I, <<"bump">>, [], #{fuel => 1})),
+    {ok, J} = beamr:start(M),
+    ?assertEqual({ok, undefined}, beamr:fuel_consumed(J)),
+    ?assertMatch({error, {instantiate, _}}, beamr:start(M, #{deterministic => false})),
+    {ok, Plain} = beamr:compile(?STATEFUL),
+    ?assertEqual({error, not_metered}, beamr:fuel_consumed(element(2, beamr:start(Plain)))),
+    ?assertMatch({error, {instantiate, _}}, beamr:start(Plain, #{deterministic => true})),
+    %% A link and its consumer, both metered and both under the memory limit.
+    Lib = <<"(module (memory (export \"mem\") 1)
+        (func (export \"grow\") (param i32) (result i32) local.get 0 memory.grow))">>,
+    Main = <<"(module (import \"lib\" \"grow\" (func $g (param i32) (result i32)))
+        (func (export \"grow_lib\") (param i32) (result i32) local.get 0 call $g))">>,
+    {ok, K} = beamr:start(Main, #{links => #{lib => Lib}, deterministic => true,
+                                  max_memory => 3 * 65536}),
+    ?assertEqual({ok, [1]}, beamr:call(K, <<"grow_lib">>, [2])),
+    ?assertEqual({ok, [-1]}, beamr:call(K, <<"grow_lib">>, [1])),
+    ?assertEqual({error, out_of_fuel}, beamr:call(K, <<"grow_lib">>, [0], #{fuel => 1})),
+    ?assertMatch({error, {unsupported_options, _}},
+                 beamr:start(Main, #{links => #{lib => Lib}, aot => true})),
+    ?assertEqual({error, {bad_option, aot, maybe}}, beamr:start(Main, #{aot => maybe})).
+
 table_limit_test() ->
     Wat = <<"(module (table $t 1 funcref)
         (func (export \"grow\") (param i32) (result i32) ref.null func local.get 0 table.grow $t))">>,

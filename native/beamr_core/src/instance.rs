@@ -242,7 +242,7 @@ impl Instance {
         links: &[Link],
         deadline: Option<Instant>,
     ) -> Result<Instance, Error> {
-        Instance::build(module, links, deadline, &Options::default())
+        Instance::start(module, links, deadline, &Options::default())
     }
 
     /// [`Instance::new`] with start options: memory and table limits. The module must
@@ -252,10 +252,13 @@ impl Instance {
         deadline: Option<Instant>,
         options: &Options,
     ) -> Result<Instance, Error> {
-        Instance::build(module, &[], deadline, options)
+        Instance::start(module, &[], deadline, options)
     }
 
-    fn build(
+    /// The general form: `links` instantiated first into the same store (see
+    /// `link.rs`), then `module`, with start `options`. The module and every link must
+    /// have been compiled for `options.variant()`.
+    pub fn start(
         module: Arc<CompiledModule>,
         links: &[Link],
         deadline: Option<Instant>,

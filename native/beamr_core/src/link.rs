@@ -13,7 +13,6 @@
 //! modules are numbered after the main module's, so a suspended call reports them like
 //! any other import (see [`crate::Instance::import_desc`]).
 
-use crate::engine::engine;
 use crate::instance::{import_host_fn, Host};
 use crate::module::{CompiledModule, ImportDesc};
 use std::sync::Arc;
@@ -92,7 +91,7 @@ pub(crate) async fn instantiate(
     module: &CompiledModule,
     links: &[Link],
 ) -> wasmtime::Result<(wasmtime::Instance, Option<Memory>, Vec<ImportDesc>)> {
-    let mut linker: Linker<Host> = Linker::new(engine());
+    let mut linker: Linker<Host> = Linker::new(module.wasmtime_module().engine());
     let mut extra: Vec<ImportDesc> = Vec::new();
     for link in links {
         let first = module.imports().len() + extra.len();

@@ -10,7 +10,8 @@ use crate::instance::Handle;
 use crate::{atoms, deadline, terms, with_store};
 use beamr_core::module::compile_hashed;
 use beamr_core::{
-    describe, function_exists, CompiledModule, Error, Instance, ItemType, Link, TableEntry, Variant,
+    describe, function_exists, CompiledModule, Error, Instance, ItemType, Link, Options,
+    TableEntry, Variant,
 };
 use rustler::{Atom, Binary, Encoder, Env, Resource, ResourceArc, Term};
 use std::sync::Arc;
@@ -34,26 +35,32 @@ pub fn module_of_handle(term: Term) -> Result<Arc<CompiledModule>, Error> {
     }
 }
 
-/// As [`module_of_handle`], also compiling wasm/WAT bytes (or finding them in the
-/// cache); only for NIFs on dirty schedulers.
-fn module_of(term: Term) -> Result<Arc<CompiledModule>, Error> {
+/// As [`module_of_handle`], also compiling wasm/WAT bytes for `variant` (or finding
+/// them in the cache); only for NIFs on dirty schedulers.
+fn module_of(term: Term, variant: Variant) -> Result<Arc<CompiledModule>, Error> {
     match term.decode::<Binary>() {
         Ok(bytes) => compile_hashed(
             bytes.as_slice(),
             crate::image_hash::hash_of(&bytes),
-            Variant::Default,
+            variant,
         ),
         Err(_) => module_of_handle(term),
     }
 }
 
-/// `compile(Bytes) -> {ok, Module} | {error, Reason}`.
+/// `compile(Bytes, Deterministic) -> {ok, Module} | {error, Reason}`: compiled for the
+/// deterministic engine when `Deterministic`.
 #[rustler::nif(schedule = "DirtyCpu")]
-fn compile_module<'a>(env: Env<'a>, bytes: Binary<'a>) -> Term<'a> {
+fn compile_module<'a>(env: Env<'a>, bytes: Binary<'a>, deterministic: bool) -> Term<'a> {
+    let variant = Options {
+        deterministic,
+        ..Options::default()
+    }
+    .variant();
     match compile_hashed(
         bytes.as_slice(),
         crate::image_hash::hash_of(&bytes),
-        Variant::Default,
+        variant,
     ) {
         Ok(module) => (atoms::ok(), ResourceArc::new(ModuleResource { module })).encode(env),
         Err(e) => terms::core_error(env, &e),
@@ -86,22 +93,41 @@ fn delete_module(term: Term) -> bool {
     hash.is_some_and(|h| beamr_core::module::forget(&h))
 }
 
-/// `instantiate(Source, Timeout, [{Name, Source}]) -> {ok, Instance} | {error, Reason}`:
-/// `Source` is a module handle or bytes; the list names the links (see `link.rs`).
+/// `instantiate(Source, Timeout, [{Name, Source}], Options) -> {ok, Instance} |
+/// {error, Reason}`: `Source` is a module handle or bytes; the list names the links
+/// (see `link.rs`); `Options` is `{MaxMemory, MaxTableElements, Deterministic}` as the
+/// Erlang side validated them, where `Deterministic` is `default` to take a handle's
+/// engine (bytes: the default engine).
 #[rustler::nif(schedule = "DirtyCpu")]
-fn instantiate<'a>(env: Env<'a>, source: Term<'a>, timeout: Term<'a>, links: Term<'a>) -> Term<'a> {
+fn instantiate<'a>(
+    env: Env<'a>,
+    source: Term<'a>,
+    timeout: Term<'a>,
+    links: Term<'a>,
+    options: (u64, u64, Term<'a>),
+) -> Term<'a> {
     let Ok(deadline) = deadline(timeout) else {
         return terms::error(env, (atoms::bad_timeout(), timeout).encode(env));
     };
     let Ok(pairs) = links.decode::<Vec<(Binary, Term)>>() else {
         return terms::error(env, (atoms::bad_links(), links).encode(env));
     };
+    let (max_memory, max_table_elements, deterministic) = options;
+    let deterministic = match deterministic.decode::<bool>() {
+        Ok(d) => d,
+        Err(_) => module_of_handle(source).is_ok_and(|m| m.variant() == Variant::Deterministic),
+    };
+    let options = Options {
+        max_memory,
+        max_table_elements,
+        deterministic,
+    };
     let mut resolved = Vec::with_capacity(pairs.len());
     for (name, source) in pairs {
         let Ok(name) = std::str::from_utf8(name.as_slice()) else {
             return terms::error(env, (atoms::bad_links(), links).encode(env));
         };
-        match module_of(source) {
+        match module_of(source, options.variant()) {
             Ok(module) => resolved.push(Link {
                 name: name.to_string(),
                 module,
@@ -111,7 +137,8 @@ fn instantiate<'a>(env: Env<'a>, source: Term<'a>, timeout: Term<'a>, links: Ter
     }
     crate::started(
         env,
-        module_of(source).and_then(|m| Instance::new_linked(m, &resolved, deadline)),
+        module_of(source, options.variant())
+            .and_then(|m| Instance::start(m, &resolved, deadline, &options)),
     )
 }
 
@@ -190,7 +217,7 @@ fn item<'a>(env: Env<'a>, module: Option<&str>, name: &str, ty: &ItemType) -> Te
 /// `describe(Module | Instance | Bytes) -> #{imports => [map()], exports => [map()]}`.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn describe_module<'a>(env: Env<'a>, source: Term<'a>) -> Term<'a> {
-    let module = match module_of(source) {
+    let module = match module_of(source, Variant::Default) {
         Ok(m) => m,
         Err(e) => return terms::core_error(env, &e),
     };

@@ -20,29 +20,6 @@ fn options((max_memory, max_table_elements, deterministic): OptionsTerm) -> Opti
     }
 }
 
-/// `start_opts(Bytes, Timeout, Options) -> {ok, Instance} | {error, Reason}`.
-#[rustler::nif(schedule = "DirtyCpu")]
-fn start_opts<'a>(
-    env: Env<'a>,
-    bytes: Binary<'a>,
-    timeout: Term<'a>,
-    opts: OptionsTerm,
-) -> Term<'a> {
-    let Ok(deadline) = deadline(timeout) else {
-        return bad_timeout(env, timeout);
-    };
-    let opts = options(opts);
-    started(
-        env,
-        beamr_core::module::compile_hashed(
-            bytes.as_slice(),
-            crate::image_hash::hash_of(&bytes),
-            opts.variant(),
-        )
-        .and_then(|m| Instance::with_options(m, deadline, &opts)),
-    )
-}
-
 /// `start_aot(Artifact, Timeout, Options) -> {ok, Instance} | {error, Reason}`: starts
 /// an instance from an artifact of [`precompile`], if every check passes.
 #[rustler::nif(schedule = "DirtyCpu")]
