@@ -11,6 +11,11 @@ main(_) ->
     {ok, I} = beamr:start(Wat),
     {ok, Pid, _, _} = hb_beamr:start(Wat),
     Mul = fun(S, #{args := [A, B]}, _) -> {ok, [A * B], S} end,
+    %% An import that calls back into the instance first: a call on a second fiber.
+    Reenter = fun(S, #{args := [A, B]}, _) ->
+                      {ok, [120.0]} = beamr:call(I, <<"fac">>, [5.0]),
+                      {ok, [A * B], S}
+              end,
     %% The dev_wasm device (standalone world): a booted message asking for fac(5.0).
     {ok, Booted} = dev_wasm:init(#{<<"image">> => Wat}, #{}, #{}),
     FacMsg = Booted#{<<"function">> => <<"fac">>, <<"parameters">> => [5.0]},
@@ -25,6 +30,7 @@ main(_) ->
         {"beamr:call fac(5.0)", best(fun() -> calls(500000, fun() -> {ok, [120.0]} = beamr:call(I, <<"fac">>, [5.0]) end) end)},
         {"hb_beamr:call fac(5.0)", best(fun() -> calls(500000, fun() -> {ok, [120.0]} = hb_beamr:call(Pid, "fac", [5.0]) end) end)},
         {"import round trip (pow 1^N)", best(fun() -> imports(I, Mul, 200000) end)},
+        {"  same + re-entrant fac(5.0) inside", best(fun() -> imports(I, Reenter, 100000) end)},
         {"start + stop small module (cached)", best(fun() -> starts(Wat, 2000) end)},
         {"dev_wasm:compute fac(5.0) messages", best(fun() -> calls(200000, fun() -> [120.0] = compute_output(FacMsg) end) end)},
         %% What the BEAM-side figures stand on, from Rust in the same run (see README).

@@ -144,7 +144,8 @@ pub fn config() -> Config {
         .epoch_interruption(true)
         .memory_init_cow(true)
         .max_wasm_stack(MAX_WASM_STACK)
-        .async_stack_size(ASYNC_STACK);
+        .async_stack_size(ASYNC_STACK)
+        .with_host_stack(std::sync::Arc::new(crate::stacks::PooledStacks));
     config
 }
 

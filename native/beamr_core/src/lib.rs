@@ -20,6 +20,7 @@ pub mod memory;
 pub mod module;
 pub mod reserved_exports;
 pub mod snapshot;
+pub mod stacks;
 mod typed;
 pub mod value;
 
