@@ -12,8 +12,9 @@
 //! ```
 //! Value types: 0 i32 (4 bytes), 1 i64 (8), 2 f32 (4), 3 f64 (8), 4 v128 (16), 5 a
 //! function reference, 6 a null reference of another type. A function reference is
-//! 0 (null) or 1 followed by table u32 and slot u64: the function that slot held when
-//! the module was instantiated, which every instance of the module agrees on.
+//! 0 (null) or 1 followed by table u32 and slot u64: the first slot (lowest table, then
+//! lowest slot) that held the function when the module was instantiated, which every
+//! instance of the module agrees on (`initial_tables.rs` knows the initial tables).
 //!
 //! The encoding is canonical — the same state gives the same bytes — and all-zero
 //! chunks cost one bit. A snapshot is checked completely (structure, checksum, module,
