@@ -18,6 +18,7 @@
 
 use crate::engine::{engine_for, Variant};
 use crate::error::Error;
+use crate::initial_tables::InitialTables;
 use crate::module::{compile_for, describe, insert, lookup, CompiledModule};
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
@@ -247,7 +248,10 @@ pub fn load_artifact(artifact: &[u8]) -> Result<Arc<CompiledModule>, Error> {
         return Ok(found);
     }
     let module = deserialize(engine_for(checked.variant), &checked)?;
-    let compiled = Arc::new(describe(module, checked.hash, checked.variant)?);
+    // An artifact carries no wasm to read the element segments from: its instances
+    // read their tables when they start.
+    let initial = InitialTables::unknown();
+    let compiled = Arc::new(describe(module, checked.hash, checked.variant, initial)?);
     insert(compiled.clone());
     Ok(compiled)
 }

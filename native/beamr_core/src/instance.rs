@@ -13,11 +13,11 @@
 use crate::engine::{note_activity, ticks, Variant};
 use crate::error::{Error, Interrupt};
 use crate::exchange::{Command, Event, NextCommand, Shared, StoreTask};
+use crate::initial_tables::{Initial, InitialFuncs, TableInit};
 use crate::limits::Options;
 use crate::link::Link;
 use crate::memory::{checked_range, cstring_range, default_memory};
 use crate::module::{CompiledModule, ImportDesc};
-use crate::reserved_exports;
 use crate::snapshot::{self, StateRefs};
 use crate::typed::{fast_call, CallFuture, FastCall};
 use crate::value::signature;
@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wasmtime::{
-    AsContextMut, Caller, Extern, ExternType, Func, Linker, Memory, Ref, RootScope, Store,
-    StoreContextMut, StoreLimits, UpdateDeadline, Val, ValType,
+    AsContextMut, Caller, Extern, Func, Linker, Memory, Ref, RootScope, Store, StoreContextMut,
+    StoreLimits, UpdateDeadline, Val, ValType,
 };
 
 /// The data every beamr store carries.
@@ -135,9 +135,9 @@ pub struct Instance {
     exports: HashMap<Box<str>, Callee, BuildHasherDefault<Fnv>>,
     /// Imports of linked modules, numbered after the module's own (see `link.rs`).
     linked_imports: Vec<ImportDesc>,
-    /// Function index by `Func::to_raw` address, for the functions element segments
-    /// name; built at the first table read that needs it.
-    pub(crate) func_indices: Option<HashMap<usize, u32>>,
+    /// The functions of the initial tables, resolved at the first snapshot, restore
+    /// or table read that needs them (see `initial_tables.rs`).
+    initial_funcs: Option<Arc<InitialFuncs>>,
     /// The state a snapshot covers, found through the reserved exports.
     state_refs: StateRefs,
     /// Fuel for the next outermost call on a metered instance (`None`: unbounded).
@@ -357,7 +357,7 @@ impl Instance {
             saved_deadlines: Vec::new(),
             exports: HashMap::default(),
             linked_imports,
-            func_indices: None,
+            initial_funcs: None,
             state_refs,
             fuel_budget: None,
             fuel_start: 0,
@@ -396,9 +396,10 @@ impl Instance {
         alloc: impl FnOnce(usize) -> B,
     ) -> Result<B, Error> {
         let refs = self.state_refs.clone();
+        let funcs = self.initial_funcs()?;
         let hash = *self.module.hash();
         self.with_store(|mut store| {
-            let plan = snapshot::plan(&mut store, &refs, &hash)?;
+            let plan = snapshot::plan(&mut store, &refs, &funcs, &hash)?;
             let mut out = alloc(plan.len());
             snapshot::write(&mut store, &refs, &plan, out.as_mut())?;
             Ok(out)
@@ -419,7 +420,22 @@ impl Instance {
             return self.with_store(|store| snapshot::restore_raw(store, &refs, bytes))?;
         }
         let parsed = snapshot::parse(bytes)?;
-        self.with_store(|store| snapshot::restore(store, &refs, &hash, &parsed))?
+        let funcs = self.initial_funcs()?;
+        self.with_store(|store| snapshot::restore(store, &refs, &funcs, &hash, &parsed))?
+    }
+
+    /// The functions of the initial tables, resolved in the store on first use.
+    pub(crate) fn initial_funcs(&mut self) -> Result<Arc<InitialFuncs>, Error> {
+        if let Some(funcs) = &self.initial_funcs {
+            return Ok(funcs.clone());
+        }
+        let (handle, module) = (self.handle, self.module.clone());
+        let refs = self.state_refs.clone();
+        let funcs = self.with_store(|store| {
+            Arc::new(InitialFuncs::resolve(store, &handle, &module, &refs.tables))
+        })?;
+        self.initial_funcs = Some(funcs.clone());
+        Ok(funcs)
     }
 
     pub fn module(&self) -> &Arc<CompiledModule> {
@@ -774,61 +790,52 @@ impl Instance {
     }
 }
 
-/// Finds the state a snapshot covers through the reserved exports, and records each
-/// table's initial functions.
+/// Finds the state a snapshot covers through the reserved exports, and each table's
+/// initial contents: from the module when it determines them (no slot is read), else
+/// read slot by slot now (see `initial_tables.rs`).
 fn state_refs(
     store: &mut Store<Host>,
     handle: &wasmtime::Instance,
     module: &CompiledModule,
 ) -> StateRefs {
-    let mut refs = StateRefs::default();
-    // Looked up by name from the module's type-level list: walking the instance's
-    // exports would make a store item of every exported function on every start.
-    let exports: Vec<(String, Extern)> = module
-        .wasmtime_module()
-        .exports()
-        .filter(|e| {
-            reserved_exports::is_reserved(e.name()) && !matches!(e.ty(), ExternType::Func(_))
-        })
-        .filter_map(|e| {
+    let exports = module.state_exports();
+    let memory = (exports.memory.as_ref())
+        .and_then(|at| handle.get_module_export(&mut *store, at)?.into_memory());
+    let globals = (exports.globals.iter())
+        .filter_map(|(i, at)| {
             Some((
-                e.name().to_string(),
-                handle.get_export(&mut *store, e.name())?,
+                *i,
+                handle.get_module_export(&mut *store, at)?.into_global()?,
             ))
         })
         .collect();
-    let index =
-        |name: &str, prefix: &str| -> Option<u32> { name.strip_prefix(prefix)?.parse().ok() };
-    let global_prefix = reserved_exports::global_name(0);
-    let global_prefix = global_prefix.trim_end_matches('0');
-    let table_prefix = reserved_exports::table_name(0);
-    let table_prefix = table_prefix.trim_end_matches('0');
-    for (name, item) in exports {
-        match item {
-            Extern::Memory(m) if name == reserved_exports::MEMORY_NAME => refs.memory = Some(m),
-            Extern::Global(g) => {
-                if let Some(i) = index(&name, global_prefix) {
-                    refs.globals.push((i, g));
-                }
+    let mut tables = Vec::with_capacity(exports.tables.len());
+    for (i, at) in &exports.tables {
+        let Some(t) = handle
+            .get_module_export(&mut *store, at)
+            .and_then(Extern::into_table)
+        else {
+            continue;
+        };
+        let initial = match module.initial_tables().table(*i) {
+            TableInit::Known(entries) => Initial::Known(entries.clone()),
+            TableInit::Unknown => {
+                let read = (0..t.size(&*store))
+                    .map(|slot| match t.get(&mut *store, slot) {
+                        Some(Ref::Func(f)) => f,
+                        _ => None,
+                    })
+                    .collect();
+                Initial::Read(read)
             }
-            Extern::Table(t) => {
-                if let Some(i) = index(&name, table_prefix) {
-                    let size = t.size(&*store);
-                    let initial = (0..size)
-                        .map(|slot| match t.get(&mut *store, slot) {
-                            Some(Ref::Func(f)) => f,
-                            _ => None,
-                        })
-                        .collect();
-                    refs.tables.push((i, t, initial));
-                }
-            }
-            _ => {}
-        }
+        };
+        tables.push((*i, t, initial));
     }
-    refs.globals.sort_by_key(|(i, _)| *i);
-    refs.tables.sort_by_key(|(i, _, _)| *i);
-    refs
+    StateRefs {
+        memory,
+        globals,
+        tables,
+    }
 }
 
 /// The host function behind every function import: it reports the import to the

@@ -7,9 +7,7 @@
 
 use crate::error::Error;
 use crate::instance::Instance;
-use crate::reserved_exports;
 use crate::value::signature;
-use std::collections::HashMap;
 use wasmtime::{Extern, ExternType, Mutability, Ref, ValType};
 
 /// One entry of a table.
@@ -120,7 +118,7 @@ impl Instance {
         })??;
         match entry {
             TableEntry::Func { signature, raw, .. } => {
-                let index = self.func_indices()?.get(&raw).copied();
+                let index = self.initial_funcs()?.index_of(raw);
                 Ok(TableEntry::Func {
                     index,
                     signature,
@@ -129,27 +127,6 @@ impl Instance {
             }
             other => Ok(other),
         }
-    }
-
-    /// The function index of each function an element segment names, by address.
-    fn func_indices(&mut self) -> Result<&HashMap<usize, u32>, Error> {
-        if self.func_indices.is_none() {
-            let handle = self.handle();
-            let module = self.module().clone();
-            let map = self.with_store(|mut store| {
-                module
-                    .wasmtime_module()
-                    .exports()
-                    .filter_map(|e| {
-                        let index = reserved_exports::func_index(e.name())?;
-                        let func = handle.get_func(&mut store, e.name())?;
-                        Some((func.to_raw(&mut store) as usize, index))
-                    })
-                    .collect::<HashMap<usize, u32>>()
-            })?;
-            self.func_indices = Some(map);
-        }
-        Ok(self.func_indices.get_or_insert_with(HashMap::new))
     }
 
     /// Grows the default memory by `delta` pages; returns its previous size in pages.

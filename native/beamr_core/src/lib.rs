@@ -10,6 +10,7 @@ pub mod emscripten;
 pub mod engine;
 pub mod error;
 mod exchange;
+pub mod initial_tables;
 pub mod instance;
 pub mod introspect;
 pub mod items;

@@ -9,7 +9,9 @@
 use crate::emscripten;
 use crate::engine::{engine_for, Variant};
 use crate::error::Error;
+use crate::initial_tables::InitialTables;
 use crate::instance::{import_host_fn, Host};
+use crate::reserved_exports::StateExports;
 use crate::value::signature;
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
@@ -92,6 +94,10 @@ pub struct CompiledModule {
     exports: Vec<ExportDesc>,
     hash: [u8; 32],
     variant: Variant,
+    /// What each table holds at instantiation, worked out at compile time.
+    initial_tables: Arc<InitialTables>,
+    /// The reserved exports through which instances reach their state.
+    state_exports: StateExports,
 }
 
 impl CompiledModule {
@@ -116,6 +122,15 @@ impl CompiledModule {
     pub fn variant(&self) -> Variant {
         self.variant
     }
+
+    /// What each table holds when an instance starts, as far as the module says.
+    pub fn initial_tables(&self) -> &Arc<InitialTables> {
+        &self.initial_tables
+    }
+
+    pub(crate) fn state_exports(&self) -> &StateExports {
+        &self.state_exports
+    }
 }
 
 fn sig_of(ty: &ExternType) -> String {
@@ -131,7 +146,7 @@ fn build(bytes: &[u8], hash: [u8; 32], variant: Variant) -> Result<CompiledModul
         COMPILATIONS.fetch_add(1, Ordering::Relaxed);
         prepare(bytes)
     })?;
-    describe(module, hash, variant)
+    describe(module, hash, variant, InitialTables::derive(bytes))
 }
 
 /// The binary encoding of a module given as WAT text; wasm bytes come back unchanged.
@@ -154,6 +169,7 @@ pub(crate) fn describe(
     module: Module,
     hash: [u8; 32],
     variant: Variant,
+    initial_tables: InitialTables,
 ) -> Result<CompiledModule, Error> {
     let engine = module.engine().clone();
     let imports: Vec<ImportDesc> = module
@@ -210,13 +226,15 @@ pub(crate) fn describe(
         None
     };
     Ok(CompiledModule {
-        module,
         linker,
         pre,
         imports,
         exports,
         hash,
         variant,
+        initial_tables: Arc::new(initial_tables),
+        state_exports: StateExports::of(&module),
+        module,
     })
 }
 

@@ -12,6 +12,7 @@
 use crate::error::Error;
 use wasm_encoder::{Encode, RawSection};
 use wasmparser::{Parser, Payload, TypeRef};
+use wasmtime::{ExternType, Module, ModuleExport};
 
 /// Every export beamr adds starts with this; a module's own exports may not.
 pub const RESERVED_PREFIX: &str = "__beamr_";
@@ -46,6 +47,50 @@ pub const MEMORY_NAME: &str = "__beamr_memory_0";
 /// Whether an export name is one beamr added.
 pub fn is_reserved(name: &str) -> bool {
     name.starts_with(RESERVED_PREFIX)
+}
+
+/// The reserved exports of a compiled module that reach state (the memory, mutable
+/// globals and tables, not the functions), found once per compilation so that an
+/// instance reaches each in O(1) when it starts, without walking the module's exports.
+#[derive(Default)]
+pub struct StateExports {
+    pub memory: Option<ModuleExport>,
+    /// By global index.
+    pub globals: Vec<(u32, ModuleExport)>,
+    /// By table index.
+    pub tables: Vec<(u32, ModuleExport)>,
+}
+
+impl StateExports {
+    pub fn of(module: &Module) -> StateExports {
+        let mut found = StateExports::default();
+        let index = |name: &str, kind: &str| -> Option<u32> {
+            name.strip_prefix(RESERVED_PREFIX)?
+                .strip_prefix(kind)?
+                .parse()
+                .ok()
+        };
+        for export in module.exports() {
+            let name = export.name();
+            if !is_reserved(name) || func_index(name).is_some() {
+                continue;
+            }
+            let Some(at) = module.get_export_index(name) else {
+                continue;
+            };
+            match export.ty() {
+                ExternType::Memory(_) if name == MEMORY_NAME => found.memory = Some(at),
+                ExternType::Global(_) => found
+                    .globals
+                    .extend(index(name, "global_").map(|i| (i, at))),
+                ExternType::Table(_) => found.tables.extend(index(name, "table_").map(|i| (i, at))),
+                _ => {}
+            }
+        }
+        found.globals.sort_by_key(|(i, _)| *i);
+        found.tables.sort_by_key(|(i, _)| *i);
+        found
+    }
 }
 
 const EXPORT_SECTION: u8 = 7;

@@ -12,8 +12,9 @@
 //! ```
 //! Value types: 0 i32 (4 bytes), 1 i64 (8), 2 f32 (4), 3 f64 (8), 4 v128 (16), 5 a
 //! function reference, 6 a null reference of another type. A function reference is
-//! 0 (null) or 1 followed by table u32 and slot u64: the function that slot held when
-//! the module was instantiated, which every instance of the module agrees on.
+//! 0 (null) or 1 followed by table u32 and slot u64: the first slot (lowest table, then
+//! lowest slot) that held the function when the module was instantiated, which every
+//! instance of the module agrees on (`initial_tables.rs` knows the initial tables).
 //!
 //! The encoding is canonical — the same state gives the same bytes — and all-zero
 //! chunks cost one bit. A snapshot is checked completely (structure, checksum, module,
@@ -21,7 +22,7 @@
 //! linear memory, written at offset 0 (growing memory to hold it).
 
 use crate::error::{Error, SnapshotError};
-use std::collections::HashMap;
+use crate::initial_tables::{Initial, InitialFuncs, Was};
 use wasmtime::{AsContextMut, Func, Global, Memory, Ref, Table, Val, ValType};
 
 pub const MAGIC: &[u8; 8] = b"BEAMRSNP";
@@ -34,8 +35,8 @@ const PAGE: u64 = 65536;
 pub(crate) struct StateRefs {
     pub memory: Option<Memory>,
     pub globals: Vec<(u32, Global)>,
-    /// Each table with the functions it held at instantiation.
-    pub tables: Vec<(u32, Table, Vec<Option<Func>>)>,
+    /// Each table with what it held at instantiation.
+    pub tables: Vec<(u32, Table, Initial)>,
 }
 
 fn snap(e: SnapshotError) -> Error {
@@ -57,33 +58,25 @@ fn chunks(len: usize) -> usize {
     len.div_ceil(CHUNK)
 }
 
-/// Where each function of the initial tables sits (its first slot).
-fn initial_slots(store: &mut impl AsContextMut, state: &StateRefs) -> HashMap<usize, (u32, u64)> {
-    let mut slots = HashMap::new();
-    for (index, _, initial) in &state.tables {
-        for (j, f) in initial.iter().enumerate() {
-            if let Some(f) = f {
-                slots
-                    .entry(f.to_raw(&mut *store) as usize)
-                    .or_insert((*index, j as u64));
-            }
-        }
-    }
-    slots
+fn raw(store: &mut impl AsContextMut, f: &Func) -> usize {
+    f.to_raw(&mut *store) as usize
 }
 
 fn encode_ref(
     store: &mut impl AsContextMut,
-    slots: &HashMap<usize, (u32, u64)>,
+    funcs: &InitialFuncs,
     r: &Ref,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     match r {
         Ref::Func(None) => out.push(0),
         Ref::Func(Some(f)) => {
-            let &(t, j) = slots.get(&(f.to_raw(&mut *store) as usize)).ok_or(snap(
-                SnapshotError::Unsupported("a function reference not found in any initial table"),
-            ))?;
+            let (t, j) =
+                funcs
+                    .first_slot(raw(store, f))
+                    .ok_or(snap(SnapshotError::Unsupported(
+                        "a function reference not found in any initial table",
+                    )))?;
             out.push(1);
             out.extend_from_slice(&t.to_le_bytes());
             out.extend_from_slice(&j.to_le_bytes());
@@ -116,17 +109,18 @@ impl Plan {
     }
 }
 
-/// Scans the state and encodes everything but the memory bytes.
+/// Scans the state and encodes everything but the memory bytes. `funcs` resolves
+/// the functions of the initial tables.
 pub(crate) fn plan(
     mut store: impl AsContextMut,
     state: &StateRefs,
+    funcs: &InitialFuncs,
     hash: &[u8; 32],
 ) -> Result<Plan, Error> {
     let mut meta = Vec::with_capacity(64);
     meta.extend_from_slice(MAGIC);
     meta.extend_from_slice(&VERSION.to_le_bytes());
     meta.extend_from_slice(hash);
-    let slots = initial_slots(&mut store, state);
 
     meta.extend_from_slice(&(state.globals.len() as u32).to_le_bytes());
     for (index, global) in &state.globals {
@@ -154,7 +148,7 @@ pub(crate) fn plan(
             }
             Val::FuncRef(f) => {
                 meta.push(5);
-                encode_ref(&mut store, &slots, &Ref::Func(f), &mut meta)?;
+                encode_ref(&mut store, funcs, &Ref::Func(f), &mut meta)?;
             }
             other => {
                 let null = other.ref_().is_some_and(|r| r.is_null());
@@ -176,20 +170,20 @@ pub(crate) fn plan(
         let count_at = meta.len();
         meta.extend_from_slice(&0u32.to_le_bytes());
         let mut count = 0u32;
+        let mut initial = initial.cursor();
         for slot in 0..size {
             let current = table.get(&mut store, slot).unwrap_or(Ref::Func(None));
-            let was = initial.get(slot as usize).copied().flatten();
-            let same = match (&current, was) {
-                (Ref::Func(None), None) => true,
-                (Ref::Func(Some(a)), Some(b)) => {
-                    std::ptr::eq(a.to_raw(&mut store), b.to_raw(&mut store))
+            let same = match (&current, initial.at(slot)) {
+                (r, Was::Null) => r.is_null(),
+                (Ref::Func(Some(f)), Was::Index(index)) => {
+                    funcs.index_of(raw(&mut store, f)) == Some(index)
                 }
-                (r, None) => r.is_null(),
+                (Ref::Func(Some(f)), Was::Func(g)) => raw(&mut store, f) == raw(&mut store, &g),
                 _ => false,
             };
             if !same {
                 meta.extend_from_slice(&slot.to_le_bytes());
-                encode_ref(&mut store, &slots, &current, &mut meta)?;
+                encode_ref(&mut store, funcs, &current, &mut meta)?;
                 count += 1;
             }
         }
@@ -439,12 +433,14 @@ fn does_not_fit(m: impl Into<String>) -> Error {
     snap(SnapshotError::DoesNotFit(m.into()))
 }
 
-/// Restores a parsed snapshot into the instance whose state `state` describes.
-/// Everything is checked before the first change; only growing memory or a table can
-/// fail after that (a limit), leaving the instance grown but otherwise unchanged.
+/// Restores a parsed snapshot into the instance whose state `state` describes
+/// (`funcs` resolving the functions of its initial tables). Everything is checked
+/// before the first change; only growing memory or a table can fail after that (a
+/// limit), leaving the instance grown but otherwise unchanged.
 pub(crate) fn restore(
     mut store: impl AsContextMut,
     state: &StateRefs,
+    initial_funcs: &InitialFuncs,
     hash: &[u8; 32],
     parsed: &Parsed,
 ) -> Result<(), Error> {
@@ -456,7 +452,7 @@ pub(crate) fn restore(
             SavedRef::Null => Some(None),
             SavedRef::Slot(t, j) => {
                 let (_, _, initial) = state.tables.iter().find(|(i, _, _)| *i == t)?;
-                Some(Some((*initial.get(usize::try_from(j).ok()?)?)?))
+                Some(Some(initial_funcs.handle_of(initial.at(j))?))
             }
         }
     };
@@ -525,6 +521,7 @@ pub(crate) fn restore(
     for (table, initial, size, entries) in table_sets {
         let have = table.size(&store);
         let null = Ref::null(table.ty(&store).element().heap_type());
+        let mut initial = initial.cursor();
         let mut next = entries.into_iter().peekable();
         for slot in 0..have {
             let value = match next.peek() {
@@ -533,7 +530,7 @@ pub(crate) fn restore(
                     next.next();
                     Ref::Func(f)
                 }
-                _ if slot < size => match initial.get(slot as usize).copied().flatten() {
+                _ if slot < size => match initial_funcs.handle_of(initial.at(slot)) {
                     Some(f) => Ref::Func(Some(f)),
                     None => null.clone(),
                 },
