@@ -34,6 +34,43 @@ spin_no_long_schedule() ->
     ?assertEqual([], [R || {_, Pid, _, Info} = R <- Reports,
                            Pid =:= Spinner orelse mentions_beamr(Info)]).
 
+%% Freeing a big instance unmaps its memory (milliseconds for 100 MB): neither a stop
+%% nor the garbage collection of the last reference does that on a normal scheduler.
+big_instances_free_off_scheduler_test_() ->
+    {timeout, 60, fun big_instances_free_off_scheduler/0}.
+
+big_instances_free_off_scheduler() ->
+    Wat = <<"(module (memory (export \"memory\") 1 65536)
+               (func (export \"touch\") (param i32 i32)
+                 local.get 0 i32.const 1 local.get 1 memory.fill))">>,
+    Big = fun() ->
+                  {ok, I} = beamr:start(Wat),
+                  {ok, 1} = beamr:memory_grow(I, 2047),
+                  {ok, []} = beamr:call(I, <<"touch">>, [0, 2048 * 65536]),
+                  I
+          end,
+    Stopped = Big(),
+    Holder = spawn(fun() -> _ = Big(), receive drop -> ok end end),
+    timer:sleep(200),
+    flush_monitor_messages(),
+    Previous = erlang:system_monitor(self(), [{long_schedule, 5}]),
+    %% Not from this process: the monitor is not told about itself.
+    Stopper = spawn(fun() -> receive stop -> ok = beamr:stop(Stopped) end end),
+    try
+        StopperRef = monitor(process, Stopper),
+        Stopper ! stop,
+        receive {'DOWN', StopperRef, process, Stopper, normal} -> ok end,
+        %% The holder's instance goes when the holder does.
+        Ref = monitor(process, Holder),
+        Holder ! drop,
+        receive {'DOWN', Ref, process, Holder, _} -> ok end,
+        timer:sleep(200)
+    after
+        restore_system_monitor(Previous)
+    end,
+    ?assertEqual([], [R || {_, Pid, _, Info} = R <- monitor_messages(),
+                           Pid =:= Stopper orelse Pid =:= Holder orelse mentions_beamr(Info)]).
+
 restore_system_monitor(undefined) ->
     erlang:system_monitor(undefined);
 restore_system_monitor({Pid, Opts}) ->

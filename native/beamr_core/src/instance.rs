@@ -18,6 +18,7 @@ use crate::limits::Options;
 use crate::link::Link;
 use crate::memory::{checked_range, cstring_range, default_memory};
 use crate::module::{CompiledModule, ImportDesc};
+use crate::reaper::INLINE_BYTES;
 use crate::snapshot::{self, StateRefs};
 use crate::typed::{fast_call, CallFuture, FastCall};
 use crate::value::signature;
@@ -135,6 +136,8 @@ pub struct Instance {
     exports: HashMap<Box<str>, Callee, BuildHasherDefault<Fnv>>,
     /// Imports of linked modules, numbered after the module's own (see `link.rs`).
     linked_imports: Vec<ImportDesc>,
+    /// Modules were linked into the store (their memories are not `memory`).
+    linked: bool,
     /// The functions of the initial tables, resolved at the first snapshot, restore
     /// or table read that needs them (see `initial_tables.rs`).
     initial_funcs: Option<Arc<InitialFuncs>>,
@@ -357,6 +360,7 @@ impl Instance {
             saved_deadlines: Vec::new(),
             exports: HashMap::default(),
             linked_imports,
+            linked: !links.is_empty(),
             initial_funcs: None,
             state_refs,
             fuel_budget: None,
@@ -484,7 +488,7 @@ impl Instance {
     fn settle_stop(&mut self) -> bool {
         if self.shared.stopped.load(Ordering::SeqCst) {
             if !matches!(self.state, State::Stopped) {
-                self.state = State::Stopped;
+                self.release_store();
                 self.imports_waiting.clear();
                 self.parked = false;
                 self.exports.clear();
@@ -492,6 +496,22 @@ impl Instance {
             return true;
         }
         false
+    }
+
+    /// Takes the store (or the call holding it) out of the instance and frees it: here
+    /// if its memory is small, else on the reaper thread (see `reaper.rs`).
+    fn release_store(&mut self) {
+        let state = std::mem::replace(&mut self.state, State::Stopped);
+        let small = match (&state, self.memory) {
+            (State::Idle(store), Some(m)) => !self.linked && m.data_size(store) <= INLINE_BYTES,
+            (State::Idle(_), None) => !self.linked,
+            _ => false,
+        };
+        if small {
+            drop(state);
+        } else {
+            crate::reaper::drop_later(state);
+        }
     }
 
     /// Stops the instance now and frees its store (any parked call is unwound).
@@ -793,6 +813,12 @@ impl Instance {
 /// Finds the state a snapshot covers through the reserved exports, and each table's
 /// initial contents: from the module when it determines them (no slot is read), else
 /// read slot by slot now (see `initial_tables.rs`).
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.release_store();
+    }
+}
+
 fn state_refs(
     store: &mut Store<Host>,
     handle: &wasmtime::Instance,

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod link;
 pub mod memory;
 pub mod module;
+mod reaper;
 pub mod reserved_exports;
 pub mod snapshot;
 pub mod stacks;
