@@ -4,15 +4,22 @@
 //! can touch that store is the import host function the call is suspended in. The
 //! driver (the NIF, on whatever scheduler thread polls next) therefore talks to that
 //! host function through this exchange: it leaves one [`Command`], polls the call's
-//! future, and reads back one [`Event`]. Polling is synchronous, so at most one
-//! command and one event are ever in flight.
+//! future, and reads back one [`Event`]. Polling is synchronous, and the host function
+//! runs on the call's fiber, which runs on the polling thread; so the exchange is a pair
+//! of thread-local cells: no lock, no atomic, no reference count on the way. Nothing
+//! stays in them between polls (the driver takes what the poll left), so a call that
+//! moves to another scheduler thread finds that thread's cells as empty as it left the
+//! previous one's.
+//!
+//! The exchange also keeps one spare value vector per thread: the results vector of an
+//! answered import becomes the argument vector of the next import, so a round trip
+//! does not allocate in the core.
 
 use crate::error::Error;
-use parking_lot::Mutex;
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use wasmtime::{Func, StoreContextMut, Val};
@@ -84,8 +91,30 @@ pub(crate) struct Shared {
     pub(crate) slice_start: AtomicU64,
     /// Nanoseconds since [`base`] after which the call times out; 0 for none.
     deadline: AtomicU64,
-    command: Mutex<Option<Command>>,
-    event: Mutex<Option<Event>>,
+}
+
+thread_local! {
+    static COMMAND: Cell<Option<Command>> = const { Cell::new(None) };
+    static EVENT: Cell<Option<Event>> = const { Cell::new(None) };
+    static SPARE: Cell<Vec<Val>> = const { Cell::new(Vec::new()) };
+}
+
+/// Reports `e` to the driver polling on this thread (from a host function).
+pub(crate) fn post_event(e: Event) {
+    EVENT.set(Some(e));
+}
+
+/// An empty value vector, reusing the thread's spare one if there is one.
+pub(crate) fn spare_vals() -> Vec<Val> {
+    SPARE.take()
+}
+
+/// Keeps `v`'s allocation as the thread's spare vector (small ones only).
+pub(crate) fn recycle_vals(mut v: Vec<Val>) {
+    if v.capacity() <= 16 {
+        v.clear();
+        SPARE.set(v);
+    }
 }
 
 fn base() -> Instant {
@@ -94,20 +123,19 @@ fn base() -> Instant {
 }
 
 impl Shared {
+    /// Leaves `c` for the host function that the next poll on this thread resumes.
     pub(crate) fn post_command(&self, c: Command) {
-        *self.command.lock() = Some(c);
+        COMMAND.set(Some(c));
     }
 
+    /// A command the last poll on this thread left unserved.
     pub(crate) fn take_command(&self) -> Option<Command> {
-        self.command.lock().take()
+        COMMAND.take()
     }
 
-    pub(crate) fn post_event(&self, e: Event) {
-        *self.event.lock() = Some(e);
-    }
-
+    /// What the host function reported during the last poll on this thread.
     pub(crate) fn take_event(&self) -> Option<Event> {
-        self.event.lock().take()
+        EVENT.take()
     }
 
     pub(crate) fn set_deadline(&self, at: Option<Instant>) {
@@ -142,13 +170,13 @@ impl Shared {
 }
 
 /// Resolves when the driver has left a command for this host function.
-pub(crate) struct NextCommand<'a>(pub(crate) &'a Arc<Shared>);
+pub(crate) struct NextCommand;
 
-impl Future for NextCommand<'_> {
+impl Future for NextCommand {
     type Output = Command;
 
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Command> {
-        match self.0.take_command() {
+        match COMMAND.take() {
             Some(c) => Poll::Ready(c),
             None => Poll::Pending,
         }

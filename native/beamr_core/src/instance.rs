@@ -12,7 +12,7 @@
 
 use crate::engine::{ticks, Variant};
 use crate::error::{Error, Interrupt};
-use crate::exchange::{Command, Event, NextCommand, Shared, StoreTask};
+use crate::exchange::{Command, Event, Shared, StoreTask};
 use crate::limits::Options;
 use crate::link::Link;
 use crate::memory::{checked_range, default_memory};
@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wasmtime::{
-    AsContextMut, Caller, Extern, ExternType, Func, Linker, Memory, Ref, RootScope, Store,
-    StoreContextMut, StoreLimits, UpdateDeadline, Val, ValType,
+    AsContextMut, Extern, ExternType, Func, Linker, Memory, Ref, RootScope, Store, StoreContextMut,
+    StoreLimits, UpdateDeadline, Val, ValType,
 };
 
 /// The data every beamr store carries.
@@ -198,7 +198,7 @@ fn on_epoch(store: StoreContextMut<'_, Host>) -> wasmtime::Result<UpdateDeadline
 /// An uncaught wasm exception stays on the store as its pending exception; the call
 /// already reports it as an error, so release it (the store stays usable and the
 /// exception object does not outlive the call).
-fn drop_pending_exception(mut ctx: impl AsContextMut) {
+pub(crate) fn drop_pending_exception(mut ctx: impl AsContextMut) {
     let mut scope = RootScope::new(&mut ctx);
     scope.as_context_mut().take_pending_exception();
 }
@@ -808,57 +808,4 @@ fn state_refs(
     refs.globals.sort_by_key(|(i, _)| *i);
     refs.tables.sort_by_key(|(i, _, _)| *i);
     refs
-}
-
-/// The host function behind every function import: it reports the import to the
-/// driver and then serves the driver's commands until it is answered.
-pub(crate) fn import_host_fn<'a>(
-    mut caller: Caller<'a, Host>,
-    index: usize,
-    params: &'a [Val],
-    results: &'a mut [Val],
-) -> Box<dyn Future<Output = wasmtime::Result<()>> + Send + 'a> {
-    Box::new(async move {
-        let shared = caller.data().shared.clone();
-        shared.post_event(Event::Import {
-            index,
-            args: params.to_vec(),
-        });
-        loop {
-            match NextCommand(&shared).await {
-                Command::Return(values) => {
-                    if values.len() != results.len() {
-                        let e = Error::BadArity {
-                            expected: results.len(),
-                            got: values.len(),
-                        };
-                        return Err(wasmtime::Error::new(Error::ImportAborted(e.to_string())));
-                    }
-                    results.clone_from_slice(&values);
-                    caller.as_context_mut().set_epoch_deadline(1);
-                    return Ok(());
-                }
-                Command::Fail(reason) => {
-                    return Err(wasmtime::Error::new(Error::ImportAborted(reason)));
-                }
-                Command::Store(task) => {
-                    task.run(caller.as_context_mut());
-                    shared.post_event(Event::StoreDone);
-                }
-                Command::Call {
-                    func,
-                    args,
-                    results: n,
-                } => {
-                    caller.as_context_mut().set_epoch_deadline(1);
-                    let mut out = vec![Val::I32(0); n];
-                    let result = func.call_async(&mut caller, &args, &mut out).await;
-                    drop_pending_exception(&mut caller);
-                    shared.post_event(Event::CallDone(
-                        result.map(|()| out).map_err(Error::from_wasm),
-                    ));
-                }
-            }
-        }
-    })
 }

@@ -14,7 +14,8 @@
 //! any other import (see [`crate::Instance::import_desc`]).
 
 use crate::engine::engine;
-use crate::instance::{import_host_fn, Host};
+use crate::host_import::{self, Binding};
+use crate::instance::Host;
 use crate::module::{CompiledModule, ImportDesc};
 use std::sync::Arc;
 use wasmtime::{Extern, ExternType, Global, Linker, Memory, Ref, Store, Table, Tag, Val};
@@ -65,12 +66,14 @@ fn define_missing(
         }
         match &import.ty {
             ExternType::Func(ty) => {
-                let index = first_index + i;
-                linker.func_new_async(
+                host_import::define(
+                    linker,
                     &import.module,
                     &import.name,
-                    ty.clone(),
-                    move |c, p, r| import_host_fn(c, index, p, r),
+                    ty,
+                    &import.signature,
+                    first_index + i,
+                    Binding::Typed,
                 )?;
             }
             ty => {

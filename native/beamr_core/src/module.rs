@@ -9,7 +9,8 @@
 use crate::emscripten;
 use crate::engine::{engine_for, Variant};
 use crate::error::Error;
-use crate::instance::{import_host_fn, Host};
+use crate::host_import::{self, Binding};
+use crate::instance::Host;
 use crate::value::signature;
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
@@ -155,6 +156,16 @@ pub(crate) fn describe(
     hash: [u8; 32],
     variant: Variant,
 ) -> Result<CompiledModule, Error> {
+    describe_with(module, hash, variant, Binding::Typed)
+}
+
+/// [`describe`], binding the function imports the caller answers as `binding` says.
+pub(crate) fn describe_with(
+    module: Module,
+    hash: [u8; 32],
+    variant: Variant,
+    binding: Binding,
+) -> Result<CompiledModule, Error> {
     let engine = module.engine().clone();
     let imports: Vec<ImportDesc> = module
         .imports()
@@ -192,11 +203,16 @@ pub(crate) fn describe(
                 && !emscripten::define(&mut linker, &import.module, &import.name, ty)
                     .map_err(|e| Error::Instantiate(format!("{e:#}")))?
             {
-                linker
-                    .func_new_async(&import.module, &import.name, ty.clone(), move |c, p, r| {
-                        import_host_fn(c, index, p, r)
-                    })
-                    .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+                host_import::define(
+                    &mut linker,
+                    &import.module,
+                    &import.name,
+                    ty,
+                    &import.signature,
+                    index,
+                    binding,
+                )
+                .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
             }
         }
     }
