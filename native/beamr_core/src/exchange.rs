@@ -104,13 +104,15 @@ pub(crate) fn post_event(e: Event) {
     EVENT.set(Some(e));
 }
 
-/// An empty value vector, reusing the thread's spare one if there is one.
-pub(crate) fn spare_vals() -> Vec<Val> {
+/// An empty value vector, reusing the thread's spare one if there is one. A driver
+/// that builds an import's results in it and hands the arguments of the next import
+/// back to [`recycle_vals`] makes import round trips that allocate nothing.
+pub fn spare_vals() -> Vec<Val> {
     SPARE.take()
 }
 
 /// Keeps `v`'s allocation as the thread's spare vector (small ones only).
-pub(crate) fn recycle_vals(mut v: Vec<Val>) {
+pub fn recycle_vals(mut v: Vec<Val>) {
     if v.capacity() <= 16 {
         v.clear();
         SPARE.set(v);

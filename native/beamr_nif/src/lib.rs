@@ -109,7 +109,10 @@ fn step<'a>(env: Env<'a>, core: &Instance, step: Step) -> Term<'a> {
         Step::Import { index, args } => {
             let i = core.import_desc(index);
             let (m, n, s) = (i.module.as_str(), i.name.as_str(), i.signature.as_str());
-            (atoms::import(), m, n, terms::vals(env, &args), s).encode(env)
+            let term = (atoms::import(), m, n, terms::vals(env, &args), s).encode(env);
+            // The vector's allocation carries the answer to this import.
+            beamr_core::recycle_vals(args);
+            term
         }
         Step::Yield => atoms::yield_().encode(env),
         Step::Failed(e) => terms::core_error(env, &e),
@@ -242,7 +245,7 @@ fn resume<'a>(env: Env<'a>, handle: Handle, results: Term<'a>) -> Term<'a> {
             let s = core.resume(Vec::new(), Slice::Normal);
             return step(env, core, s);
         };
-        match terms::to_vals(results, import.result_types()) {
+        match terms::to_vals_in(results, import.result_types(), beamr_core::spare_vals()) {
             Ok(values) => {
                 let s = core.resume(values, Slice::Normal);
                 step(env, core, s)

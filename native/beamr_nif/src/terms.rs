@@ -80,6 +80,15 @@ fn decode_as(term: Term, ty: &ValType) -> Option<Val> {
 /// anything is decoded (rustler's list decoder would panic on one, and a panic must
 /// never cross the NIF boundary).
 pub fn to_vals<'a>(list: Term<'a>, types: &[ValType]) -> Result<Vec<Val>, Mismatch<'a>> {
+    to_vals_in(list, types, Vec::new())
+}
+
+/// [`to_vals`] into `values` (emptied first), to reuse its allocation.
+pub fn to_vals_in<'a>(
+    list: Term<'a>,
+    types: &[ValType],
+    mut values: Vec<Val>,
+) -> Result<Vec<Val>, Mismatch<'a>> {
     let len = list.list_length().map_err(|_| Mismatch::NotAList(list))?;
     if len != types.len() {
         return Err(Mismatch::Arity {
@@ -87,7 +96,8 @@ pub fn to_vals<'a>(list: Term<'a>, types: &[ValType]) -> Result<Vec<Val>, Mismat
             got: len,
         });
     }
-    let mut values = Vec::with_capacity(len);
+    values.clear();
+    values.reserve_exact(len);
     let mut rest = list;
     for (index, ty) in types.iter().enumerate() {
         let (term, tail) = rest.list_get_cell().map_err(|_| Mismatch::NotAList(list))?;
@@ -129,11 +139,11 @@ pub fn val<'a>(env: Env<'a>, v: &Val) -> Term<'a> {
     }
 }
 
+/// A list of values, built from its tail (no intermediate array of terms).
 pub fn vals<'a>(env: Env<'a>, vs: &[Val]) -> Term<'a> {
-    vs.iter()
-        .map(|v| val(env, v))
-        .collect::<Vec<_>>()
-        .encode(env)
+    vs.iter().rev().fold(Term::list_new_empty(env), |tail, v| {
+        tail.list_prepend(val(env, v))
+    })
 }
 
 pub fn bytes<'a>(env: Env<'a>, data: &[u8]) -> Term<'a> {
