@@ -49,7 +49,9 @@ fn main() {
                 assert!(matches!(s, Step::Done(_)));
             }
         }
-        "import" => {
+        "import" | "import-reuse" => {
+            // import-reuse hands vectors back as the NIF does (no allocation per trip).
+            let reuse = mode == "import-reuse";
             let c = i.resolve(Target::Name("pow")).unwrap();
             let mut s = i.call(
                 &c,
@@ -59,6 +61,13 @@ fn main() {
             );
             loop {
                 s = match s {
+                    Step::Import { args, .. } if reuse => {
+                        let a = args[0].unwrap_i32() * args[1].unwrap_i32();
+                        beamr_core::recycle_vals(args);
+                        let mut results = beamr_core::spare_vals();
+                        results.push(Val::I32(a));
+                        i.resume(results, Slice::Normal)
+                    }
                     Step::Import { args, .. } => {
                         let a = args[0].unwrap_i32() * args[1].unwrap_i32();
                         i.resume(vec![Val::I32(a)], Slice::Normal)

@@ -452,8 +452,13 @@ impl Instance {
 
     /// The import the innermost call level is parked in, if it is parked in one.
     pub fn pending_import(&self) -> Option<&ImportDesc> {
+        self.pending_import_index().map(|i| self.import_desc(i))
+    }
+
+    /// The number of [`Instance::pending_import`], as [`Step::Import`] reports it.
+    pub fn pending_import_index(&self) -> Option<usize> {
         if self.parked {
-            self.imports_waiting.last().map(|&i| self.import_desc(i))
+            self.imports_waiting.last().copied()
         } else {
             None
         }
