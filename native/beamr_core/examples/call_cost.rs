@@ -63,8 +63,8 @@ fn main() {
                 s = match s {
                     Step::Import { args, .. } if reuse => {
                         let a = args[0].unwrap_i32() * args[1].unwrap_i32();
-                        beamr_core::recycle_vals(args);
-                        let mut results = beamr_core::spare_vals();
+                        i.recycle_vals(args);
+                        let mut results = i.spare_vals();
                         results.push(Val::I32(a));
                         i.resume(results, Slice::Normal)
                     }

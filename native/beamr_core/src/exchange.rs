@@ -4,19 +4,16 @@
 //! can touch that store is the import host function the call is suspended in. The
 //! driver (the NIF, on whatever scheduler thread polls next) therefore talks to that
 //! host function through this exchange: it leaves one [`Command`], polls the call's
-//! future, and reads back one [`Event`]. Polling is synchronous, and the host function
-//! runs on the call's fiber, which runs on the polling thread; so the exchange is a pair
-//! of thread-local cells: no lock, no atomic, no reference count on the way. Nothing
-//! stays in them between polls (the driver takes what the poll left), so a call that
-//! moves to another scheduler thread finds that thread's cells as empty as it left the
-//! previous one's.
+//! future, and reads back one [`Event`]. Polling is synchronous and the host function
+//! runs on the call's fiber, on the polling thread, inside the poll; so the exchange
+//! needs no lock and no atomic: it is a set of plain slots (see [`Slot`]).
 //!
-//! The exchange also keeps one spare value vector per thread: the results vector of an
-//! answered import becomes the argument vector of the next import, so a round trip
-//! does not allocate in the core.
+//! The exchange also keeps one spare value vector: the results vector of an answered
+//! import becomes the argument vector of the next import, so a round trip does not
+//! allocate in the core.
 
 use crate::error::Error;
-use std::cell::Cell;
+use std::cell::UnsafeCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -79,6 +76,39 @@ impl StoreTask {
     }
 }
 
+/// A slot for one value, passed between an instance's driver and its host functions.
+///
+/// Only two parties ever touch the slots of an instance, and never at the same time:
+/// its driver, which holds the instance exclusively (`&mut Instance`) while it posts a
+/// command, polls the call's future and takes the event; and the import host function
+/// that poll resumes, which runs inside the poll, on the polling thread. Other holders
+/// of [`Shared`] (stop handles, on any thread) only use its atomics.
+pub(crate) struct Slot<T>(UnsafeCell<Option<T>>);
+
+// SAFETY: see the type's comment: the slot is only used by whoever polls the instance's
+// call, one thread at a time under the instance's exclusive borrow; `T: Send` lets the
+// value cross from one polling thread to the next.
+unsafe impl<T: Send> Sync for Slot<T> {}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Slot<T> {
+        Slot(UnsafeCell::new(None))
+    }
+}
+
+impl<T> Slot<T> {
+    fn put(&self, value: T) {
+        // SAFETY: no other access is in progress (see the type's comment), and no
+        // reference into the cell outlives this statement.
+        unsafe { *self.0.get() = Some(value) }
+    }
+
+    fn take(&self) -> Option<T> {
+        // SAFETY: as in `put`.
+        unsafe { (*self.0.get()).take() }
+    }
+}
+
 /// State shared by an instance's driver, its store's data and its stop handle.
 #[derive(Default)]
 pub(crate) struct Shared {
@@ -91,32 +121,9 @@ pub(crate) struct Shared {
     pub(crate) slice_start: AtomicU64,
     /// Nanoseconds since [`base`] after which the call times out; 0 for none.
     deadline: AtomicU64,
-}
-
-thread_local! {
-    static COMMAND: Cell<Option<Command>> = const { Cell::new(None) };
-    static EVENT: Cell<Option<Event>> = const { Cell::new(None) };
-    static SPARE: Cell<Vec<Val>> = const { Cell::new(Vec::new()) };
-}
-
-/// Reports `e` to the driver polling on this thread (from a host function).
-pub(crate) fn post_event(e: Event) {
-    EVENT.set(Some(e));
-}
-
-/// An empty value vector, reusing the thread's spare one if there is one. A driver
-/// that builds an import's results in it and hands the arguments of the next import
-/// back to [`recycle_vals`] makes import round trips that allocate nothing.
-pub fn spare_vals() -> Vec<Val> {
-    SPARE.take()
-}
-
-/// Keeps `v`'s allocation as the thread's spare vector (small ones only).
-pub fn recycle_vals(mut v: Vec<Val>) {
-    if v.capacity() <= 16 {
-        v.clear();
-        SPARE.set(v);
-    }
+    command: Slot<Command>,
+    event: Slot<Event>,
+    spare: Slot<Vec<Val>>,
 }
 
 fn base() -> Instant {
@@ -125,19 +132,37 @@ fn base() -> Instant {
 }
 
 impl Shared {
-    /// Leaves `c` for the host function that the next poll on this thread resumes.
+    /// Leaves `c` for the host function that the next poll resumes.
     pub(crate) fn post_command(&self, c: Command) {
-        COMMAND.set(Some(c));
+        self.command.put(c);
     }
 
-    /// A command the last poll on this thread left unserved.
+    /// The command left for this host function, if any.
     pub(crate) fn take_command(&self) -> Option<Command> {
-        COMMAND.take()
+        self.command.take()
     }
 
-    /// What the host function reported during the last poll on this thread.
+    /// Reports `e` to the driver (from a host function).
+    pub(crate) fn post_event(&self, e: Event) {
+        self.event.put(e);
+    }
+
+    /// What the host function reported during the last poll.
     pub(crate) fn take_event(&self) -> Option<Event> {
-        EVENT.take()
+        self.event.take()
+    }
+
+    /// An empty value vector, reusing the spare one if there is one.
+    pub(crate) fn spare_vals(&self) -> Vec<Val> {
+        self.spare.take().unwrap_or_default()
+    }
+
+    /// Keeps `v`'s allocation as the spare vector (small ones only).
+    pub(crate) fn recycle_vals(&self, mut v: Vec<Val>) {
+        if v.capacity() <= 16 {
+            v.clear();
+            self.spare.put(v);
+        }
     }
 
     pub(crate) fn set_deadline(&self, at: Option<Instant>) {
@@ -172,13 +197,13 @@ impl Shared {
 }
 
 /// Resolves when the driver has left a command for this host function.
-pub(crate) struct NextCommand;
+pub(crate) struct NextCommand<'a>(pub(crate) &'a Shared);
 
-impl Future for NextCommand {
+impl Future for NextCommand<'_> {
     type Output = Command;
 
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Command> {
-        match COMMAND.take() {
+        match self.0.take_command() {
             Some(c) => Poll::Ready(c),
             None => Poll::Pending,
         }

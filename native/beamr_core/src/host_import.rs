@@ -9,7 +9,7 @@
 //! vectors or references, gets the dynamic host function, which behaves the same.
 
 use crate::error::Error;
-use crate::exchange::{post_event, recycle_vals, spare_vals, Command, Event, NextCommand};
+use crate::exchange::{Command, Event, NextCommand, Shared};
 use crate::instance::{drop_pending_exception, Host};
 use std::future::Future;
 use wasmtime::{AsContextMut, Caller, Func, FuncType, Linker, Val, ValType, WasmTy, WasmTyList};
@@ -24,16 +24,16 @@ async fn park(
     index: usize,
     args: Vec<Val>,
 ) -> wasmtime::Result<Vec<Val>> {
-    post_event(Event::Import { index, args });
+    shared(caller).post_event(Event::Import { index, args });
     loop {
-        match NextCommand.await {
+        match NextCommand(shared(caller)).await {
             Command::Return(values) => return Ok(values),
             Command::Fail(reason) => {
                 return Err(wasmtime::Error::new(Error::ImportAborted(reason)));
             }
             Command::Store(task) => {
                 task.run(caller.as_context_mut());
-                post_event(Event::StoreDone);
+                shared(caller).post_event(Event::StoreDone);
             }
             Command::Call {
                 func,
@@ -42,10 +42,15 @@ async fn park(
             } => {
                 // Boxed: a call's future is large, and most imports never make one.
                 let done = Box::pin(reenter(caller, func, args, results)).await;
-                post_event(Event::CallDone(done));
+                shared(caller).post_event(Event::CallDone(done));
             }
         }
     }
+}
+
+/// The exchange of the instance whose store `caller` is.
+fn shared<'c>(caller: &'c Caller<'_, Host>) -> &'c Shared {
+    &caller.data().shared
 }
 
 /// A re-entrant call on the parked call's store.
@@ -84,14 +89,14 @@ fn generic<'a>(
     results: &'a mut [Val],
 ) -> HostFuture<'a, ()> {
     Box::new(async move {
-        let mut args = spare_vals();
+        let mut args = shared(&caller).spare_vals();
         args.extend_from_slice(params);
         let values = park(&mut caller, index, args).await?;
         check_arity(results.len(), values.len())?;
         resumed(&mut caller);
         // wasmtime checks the values' types against the import's.
         results.clone_from_slice(&values);
-        recycle_vals(values);
+        shared(&caller).recycle_vals(values);
         Ok(())
     })
 }
@@ -220,7 +225,7 @@ fn typed<P: Params, R: Results>(
         name,
         move |mut caller: Caller<'_, Host>, params: P| -> HostFuture<'_, R> {
             Box::new(async move {
-                let mut args = spare_vals();
+                let mut args = shared(&caller).spare_vals();
                 params.push(&mut args);
                 let values = park(&mut caller, index, args).await?;
                 check_arity(R::TYPES.len(), values.len())?;
@@ -235,7 +240,7 @@ fn typed<P: Params, R: Results>(
                         None => wasmtime::Error::msg("import results of the wrong type"),
                     });
                 };
-                recycle_vals(values);
+                shared(&caller).recycle_vals(values);
                 Ok(out)
             })
         },

@@ -455,6 +455,18 @@ impl Instance {
         self.pending_import_index().map(|i| self.import_desc(i))
     }
 
+    /// An empty value vector for the results of an import, reusing an allocation. A
+    /// driver that builds results in it and hands the arguments of each import step
+    /// back to [`Instance::recycle_vals`] makes round trips that allocate no vectors.
+    pub fn spare_vals(&self) -> Vec<Val> {
+        self.shared.spare_vals()
+    }
+
+    /// Keeps `v`'s allocation for [`Instance::spare_vals`] (the next import's arguments).
+    pub fn recycle_vals(&self, v: Vec<Val>) {
+        self.shared.recycle_vals(v)
+    }
+
     /// The number of [`Instance::pending_import`], as [`Step::Import`] reports it.
     pub fn pending_import_index(&self) -> Option<usize> {
         if self.parked {

@@ -26,7 +26,6 @@ pub mod value;
 
 pub use engine::Variant;
 pub use error::{Error, SnapshotError};
-pub use exchange::{recycle_vals, spare_vals};
 pub use instance::{Callee, Instance, Slice, Step, StopHandle, Target};
 pub use introspect::{describe, function_exists, ItemType};
 pub use items::TableEntry;

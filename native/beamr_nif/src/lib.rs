@@ -111,7 +111,7 @@ fn step<'a>(env: Env<'a>, core: &Instance, step: Step) -> Term<'a> {
             let (m, n, s) = (i.module.as_str(), i.name.as_str(), i.signature.as_str());
             let term = (atoms::import(), m, n, terms::vals(env, &args), s).encode(env);
             // The vector's allocation carries the answer to this import.
-            beamr_core::recycle_vals(args);
+            core.recycle_vals(args);
             term
         }
         Step::Yield => atoms::yield_().encode(env),
@@ -259,11 +259,11 @@ fn resume_step<'a>(env: Env<'a>, handle: &Handle, results: Term<'a>, again: bool
             return step(env, core, s);
         };
         let types = core.import_desc(answered).result_types();
-        match terms::to_vals_in(results, types, beamr_core::spare_vals()) {
+        match terms::to_vals_in(results, types, core.spare_vals()) {
             Ok(values) => match core.resume(values, Slice::Normal) {
                 Step::Import { index, args } if again && index == answered => {
                     let term = (atoms::again(), terms::vals(env, &args)).encode(env);
-                    beamr_core::recycle_vals(args);
+                    core.recycle_vals(args);
                     term
                 }
                 s => step(env, core, s),
