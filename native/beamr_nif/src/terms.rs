@@ -64,16 +64,35 @@ pub enum Mismatch<'a> {
     NotAList(Term<'a>),
 }
 
-/// Reads a term as a value of type `ty`, trying the decoding that type expects first
-/// (one `enif_get_*` call in the common case).
+/// Reads a term as a value of type `ty`. The common cases take one `enif_get_*` call
+/// and give the value directly, by the rules of [`to_val`]; the rest go through it.
 fn decode_as(term: Term, ty: &ValType) -> Option<Val> {
-    let first = match ty {
-        ValType::I32 | ValType::I64 => term.decode::<i64>().ok().map(|n| Arg::Int(n as i128)),
+    match ty {
+        ValType::I32 => {
+            if let Ok(n) = term.decode::<i64>() {
+                let fits = (-(1i64 << 31)..(1i64 << 32)).contains(&n);
+                return fits.then_some(Val::I32(n as u32 as i32));
+            }
+        }
+        ValType::I64 => {
+            if let Ok(n) = term.decode::<i64>() {
+                return Some(Val::I64(n));
+            }
+        }
         // rustler's f64 decoder also takes integers, rounding them: only floats here.
-        ValType::F32 | ValType::F64 if term.is_float() => term.decode::<f64>().ok().map(Arg::Float),
-        _ => None,
-    };
-    to_val(&first.or_else(|| decode_arg(term))?, ty)
+        ValType::F64 if term.is_float() => {
+            if let Ok(x) = term.decode::<f64>() {
+                return Some(Val::F64(x.to_bits()));
+            }
+        }
+        ValType::F32 if term.is_float() => {
+            if let Ok(x) = term.decode::<f64>() {
+                return Some(Val::F32((x as f32).to_bits()));
+            }
+        }
+        _ => {}
+    }
+    to_val(&decode_arg(term)?, ty)
 }
 
 /// Converts a list of terms to values of `types`. An improper list is refused before
