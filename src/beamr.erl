@@ -450,18 +450,19 @@ drive({error, Reason}, _Ctx, State) ->
     {error, Reason, State};
 drive(yield, {I, _, _, Deadline} = Ctx, State) ->
     drive(step(I, proceed, Deadline), Ctx, State);
-drive({import, Module, Name, Args, Sig}, {I, _, _, _} = Ctx, State) ->
-    Request = #{instance => I, module => Module, func => Name, args => Args, func_sig => Sig},
-    answer(Request, Module, Name, Ctx, State).
+drive({import, Module, Name, Args, Sig}, Ctx, State) ->
+    answer(Module, Name, Args, Sig, Ctx, State).
 
-%% Answers the import of `Request' with `ImportFun' and resumes the call. While the
-%% call comes back to the same import (`{again, Args}'), only the arguments change.
-answer(Request, Module, Name, {I, ImportFun, Opts, Deadline} = Ctx, State) ->
+%% Answers an import with `ImportFun' and resumes the call. While the call comes back
+%% to the same import (`{again, Args}'), only the arguments change. (A new request
+%% map costs less than updating the previous one.)
+answer(Module, Name, Args, Sig, {I, ImportFun, Opts, Deadline} = Ctx, State) ->
+    Request = #{instance => I, module => Module, func => Name, args => Args, func_sig => Sig},
     try ImportFun(State, Request, Opts) of
         {ok, Results, State2} when is_list(Results) ->
             case resume(I, Results, Deadline) of
-                {again, Args} ->
-                    answer(Request#{args := Args}, Module, Name, Ctx, State2);
+                {again, Args2} ->
+                    answer(Module, Name, Args2, Sig, Ctx, State2);
                 {bad_import_result, Why} ->
                     abort(Ctx, {bad_import_result, Module, Name, Why}, State2);
                 Step ->
