@@ -331,3 +331,6 @@ signatures! {
     "(iiiIi)i" => (i32, i32, i32, i64, i32) -> i32;
     "(iIIII)i" => (i32, i64, i64, i64, i64) -> i32;
 }
+
+#[cfg(test)]
+mod tests;
