@@ -14,10 +14,7 @@
 
 use crate::error::Error;
 use std::cell::UnsafeCell;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::Instant;
 use wasmtime::{Func, StoreContextMut, Val};
 
@@ -193,19 +190,5 @@ impl Shared {
     pub(crate) fn deadline_passed(&self) -> bool {
         let ns = self.deadline.load(Ordering::Relaxed);
         ns != 0 && base().elapsed().as_nanos() as u64 >= ns
-    }
-}
-
-/// Resolves when the driver has left a command for this host function.
-pub(crate) struct NextCommand<'a>(pub(crate) &'a Shared);
-
-impl Future for NextCommand<'_> {
-    type Output = Command;
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Command> {
-        match self.0.take_command() {
-            Some(c) => Poll::Ready(c),
-            None => Poll::Pending,
-        }
     }
 }

@@ -9,40 +9,86 @@
 //! vectors or references, gets the dynamic host function, which behaves the same.
 
 use crate::error::Error;
-use crate::exchange::{Command, Event, NextCommand, Shared};
+use crate::exchange::{Command, Event, Shared};
 use crate::instance::{drop_pending_exception, Host};
 use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use wasmtime::{AsContextMut, Caller, Func, FuncType, Linker, Val, ValType, WasmTy, WasmTyList};
 
 /// The future every import host function returns to wasmtime.
 type HostFuture<'a, R> = Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>;
 
-/// Reports import `index`, called with `args`, and serves the driver's commands
-/// until it answers; returns the answer's values (not yet checked against the type).
-async fn park(
-    caller: &mut Caller<'_, Host>,
+/// A re-entrant call in progress; it borrows the caller and gives it back.
+type Reentry<'a> =
+    Pin<Box<dyn Future<Output = (Caller<'a, Host>, Result<Vec<Val>, Error>)> + Send + 'a>>;
+
+/// A call parked in an import. Its first poll reports the import (with `args`); every
+/// poll then serves what the driver left — a store task, a re-entrant call — until
+/// the driver answers. Written out by hand rather than as an `async fn`: this runs
+/// twice per round trip, and the nested state machines cost more than the work.
+struct Parked<'a> {
+    /// `None` while lent to a re-entrant call.
+    caller: Option<Caller<'a, Host>>,
     index: usize,
-    args: Vec<Val>,
-) -> wasmtime::Result<Vec<Val>> {
-    shared(caller).post_event(Event::Import { index, args });
-    loop {
-        match NextCommand(shared(caller)).await {
-            Command::Return(values) => return Ok(values),
-            Command::Fail(reason) => {
-                return Err(wasmtime::Error::new(Error::ImportAborted(reason)));
+    /// The arguments, until reported.
+    args: Option<Vec<Val>>,
+    reentry: Option<Reentry<'a>>,
+}
+
+impl<'a> Parked<'a> {
+    fn new(caller: Caller<'a, Host>, index: usize, args: Vec<Val>) -> Parked<'a> {
+        Parked {
+            caller: Some(caller),
+            index,
+            args: Some(args),
+            reentry: None,
+        }
+    }
+
+    /// The caller, once the answer is in (never lent out then).
+    fn caller(&mut self) -> &mut Caller<'a, Host> {
+        self.caller
+            .as_mut()
+            .expect("caller lent to a finished re-entrant call")
+    }
+
+    /// Ready with the answer's values (not yet checked against the type).
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<wasmtime::Result<Vec<Val>>> {
+        loop {
+            if let Some(reentry) = &mut self.reentry {
+                let (caller, done) = ready!(reentry.as_mut().poll(cx));
+                self.reentry = None;
+                shared(&caller).post_event(Event::CallDone(done));
+                self.caller = Some(caller);
             }
-            Command::Store(task) => {
-                task.run(caller.as_context_mut());
-                shared(caller).post_event(Event::StoreDone);
+            let Some(caller) = &mut self.caller else {
+                unreachable!("no re-entrant call, yet the caller is lent")
+            };
+            if let Some(args) = self.args.take() {
+                let index = self.index;
+                shared(caller).post_event(Event::Import { index, args });
             }
-            Command::Call {
-                func,
-                args,
-                results,
-            } => {
-                // Boxed: a call's future is large, and most imports never make one.
-                let done = Box::pin(reenter(caller, func, args, results)).await;
-                shared(caller).post_event(Event::CallDone(done));
+            match shared(caller).take_command() {
+                None => return Poll::Pending,
+                Some(Command::Return(values)) => return Poll::Ready(Ok(values)),
+                Some(Command::Fail(reason)) => {
+                    let e = wasmtime::Error::new(Error::ImportAborted(reason));
+                    return Poll::Ready(Err(e));
+                }
+                Some(Command::Store(task)) => {
+                    task.run(caller.as_context_mut());
+                    shared(caller).post_event(Event::StoreDone);
+                }
+                Some(Command::Call {
+                    func,
+                    args,
+                    results,
+                }) => {
+                    let caller = self.caller.take().expect("caller");
+                    self.reentry = Some(Box::pin(reenter(caller, func, args, results)));
+                }
             }
         }
     }
@@ -55,16 +101,16 @@ fn shared<'c>(caller: &'c Caller<'_, Host>) -> &'c Shared {
 
 /// A re-entrant call on the parked call's store.
 async fn reenter(
-    caller: &mut Caller<'_, Host>,
+    mut caller: Caller<'_, Host>,
     func: Func,
     args: Vec<Val>,
     results: usize,
-) -> Result<Vec<Val>, Error> {
+) -> (Caller<'_, Host>, Result<Vec<Val>, Error>) {
     caller.as_context_mut().set_epoch_deadline(1);
     let mut out = vec![Val::I32(0); results];
-    let result = func.call_async(&mut *caller, &args, &mut out).await;
-    drop_pending_exception(&mut *caller);
-    result.map(|()| out).map_err(Error::from_wasm)
+    let result = func.call_async(&mut caller, &args, &mut out).await;
+    drop_pending_exception(&mut caller);
+    (caller, result.map(|()| out).map_err(Error::from_wasm))
 }
 
 /// Checks that an answer has as many values as the import has results.
@@ -81,23 +127,39 @@ fn resumed(caller: &mut Caller<'_, Host>) {
     caller.as_context_mut().set_epoch_deadline(1);
 }
 
-/// The dynamic host function: any signature.
+/// The dynamic host function's future: any signature.
+struct Dynamic<'a> {
+    parked: Parked<'a>,
+    results: &'a mut [Val],
+}
+
+impl Future for Dynamic<'_> {
+    type Output = wasmtime::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<wasmtime::Result<()>> {
+        let this = self.get_mut();
+        let values = ready!(this.parked.poll_answer(cx))?;
+        check_arity(this.results.len(), values.len())?;
+        let caller = this.parked.caller();
+        resumed(caller);
+        // wasmtime checks the values' types against the import's.
+        this.results.clone_from_slice(&values);
+        shared(caller).recycle_vals(values);
+        Poll::Ready(Ok(()))
+    }
+}
+
 fn generic<'a>(
-    mut caller: Caller<'a, Host>,
+    caller: Caller<'a, Host>,
     index: usize,
     params: &'a [Val],
     results: &'a mut [Val],
 ) -> HostFuture<'a, ()> {
-    Box::new(async move {
-        let mut args = shared(&caller).spare_vals();
-        args.extend_from_slice(params);
-        let values = park(&mut caller, index, args).await?;
-        check_arity(results.len(), values.len())?;
-        resumed(&mut caller);
-        // wasmtime checks the values' types against the import's.
-        results.clone_from_slice(&values);
-        shared(&caller).recycle_vals(values);
-        Ok(())
+    let mut args = shared(&caller).spare_vals();
+    args.extend_from_slice(params);
+    Box::new(Dynamic {
+        parked: Parked::new(caller, index, args),
+        results,
     })
 }
 
@@ -213,6 +275,42 @@ impl<R: Num> Results for R {
     }
 }
 
+/// The typed host function's future, for results `R`.
+struct Typed<'a, R> {
+    parked: Parked<'a>,
+    results: PhantomData<fn() -> R>,
+}
+
+impl<R: Results> Future for Typed<'_, R> {
+    type Output = wasmtime::Result<R>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<wasmtime::Result<R>> {
+        let this = self.get_mut();
+        let values = ready!(this.parked.poll_answer(cx))?;
+        check_arity(R::TYPES.len(), values.len())?;
+        let caller = this.parked.caller();
+        resumed(caller);
+        let Some(out) = R::take(&values) else {
+            return Poll::Ready(Err(wrong_results::<R>(caller, &values)));
+        };
+        shared(caller).recycle_vals(values);
+        Poll::Ready(Ok(out))
+    }
+}
+
+/// The error for results of the wrong type (after their count was checked).
+#[cold]
+fn wrong_results<R: Results>(caller: &Caller<'_, Host>, values: &[Val]) -> wasmtime::Error {
+    let wrong = R::TYPES
+        .iter()
+        .zip(values)
+        .find(|(ty, v)| !v.matches_ty(caller, ty).unwrap_or(false));
+    match wrong {
+        Some((ty, v)) => mismatch(caller, ty, v),
+        None => wasmtime::Error::msg("import results of the wrong type"),
+    }
+}
+
 /// The typed host function for parameters `P` and results `R`.
 fn typed<P: Params, R: Results>(
     linker: &mut Linker<Host>,
@@ -223,25 +321,12 @@ fn typed<P: Params, R: Results>(
     linker.func_wrap_async(
         module,
         name,
-        move |mut caller: Caller<'_, Host>, params: P| -> HostFuture<'_, R> {
-            Box::new(async move {
-                let mut args = shared(&caller).spare_vals();
-                params.push(&mut args);
-                let values = park(&mut caller, index, args).await?;
-                check_arity(R::TYPES.len(), values.len())?;
-                resumed(&mut caller);
-                let Some(out) = R::take(&values) else {
-                    let wrong = R::TYPES
-                        .iter()
-                        .zip(&values)
-                        .find(|(ty, v)| !v.matches_ty(&caller, ty).unwrap_or(false));
-                    return Err(match wrong {
-                        Some((ty, v)) => mismatch(&caller, ty, v),
-                        None => wasmtime::Error::msg("import results of the wrong type"),
-                    });
-                };
-                shared(&caller).recycle_vals(values);
-                Ok(out)
+        move |caller: Caller<'_, Host>, params: P| -> HostFuture<'_, R> {
+            let mut args = shared(&caller).spare_vals();
+            params.push(&mut args);
+            Box::new(Typed {
+                parked: Parked::new(caller, index, args),
+                results: PhantomData,
             })
         },
     )?;
