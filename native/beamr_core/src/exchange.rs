@@ -94,12 +94,14 @@ impl<T> Default for Slot<T> {
 }
 
 impl<T> Slot<T> {
+    #[inline]
     fn put(&self, value: T) {
         // SAFETY: no other access is in progress (see the type's comment), and no
         // reference into the cell outlives this statement.
         unsafe { *self.0.get() = Some(value) }
     }
 
+    #[inline]
     fn take(&self) -> Option<T> {
         // SAFETY: as in `put`.
         unsafe { (*self.0.get()).take() }
@@ -130,31 +132,37 @@ fn base() -> Instant {
 
 impl Shared {
     /// Leaves `c` for the host function that the next poll resumes.
+    #[inline]
     pub(crate) fn post_command(&self, c: Command) {
         self.command.put(c);
     }
 
     /// The command left for this host function, if any.
+    #[inline]
     pub(crate) fn take_command(&self) -> Option<Command> {
         self.command.take()
     }
 
     /// Reports `e` to the driver (from a host function).
+    #[inline]
     pub(crate) fn post_event(&self, e: Event) {
         self.event.put(e);
     }
 
     /// What the host function reported during the last poll.
+    #[inline]
     pub(crate) fn take_event(&self) -> Option<Event> {
         self.event.take()
     }
 
     /// An empty value vector, reusing the spare one if there is one.
+    #[inline]
     pub(crate) fn spare_vals(&self) -> Vec<Val> {
         self.spare.take().unwrap_or_default()
     }
 
     /// Keeps `v`'s allocation as the spare vector (small ones only).
+    #[inline]
     pub(crate) fn recycle_vals(&self, mut v: Vec<Val>) {
         if v.capacity() <= 16 {
             v.clear();

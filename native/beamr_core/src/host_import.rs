@@ -95,6 +95,7 @@ impl<'a> Parked<'a> {
 }
 
 /// The exchange of the instance whose store `caller` is.
+#[inline]
 fn shared<'c>(caller: &'c Caller<'_, Host>) -> &'c Shared {
     &caller.data().shared
 }
@@ -114,6 +115,7 @@ async fn reenter(
 }
 
 /// Checks that an answer has as many values as the import has results.
+#[inline]
 fn check_arity(expected: usize, got: usize) -> wasmtime::Result<()> {
     if expected == got {
         return Ok(());
@@ -123,6 +125,7 @@ fn check_arity(expected: usize, got: usize) -> wasmtime::Result<()> {
 }
 
 /// Answered: wasm continues with a fresh time slice.
+#[inline]
 fn resumed(caller: &mut Caller<'_, Host>) {
     caller.as_context_mut().set_epoch_deadline(1);
 }

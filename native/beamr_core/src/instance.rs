@@ -458,11 +458,13 @@ impl Instance {
     /// An empty value vector for the results of an import, reusing an allocation. A
     /// driver that builds results in it and hands the arguments of each import step
     /// back to [`Instance::recycle_vals`] makes round trips that allocate no vectors.
+    #[inline]
     pub fn spare_vals(&self) -> Vec<Val> {
         self.shared.spare_vals()
     }
 
     /// Keeps `v`'s allocation for [`Instance::spare_vals`] (the next import's arguments).
+    #[inline]
     pub fn recycle_vals(&self, v: Vec<Val>) {
         self.shared.recycle_vals(v)
     }

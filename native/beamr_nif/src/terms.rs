@@ -158,11 +158,30 @@ pub fn val<'a>(env: Env<'a>, v: &Val) -> Term<'a> {
     }
 }
 
-/// A list of values, built from its tail (no intermediate array of terms).
+/// A list of values. Short lists (every import's arguments and results in practice)
+/// are made in one `enif_make_list_from_array` call from an array on the stack, where
+/// rustler's list encoder would collect the terms into a heap vector first.
 pub fn vals<'a>(env: Env<'a>, vs: &[Val]) -> Term<'a> {
-    vs.iter().rev().fold(Term::list_new_empty(env), |tail, v| {
-        tail.list_prepend(val(env, v))
-    })
+    const SHORT: usize = 8;
+    if vs.len() > SHORT {
+        return vs.iter().rev().fold(Term::list_new_empty(env), |tail, v| {
+            tail.list_prepend(val(env, v))
+        });
+    }
+    let mut terms = [rustler::sys::ErlNifTerm::default(); SHORT];
+    for (slot, v) in terms.iter_mut().zip(vs) {
+        *slot = val(env, v).as_c_arg();
+    }
+    // SAFETY: the first `vs.len()` entries are terms just made in `env`, and the list
+    // is made in `env` too.
+    unsafe {
+        let list = rustler::sys::enif_make_list_from_array(
+            env.as_c_arg(),
+            terms.as_ptr(),
+            vs.len() as u32,
+        );
+        Term::new(env, list)
+    }
 }
 
 pub fn bytes<'a>(env: Env<'a>, data: &[u8]) -> Term<'a> {
