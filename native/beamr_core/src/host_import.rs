@@ -47,11 +47,9 @@ impl<'a> Parked<'a> {
         }
     }
 
-    /// The caller, once the answer is in (never lent out then).
-    fn caller(&mut self) -> &mut Caller<'a, Host> {
-        self.caller
-            .as_mut()
-            .expect("caller lent to a finished re-entrant call")
+    /// The caller, once the answer is in: a re-entrant call has given it back by then.
+    fn caller(&mut self) -> wasmtime::Result<&mut Caller<'a, Host>> {
+        self.caller.as_mut().ok_or_else(lost_caller)
     }
 
     /// Ready with the answer's values (not yet checked against the type).
@@ -64,7 +62,7 @@ impl<'a> Parked<'a> {
                 self.caller = Some(caller);
             }
             let Some(caller) = &mut self.caller else {
-                unreachable!("no re-entrant call, yet the caller is lent")
+                return Poll::Ready(Err(lost_caller()));
             };
             if let Some(args) = self.args.take() {
                 let index = self.index;
@@ -86,12 +84,20 @@ impl<'a> Parked<'a> {
                     args,
                     results,
                 }) => {
-                    let caller = self.caller.take().expect("caller");
-                    self.reentry = Some(Box::pin(reenter(caller, func, args, results)));
+                    if let Some(caller) = self.caller.take() {
+                        self.reentry = Some(Box::pin(reenter(caller, func, args, results)));
+                    }
                 }
             }
         }
     }
+}
+
+/// Cannot happen: only a re-entrant call takes the caller, and it gives it back
+/// before the host function does anything else with it.
+#[cold]
+fn lost_caller() -> wasmtime::Error {
+    wasmtime::Error::msg("import host function without its caller")
 }
 
 /// The exchange of the instance whose store `caller` is.
@@ -143,7 +149,7 @@ impl Future for Dynamic<'_> {
         let this = self.get_mut();
         let values = ready!(this.parked.poll_answer(cx))?;
         check_arity(this.results.len(), values.len())?;
-        let caller = this.parked.caller();
+        let caller = this.parked.caller()?;
         resumed(caller);
         // wasmtime checks the values' types against the import's.
         this.results.clone_from_slice(&values);
@@ -291,7 +297,7 @@ impl<R: Results> Future for Typed<'_, R> {
         let this = self.get_mut();
         let values = ready!(this.parked.poll_answer(cx))?;
         check_arity(R::TYPES.len(), values.len())?;
-        let caller = this.parked.caller();
+        let caller = this.parked.caller()?;
         resumed(caller);
         let Some(out) = R::take(&values) else {
             return Poll::Ready(Err(wrong_results::<R>(caller, &values)));

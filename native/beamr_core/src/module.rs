@@ -2,7 +2,7 @@
 //!
 //! A [`CompiledModule`] is compiled once per node per content hash and shared by all
 //! its instances. It carries a [`Linker`] whose function imports are all bound to the
-//! suspend-and-ask-the-caller host function (see `instance.rs`), pre-resolved into an
+//! suspend-and-ask-the-caller host function (see `host_import.rs`), pre-resolved into an
 //! [`InstancePre`] whenever the module imports nothing but functions, so that an
 //! instance costs a store and a copy-on-write memory map, not a link step.
 
