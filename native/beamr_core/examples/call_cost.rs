@@ -1,4 +1,9 @@
 //! Per-call cost of the core call path against raw wasmtime async calls.
+//!
+//! `call_cost [N] [MODE]`: `core` (fac through beamr), `dyn` / `typed` (fac on raw
+//! wasmtime), `import` (an import round trip through beamr, a fresh results vector
+//! each time), `import-reuse` (the same, reusing vectors as the NIF does), `floor`
+//! (raw wasmtime suspending once per import: the least a round trip can cost).
 use beamr_core::{compile, Instance, Slice, Step, Target, Val};
 use std::future::Future;
 use std::pin::pin;
