@@ -453,11 +453,19 @@ drive({error, Reason}, _Ctx, State) ->
     {error, Reason, State};
 drive(yield, {I, _, _, Deadline} = Ctx, State) ->
     drive(step(I, proceed, Deadline), Ctx, State);
-drive({import, Module, Name, Args, Sig}, {I, ImportFun, Opts, Deadline} = Ctx, State) ->
+drive({import, Module, Name, Args, Sig}, Ctx, State) ->
+    answer(Module, Name, Args, Sig, Ctx, State).
+
+%% Answers an import with `ImportFun' and resumes the call. While the call comes back
+%% to the same import (`{again, Args}'), only the arguments change. (A new request
+%% map costs less than updating the previous one.)
+answer(Module, Name, Args, Sig, {I, ImportFun, Opts, Deadline} = Ctx, State) ->
     Request = #{instance => I, module => Module, func => Name, args => Args, func_sig => Sig},
     try ImportFun(State, Request, Opts) of
         {ok, Results, State2} when is_list(Results) ->
-            case step(I, {resume, Results}, Deadline) of
+            case resume(I, Results, Deadline) of
+                {again, Args2} ->
+                    answer(Module, Name, Args2, Sig, Ctx, State2);
                 {bad_import_result, Why} ->
                     abort(Ctx, {bad_import_result, Module, Name, Why}, State2);
                 Step ->
@@ -468,6 +476,14 @@ drive({import, Module, Name, Args, Sig}, {I, ImportFun, Opts, Deadline} = Ctx, S
     catch
         Class:Reason ->
             abort(Ctx, {import_crashed, Module, Name, Class, Reason}, State)
+    end.
+
+%% step(I, {resume_again, Results}, Deadline) without its dispatch: the one NIF call
+%% of an import round trip when nobody else holds the instance.
+resume(I, Results, Deadline) ->
+    case beamr_nif:resume_again(I, Results) of
+        busy -> wait(I, {resume_again, Results}, Deadline);
+        Step -> Step
     end.
 
 %% Fails the pending import so that WASM unwinds out of this call level.
@@ -942,7 +958,7 @@ nif(_I, {call, _Ref, _Args, Fuel}, _) -> {error, {bad_option, fuel, Fuel}};
 nif(I, serialize, _) -> beamr_nif:serialize(I);
 nif(I, {deserialize, Bin}, _) -> beamr_nif:deserialize(I, Bin);
 nif(I, fuel_consumed, _) -> beamr_nif:fuel_consumed(I);
-nif(I, {resume, Results}, _) -> beamr_nif:resume(I, Results);
+nif(I, {resume_again, Results}, _) -> beamr_nif:resume_again(I, Results);
 nif(I, proceed, _) -> beamr_nif:proceed(I);
 nif(I, {fail, Message}, _) -> beamr_nif:fail_import(I, Message);
 nif(I, size, _) -> beamr_nif:size(I);

@@ -4,7 +4,7 @@
 %%% function here is replaced by its native implementation when the module loads.
 -module(beamr_nif).
 
--export([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
+-export([start/2, imports/1, exports/1, call/4, resume/2, resume_again/2, fail_import/2, proceed/1,
          size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
          start_aot/3, precompile/2, serialize/1, deserialize/2,
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1,
@@ -15,7 +15,7 @@
 
 -on_load(init/0).
 
--nifs([start/2, imports/1, exports/1, call/4, resume/2, fail_import/2, proceed/1,
+-nifs([start/2, imports/1, exports/1, call/4, resume/2, resume_again/2, fail_import/2, proceed/1,
        size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
        start_aot/3, precompile/2, serialize/1, deserialize/2,
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1,
@@ -55,6 +55,11 @@ exports(_I) -> ?NOT_LOADED.
 call(_I, _Func, _Args, _Timeout) -> ?NOT_LOADED.
 -spec resume(instance(), [beamr:value()]) -> step() | {bad_import_result, term()}.
 resume(_I, _Results) -> ?NOT_LOADED.
+%% As resume/2, except that a step parking the call in the very import just answered
+%% is `{again, Args}' (the caller already holds its module, name and signature).
+-spec resume_again(instance(), [beamr:value()]) ->
+          step() | {again, [beamr:value()]} | {bad_import_result, term()}.
+resume_again(_I, _Results) -> ?NOT_LOADED.
 -spec fail_import(instance(), binary()) -> step().
 fail_import(_I, _Reason) -> ?NOT_LOADED.
 -spec proceed(instance()) -> step().

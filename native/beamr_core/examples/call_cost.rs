@@ -1,4 +1,9 @@
 //! Per-call cost of the core call path against raw wasmtime async calls.
+//!
+//! `call_cost [N] [MODE]`: `core` (fac through beamr), `dyn` / `typed` (fac on raw
+//! wasmtime), `import` (an import round trip through beamr, a fresh results vector
+//! each time), `import-reuse` (the same, reusing vectors as the NIF does), `floor`
+//! (raw wasmtime suspending once per import: the least a round trip can cost).
 use beamr_core::{compile, Instance, Slice, Step, Target, Val};
 use std::future::Future;
 use std::pin::pin;
@@ -49,7 +54,9 @@ fn main() {
                 assert!(matches!(s, Step::Done(_)));
             }
         }
-        "import" => {
+        "import" | "import-reuse" => {
+            // import-reuse hands vectors back as the NIF does (no allocation per trip).
+            let reuse = mode == "import-reuse";
             let c = i.resolve(Target::Name("pow")).unwrap();
             let mut s = i.call(
                 &c,
@@ -59,6 +66,13 @@ fn main() {
             );
             loop {
                 s = match s {
+                    Step::Import { args, .. } if reuse => {
+                        let a = args[0].unwrap_i32() * args[1].unwrap_i32();
+                        i.recycle_vals(args);
+                        let mut results = i.spare_vals();
+                        results.push(Val::I32(a));
+                        i.resume(results, Slice::Normal)
+                    }
                     Step::Import { args, .. } => {
                         let a = args[0].unwrap_i32() * args[1].unwrap_i32();
                         i.resume(vec![Val::I32(a)], Slice::Normal)
@@ -95,6 +109,59 @@ fn main() {
                 let tf = f.typed::<f64, f64>(&store).unwrap();
                 for _ in 0..n {
                     block(tf.call_async(&mut store, 5.0)).unwrap();
+                }
+            }
+        }
+        "floor" => {
+            // The least an import round trip can cost on wasmtime: a typed async host
+            // function that suspends once per call, answered through a thread-local.
+            thread_local! {
+                static ARGS: std::cell::Cell<Option<(i32, i32)>> = const { std::cell::Cell::new(None) };
+                static ANSWER: std::cell::Cell<Option<i32>> = const { std::cell::Cell::new(None) };
+            }
+            struct Wait;
+            impl Future for Wait {
+                type Output = i32;
+                fn poll(self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<i32> {
+                    match ANSWER.take() {
+                        Some(v) => Poll::Ready(v),
+                        None => Poll::Pending,
+                    }
+                }
+            }
+            let engine = beamr_core::engine::engine();
+            let mut store = wasmtime::Store::new(engine, ());
+            store.set_epoch_deadline(1 << 40);
+            let mut linker = wasmtime::Linker::new(engine);
+            linker
+                .func_wrap_async(
+                    "env",
+                    "mul",
+                    |_c: wasmtime::Caller<'_, ()>, (a, b): (i32, i32)| {
+                        Box::new(async move {
+                            ARGS.set(Some((a, b)));
+                            Wait.await
+                        })
+                    },
+                )
+                .unwrap();
+            let inst =
+                block(linker.instantiate_async(&mut store, module.wasmtime_module())).unwrap();
+            let f = inst
+                .get_typed_func::<(i32, i32), i32>(&mut store, "pow")
+                .unwrap();
+            let mut fut = pin!(f.call_async(&mut store, (1, n as i32)));
+            loop {
+                match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(r) => {
+                        r.unwrap();
+                        break;
+                    }
+                    Poll::Pending => {
+                        if let Some((a, b)) = ARGS.take() {
+                            ANSWER.set(Some(a * b));
+                        }
+                    }
                 }
             }
         }

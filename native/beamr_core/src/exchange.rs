@@ -4,16 +4,17 @@
 //! can touch that store is the import host function the call is suspended in. The
 //! driver (the NIF, on whatever scheduler thread polls next) therefore talks to that
 //! host function through this exchange: it leaves one [`Command`], polls the call's
-//! future, and reads back one [`Event`]. Polling is synchronous, so at most one
-//! command and one event are ever in flight.
+//! future, and reads back one [`Event`]. Polling is synchronous and the host function
+//! runs on the call's fiber, on the polling thread, inside the poll; so the exchange
+//! needs no lock and no atomic: it is a set of plain slots (see [`Slot`]).
+//!
+//! The exchange also keeps one spare value vector: the results vector of an answered
+//! import becomes the argument vector of the next import, so a round trip does not
+//! allocate in the core.
 
 use crate::error::Error;
-use parking_lot::Mutex;
-use std::future::Future;
-use std::pin::Pin;
+use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 use wasmtime::{Func, StoreContextMut, Val};
 
@@ -72,6 +73,41 @@ impl StoreTask {
     }
 }
 
+/// A slot for one value, passed between an instance's driver and its host functions.
+///
+/// Only two parties ever touch the slots of an instance, and never at the same time:
+/// its driver, which holds the instance exclusively (`&mut Instance`) while it posts a
+/// command, polls the call's future and takes the event; and the import host function
+/// that poll resumes, which runs inside the poll, on the polling thread. Other holders
+/// of [`Shared`] (stop handles, on any thread) only use its atomics.
+pub(crate) struct Slot<T>(UnsafeCell<Option<T>>);
+
+// SAFETY: see the type's comment: the slot is only used by whoever polls the instance's
+// call, one thread at a time under the instance's exclusive borrow; `T: Send` lets the
+// value cross from one polling thread to the next.
+unsafe impl<T: Send> Sync for Slot<T> {}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Slot<T> {
+        Slot(UnsafeCell::new(None))
+    }
+}
+
+impl<T> Slot<T> {
+    #[inline]
+    fn put(&self, value: T) {
+        // SAFETY: no other access is in progress (see the type's comment), and no
+        // reference into the cell outlives this statement.
+        unsafe { *self.0.get() = Some(value) }
+    }
+
+    #[inline]
+    fn take(&self) -> Option<T> {
+        // SAFETY: as in `put`.
+        unsafe { (*self.0.get()).take() }
+    }
+}
+
 /// State shared by an instance's driver, its store's data and its stop handle.
 #[derive(Default)]
 pub(crate) struct Shared {
@@ -84,8 +120,9 @@ pub(crate) struct Shared {
     pub(crate) slice_start: AtomicU64,
     /// Nanoseconds since [`base`] after which the call times out; 0 for none.
     deadline: AtomicU64,
-    command: Mutex<Option<Command>>,
-    event: Mutex<Option<Event>>,
+    command: Slot<Command>,
+    event: Slot<Event>,
+    spare: Slot<Vec<Val>>,
 }
 
 fn base() -> Instant {
@@ -94,20 +131,43 @@ fn base() -> Instant {
 }
 
 impl Shared {
+    /// Leaves `c` for the host function that the next poll resumes.
+    #[inline]
     pub(crate) fn post_command(&self, c: Command) {
-        *self.command.lock() = Some(c);
+        self.command.put(c);
     }
 
+    /// The command left for this host function, if any.
+    #[inline]
     pub(crate) fn take_command(&self) -> Option<Command> {
-        self.command.lock().take()
+        self.command.take()
     }
 
+    /// Reports `e` to the driver (from a host function).
+    #[inline]
     pub(crate) fn post_event(&self, e: Event) {
-        *self.event.lock() = Some(e);
+        self.event.put(e);
     }
 
+    /// What the host function reported during the last poll.
+    #[inline]
     pub(crate) fn take_event(&self) -> Option<Event> {
-        self.event.lock().take()
+        self.event.take()
+    }
+
+    /// An empty value vector, reusing the spare one if there is one.
+    #[inline]
+    pub(crate) fn spare_vals(&self) -> Vec<Val> {
+        self.spare.take().unwrap_or_default()
+    }
+
+    /// Keeps `v`'s allocation as the spare vector (small ones only).
+    #[inline]
+    pub(crate) fn recycle_vals(&self, mut v: Vec<Val>) {
+        if v.capacity() <= 16 {
+            v.clear();
+            self.spare.put(v);
+        }
     }
 
     pub(crate) fn set_deadline(&self, at: Option<Instant>) {
@@ -138,19 +198,5 @@ impl Shared {
     pub(crate) fn deadline_passed(&self) -> bool {
         let ns = self.deadline.load(Ordering::Relaxed);
         ns != 0 && base().elapsed().as_nanos() as u64 >= ns
-    }
-}
-
-/// Resolves when the driver has left a command for this host function.
-pub(crate) struct NextCommand<'a>(pub(crate) &'a Arc<Shared>);
-
-impl Future for NextCommand<'_> {
-    type Output = Command;
-
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Command> {
-        match self.0.take_command() {
-            Some(c) => Poll::Ready(c),
-            None => Poll::Pending,
-        }
     }
 }

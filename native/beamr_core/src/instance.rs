@@ -12,7 +12,7 @@
 
 use crate::engine::{note_activity, ticks, Variant};
 use crate::error::{Error, Interrupt};
-use crate::exchange::{Command, Event, NextCommand, Shared, StoreTask};
+use crate::exchange::{Command, Event, Shared, StoreTask};
 use crate::initial_tables::{Initial, InitialFuncs, TableInit};
 use crate::limits::Options;
 use crate::link::Link;
@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wasmtime::{
-    AsContextMut, Caller, Extern, Func, Linker, Memory, Ref, RootScope, Store, StoreContextMut,
+    AsContextMut, Extern, Func, Linker, Memory, Ref, RootScope, Store, StoreContextMut,
     StoreLimits, UpdateDeadline, Val, ValType,
 };
 
@@ -202,7 +202,7 @@ fn on_epoch(store: StoreContextMut<'_, Host>) -> wasmtime::Result<UpdateDeadline
 /// An uncaught wasm exception stays on the store as its pending exception; the call
 /// already reports it as an error, so release it (the store stays usable and the
 /// exception object does not outlive the call).
-fn drop_pending_exception(mut ctx: impl AsContextMut) {
+pub(crate) fn drop_pending_exception(mut ctx: impl AsContextMut) {
     let mut scope = RootScope::new(&mut ctx);
     scope.as_context_mut().take_pending_exception();
 }
@@ -477,8 +477,27 @@ impl Instance {
 
     /// The import the innermost call level is parked in, if it is parked in one.
     pub fn pending_import(&self) -> Option<&ImportDesc> {
+        self.pending_import_index().map(|i| self.import_desc(i))
+    }
+
+    /// An empty value vector for the results of an import, reusing an allocation. A
+    /// driver that builds results in it and hands the arguments of each import step
+    /// back to [`Instance::recycle_vals`] makes round trips that allocate no vectors.
+    #[inline]
+    pub fn spare_vals(&self) -> Vec<Val> {
+        self.shared.spare_vals()
+    }
+
+    /// Keeps `v`'s allocation for [`Instance::spare_vals`] (the next import's arguments).
+    #[inline]
+    pub fn recycle_vals(&self, v: Vec<Val>) {
+        self.shared.recycle_vals(v)
+    }
+
+    /// The number of [`Instance::pending_import`], as [`Step::Import`] reports it.
+    pub fn pending_import_index(&self) -> Option<usize> {
         if self.parked {
-            self.imports_waiting.last().map(|&i| self.import_desc(i))
+            self.imports_waiting.last().copied()
         } else {
             None
         }
@@ -862,57 +881,4 @@ fn state_refs(
         globals,
         tables,
     }
-}
-
-/// The host function behind every function import: it reports the import to the
-/// driver and then serves the driver's commands until it is answered.
-pub(crate) fn import_host_fn<'a>(
-    mut caller: Caller<'a, Host>,
-    index: usize,
-    params: &'a [Val],
-    results: &'a mut [Val],
-) -> Box<dyn Future<Output = wasmtime::Result<()>> + Send + 'a> {
-    Box::new(async move {
-        let shared = caller.data().shared.clone();
-        shared.post_event(Event::Import {
-            index,
-            args: params.to_vec(),
-        });
-        loop {
-            match NextCommand(&shared).await {
-                Command::Return(values) => {
-                    if values.len() != results.len() {
-                        let e = Error::BadArity {
-                            expected: results.len(),
-                            got: values.len(),
-                        };
-                        return Err(wasmtime::Error::new(Error::ImportAborted(e.to_string())));
-                    }
-                    results.clone_from_slice(&values);
-                    caller.as_context_mut().set_epoch_deadline(1);
-                    return Ok(());
-                }
-                Command::Fail(reason) => {
-                    return Err(wasmtime::Error::new(Error::ImportAborted(reason)));
-                }
-                Command::Store(task) => {
-                    task.run(caller.as_context_mut());
-                    shared.post_event(Event::StoreDone);
-                }
-                Command::Call {
-                    func,
-                    args,
-                    results: n,
-                } => {
-                    caller.as_context_mut().set_epoch_deadline(1);
-                    let mut out = vec![Val::I32(0); n];
-                    let result = func.call_async(&mut caller, &args, &mut out).await;
-                    drop_pending_exception(&mut caller);
-                    shared.post_event(Event::CallDone(
-                        result.map(|()| out).map_err(Error::from_wasm),
-                    ));
-                }
-            }
-        }
-    })
 }

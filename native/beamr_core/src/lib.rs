@@ -10,6 +10,7 @@ pub mod emscripten;
 pub mod engine;
 pub mod error;
 mod exchange;
+mod host_import;
 pub mod initial_tables;
 pub mod instance;
 pub mod introspect;

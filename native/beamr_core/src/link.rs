@@ -13,7 +13,8 @@
 //! modules are numbered after the main module's, so a suspended call reports them like
 //! any other import (see [`crate::Instance::import_desc`]).
 
-use crate::instance::{import_host_fn, Host};
+use crate::host_import::{self, Binding};
+use crate::instance::Host;
 use crate::module::{CompiledModule, ImportDesc};
 use std::sync::Arc;
 use wasmtime::{Extern, ExternType, Global, Linker, Memory, Ref, Store, Table, Tag, Val};
@@ -64,12 +65,14 @@ fn define_missing(
         }
         match &import.ty {
             ExternType::Func(ty) => {
-                let index = first_index + i;
-                linker.func_new_async(
+                host_import::define(
+                    linker,
                     &import.module,
                     &import.name,
-                    ty.clone(),
-                    move |c, p, r| import_host_fn(c, index, p, r),
+                    ty,
+                    &import.signature,
+                    first_index + i,
+                    Binding::Typed,
                 )?;
             }
             ty => {

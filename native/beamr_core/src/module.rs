@@ -2,15 +2,16 @@
 //!
 //! A [`CompiledModule`] is compiled once per node per content hash and shared by all
 //! its instances. It carries a [`Linker`] whose function imports are all bound to the
-//! suspend-and-ask-the-caller host function (see `instance.rs`), pre-resolved into an
+//! suspend-and-ask-the-caller host function (see `host_import.rs`), pre-resolved into an
 //! [`InstancePre`] whenever the module imports nothing but functions, so that an
 //! instance costs a store and a copy-on-write memory map, not a link step.
 
 use crate::emscripten;
 use crate::engine::{engine_for, Variant};
 use crate::error::Error;
+use crate::host_import::{self, Binding};
 use crate::initial_tables::InitialTables;
-use crate::instance::{import_host_fn, Host};
+use crate::instance::Host;
 use crate::reserved_exports::StateExports;
 use crate::value::signature;
 use once_cell::sync::Lazy;
@@ -171,6 +172,17 @@ pub(crate) fn describe(
     variant: Variant,
     initial_tables: InitialTables,
 ) -> Result<CompiledModule, Error> {
+    describe_with(module, hash, variant, initial_tables, Binding::Typed)
+}
+
+/// [`describe`], binding the function imports the caller answers as `binding` says.
+pub(crate) fn describe_with(
+    module: Module,
+    hash: [u8; 32],
+    variant: Variant,
+    initial_tables: InitialTables,
+    binding: Binding,
+) -> Result<CompiledModule, Error> {
     let engine = module.engine().clone();
     let imports: Vec<ImportDesc> = module
         .imports()
@@ -208,11 +220,16 @@ pub(crate) fn describe(
                 && !emscripten::define(&mut linker, &import.module, &import.name, ty)
                     .map_err(|e| Error::Instantiate(format!("{e:#}")))?
             {
-                linker
-                    .func_new_async(&import.module, &import.name, ty.clone(), move |c, p, r| {
-                        import_host_fn(c, index, p, r)
-                    })
-                    .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
+                host_import::define(
+                    &mut linker,
+                    &import.module,
+                    &import.name,
+                    ty,
+                    &import.signature,
+                    index,
+                    binding,
+                )
+                .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
             }
         }
     }

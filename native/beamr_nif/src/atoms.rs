@@ -4,6 +4,7 @@ rustler::atoms! {
     ok,
     error,
     import,
+    again,
     busy,
     yield_ = "yield",
     not_owner,

@@ -58,6 +58,22 @@ fn push_unique(list: &mut Vec<LocalPid>, pid: LocalPid) {
     }
 }
 
+/// Whether two local pids are the same process, without a call into the VM: a local
+/// pid is an immediate term, equal to another exactly when their bits are. (rustler's
+/// `==` goes through `enif_compare`, which showed up on every import round trip.)
+fn same_pid(a: &LocalPid, b: &LocalPid) -> bool {
+    // SAFETY: `ErlNifPid` is `#[repr(C)]` around the single `ERL_NIF_TERM` of
+    // erl_nif.h, so both pointers point at a readable, initialized `ErlNifTerm`.
+    let bits = |p: &LocalPid| unsafe {
+        *(p.as_c_arg() as *const rustler::sys::ErlNifPid as *const rustler::sys::ErlNifTerm)
+    };
+    bits(a) == bits(b)
+}
+
+fn is_owner(owner: Option<LocalPid>, me: &LocalPid) -> bool {
+    owner.is_some_and(|o| same_pid(&o, me))
+}
+
 impl InstanceResource {
     pub fn new(core: Instance) -> InstanceResource {
         InstanceResource {
@@ -95,7 +111,7 @@ impl InstanceResource {
         let me = env.pid();
         let mut control = handle.control.lock();
         match (access, control.owner) {
-            (Access::Call, Some(owner)) if owner != me => {
+            (Access::Call, Some(owner)) if !same_pid(&owner, &me) => {
                 push_unique(&mut control.call_waiters, me);
                 if control.handle_term.is_none() {
                     let owned = OwnedEnv::new();
@@ -104,7 +120,7 @@ impl InstanceResource {
                 }
                 return Err(atoms::busy());
             }
-            (Access::Drive, owner) if owner != Some(me) => return Err(atoms::not_owner()),
+            (Access::Drive, owner) if !is_owner(owner, &me) => return Err(atoms::not_owner()),
             _ => {}
         }
         match handle.core.try_lock() {

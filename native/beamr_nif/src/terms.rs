@@ -64,22 +64,50 @@ pub enum Mismatch<'a> {
     NotAList(Term<'a>),
 }
 
-/// Reads a term as a value of type `ty`, trying the decoding that type expects first
-/// (one `enif_get_*` call in the common case).
+/// Reads a term as a value of type `ty`. The common cases take one `enif_get_*` call
+/// and give the value directly, by the rules of [`to_val`]; the rest go through it.
 fn decode_as(term: Term, ty: &ValType) -> Option<Val> {
-    let first = match ty {
-        ValType::I32 | ValType::I64 => term.decode::<i64>().ok().map(|n| Arg::Int(n as i128)),
+    match ty {
+        ValType::I32 => {
+            if let Ok(n) = term.decode::<i64>() {
+                let fits = (-(1i64 << 31)..(1i64 << 32)).contains(&n);
+                return fits.then_some(Val::I32(n as u32 as i32));
+            }
+        }
+        ValType::I64 => {
+            if let Ok(n) = term.decode::<i64>() {
+                return Some(Val::I64(n));
+            }
+        }
         // rustler's f64 decoder also takes integers, rounding them: only floats here.
-        ValType::F32 | ValType::F64 if term.is_float() => term.decode::<f64>().ok().map(Arg::Float),
-        _ => None,
-    };
-    to_val(&first.or_else(|| decode_arg(term))?, ty)
+        ValType::F64 if term.is_float() => {
+            if let Ok(x) = term.decode::<f64>() {
+                return Some(Val::F64(x.to_bits()));
+            }
+        }
+        ValType::F32 if term.is_float() => {
+            if let Ok(x) = term.decode::<f64>() {
+                return Some(Val::F32((x as f32).to_bits()));
+            }
+        }
+        _ => {}
+    }
+    to_val(&decode_arg(term)?, ty)
 }
 
 /// Converts a list of terms to values of `types`. An improper list is refused before
 /// anything is decoded (rustler's list decoder would panic on one, and a panic must
 /// never cross the NIF boundary).
 pub fn to_vals<'a>(list: Term<'a>, types: &[ValType]) -> Result<Vec<Val>, Mismatch<'a>> {
+    to_vals_in(list, types, Vec::new())
+}
+
+/// [`to_vals`] into `values` (emptied first), to reuse its allocation.
+pub fn to_vals_in<'a>(
+    list: Term<'a>,
+    types: &[ValType],
+    mut values: Vec<Val>,
+) -> Result<Vec<Val>, Mismatch<'a>> {
     let len = list.list_length().map_err(|_| Mismatch::NotAList(list))?;
     if len != types.len() {
         return Err(Mismatch::Arity {
@@ -87,7 +115,8 @@ pub fn to_vals<'a>(list: Term<'a>, types: &[ValType]) -> Result<Vec<Val>, Mismat
             got: len,
         });
     }
-    let mut values = Vec::with_capacity(len);
+    values.clear();
+    values.reserve_exact(len);
     let mut rest = list;
     for (index, ty) in types.iter().enumerate() {
         let (term, tail) = rest.list_get_cell().map_err(|_| Mismatch::NotAList(list))?;
@@ -129,11 +158,30 @@ pub fn val<'a>(env: Env<'a>, v: &Val) -> Term<'a> {
     }
 }
 
+/// A list of values. Short lists (every import's arguments and results in practice)
+/// are made in one `enif_make_list_from_array` call from an array on the stack, where
+/// rustler's list encoder would collect the terms into a heap vector first.
 pub fn vals<'a>(env: Env<'a>, vs: &[Val]) -> Term<'a> {
-    // Built from the tail: no intermediate vector of terms.
-    vs.iter().rev().fold(Term::list_new_empty(env), |tail, v| {
-        tail.list_prepend(val(env, v))
-    })
+    const SHORT: usize = 8;
+    if vs.len() > SHORT {
+        return vs.iter().rev().fold(Term::list_new_empty(env), |tail, v| {
+            tail.list_prepend(val(env, v))
+        });
+    }
+    let mut terms = [rustler::sys::ErlNifTerm::default(); SHORT];
+    for (slot, v) in terms.iter_mut().zip(vs) {
+        *slot = val(env, v).as_c_arg();
+    }
+    // SAFETY: the first `vs.len()` entries are terms just made in `env`, and the list
+    // is made in `env` too.
+    unsafe {
+        let list = rustler::sys::enif_make_list_from_array(
+            env.as_c_arg(),
+            terms.as_ptr(),
+            vs.len() as u32,
+        );
+        Term::new(env, list)
+    }
 }
 
 pub fn bytes<'a>(env: Env<'a>, data: &[u8]) -> Term<'a> {
