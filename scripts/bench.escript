@@ -140,8 +140,9 @@ image_rows() ->
     [beamr:stop(X) || X <- Live],
     garbage_collect(),
     %% Measured as what stopping them gives back: RSS freed by earlier rows' garbage
-    %% would otherwise blur a growth measurement.
-    Rss0 = rss(),
+    %% would otherwise blur a growth measurement. Big stores are freed on beamr's
+    %% reaper thread, so wait for RSS to settle.
+    Rss0 = settled_rss(rss()),
     Row = fun(Name, Fmt, V) -> io:format("~-44s " ++ Fmt ++ "~n", [Name, V]) end,
     Row("module size (wasm, bytes)", "~10b", byte_size(Wasm)),
     Row("start, cold compile (ms)", "~10.2f", Cold / 1000),
@@ -153,6 +154,17 @@ image_rows() ->
     Row("snapshot, sparse (bytes)", "~10b", byte_size(Snap)),
     Row("snapshot size / memory size", "~10.3f", byte_size(Snap) / Mem),
     beamr:stop(S).
+
+%% RSS once it has stopped falling for five samples 20 ms apart (at most 100 samples).
+settled_rss(Last) -> settled_rss(Last, 0, 100).
+
+settled_rss(Last, Steady, Left) when Steady >= 5; Left =:= 0 -> Last;
+settled_rss(Last, Steady, Left) ->
+    timer:sleep(20),
+    case rss() of
+        Now when Now < Last -> settled_rss(Now, 0, Left - 1);
+        _ -> settled_rss(Last, Steady + 1, Left - 1)
+    end.
 
 rss() ->
     {ok, Status} = file:read_file("/proc/self/status"),
