@@ -158,13 +158,15 @@ fn slices_yield_after_a_full_tick_not_at_the_first_one() {
         done(settle(&mut i, step));
         (yielded, t.elapsed())
     };
-    // Calibrate a call of about a fifth of a tick: one in five lands on a tick.
+    // Calibrate a call of a quarter to half a tick: at least one in four lands on a
+    // tick, and would yield if the first tick cut slices short. Only a thread preempted
+    // for a whole tick (a loaded machine) sees two ticks go by in one.
     let mut n = 1 << 16;
-    while run(n, Slice::Dirty).1 < TICK / 5 && n < (1 << 30) {
+    while run(n, Slice::Dirty).1 < TICK / 4 && n < (1 << 30) {
         n *= 2;
     }
     let yields = (0..100).filter(|_| run(n, Slice::Normal).0).count();
-    assert!(yields <= 5, "{yields} of 100 short calls yielded");
+    assert!(yields <= 12, "{yields} of 100 short calls yielded");
 
     let spin = i.resolve(Target::Name("count")).unwrap();
     let started = Instant::now();
