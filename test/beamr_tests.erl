@@ -154,7 +154,21 @@ bad_func_and_args_test() ->
     ?assertMatch({error, {bad_func, _}}, beamr:call(I, -1, [5.0])),
     ?assertMatch({error, _}, beamr:call(I, <<"fac">>, 5.0)),
     ?assertMatch({error, _}, beamr:call(I, "fac", 5.0)),
+    %% A name that is not UTF-8 names no export (wasm names are UTF-8).
+    ?assertMatch({error, {unknown_export, _}}, beamr:call(I, <<255, 0>>, [])),
     ?assertEqual({ok, [120.0]}, beamr:call(I, <<"fac">>, [5.0])).
+
+%% Many exports called on one instance each find their own function, before and
+%% after the resolved-export cache outgrows its short list.
+many_exports_test() ->
+    Funcs = [io_lib:format("(func (export \"f~b\") (result i32) i32.const ~b)", [K, K * 7])
+             || K <- lists:seq(1, 20)],
+    {ok, I} = beamr:start(iolist_to_binary(["(module ", Funcs, ")"])),
+    Names = [iolist_to_binary(io_lib:format("f~b", [K])) || K <- lists:seq(1, 20)],
+    [?assertEqual({ok, [K * 7]}, beamr:call(I, Name, []))
+     || _ <- [1, 2], {K, Name} <- lists:zip(lists:seq(1, 20), Names)],
+    ?assertMatch({error, {unknown_export, <<"f21">>}}, beamr:call(I, <<"f21">>, [])),
+    ?assertMatch({error, {unknown_export, <<"f">>}}, beamr:call(I, <<"f">>, [])).
 
 %% An improper argument list is an error, not an exception.
 improper_args_test() ->

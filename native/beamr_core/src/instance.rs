@@ -47,7 +47,55 @@ pub struct Host {
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
     Name(&'a str),
+    /// A name as bytes from outside, checked to be UTF-8 only the first time it is
+    /// resolved (invalid UTF-8 names no export).
+    NameBytes(&'a [u8]),
     Index(u64),
+}
+
+impl<'a> Target<'a> {
+    /// The name's bytes, for a target that names an export.
+    fn name_bytes(&self) -> Option<&'a [u8]> {
+        match *self {
+            Target::Name(name) => Some(name.as_bytes()),
+            Target::NameBytes(bytes) => Some(bytes),
+            Target::Index(_) => None,
+        }
+    }
+}
+
+/// The exports an instance has resolved so far, by name: most instances call a
+/// handful, found by a scan of a short list faster than hashing the name; any beyond
+/// go into a map.
+#[derive(Default)]
+struct Resolved {
+    few: Vec<(Box<[u8]>, Arc<Callee>)>,
+    many: HashMap<Box<[u8]>, Arc<Callee>, BuildHasherDefault<Fnv>>,
+}
+
+impl Resolved {
+    const FEW: usize = 8;
+
+    fn get(&self, name: &[u8]) -> Option<&Arc<Callee>> {
+        match self.few.iter().find(|(n, _)| **n == *name) {
+            Some((_, callee)) => Some(callee),
+            None if self.few.len() < Self::FEW => None,
+            None => self.many.get(name),
+        }
+    }
+
+    fn insert(&mut self, name: &[u8], callee: Arc<Callee>) {
+        if self.few.len() < Self::FEW {
+            self.few.push((name.into(), callee));
+        } else {
+            self.many.insert(name.into(), callee);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.few.clear();
+        self.many.clear();
+    }
 }
 
 /// A resolved function: the handle, its parameter types and its result count, and a
@@ -133,7 +181,7 @@ pub struct Instance {
     parked: bool,
     /// The deadlines of the outer levels, restored as re-entrant calls return.
     saved_deadlines: Vec<u64>,
-    exports: HashMap<Box<str>, Callee, BuildHasherDefault<Fnv>>,
+    exports: Resolved,
     /// Imports of linked modules, numbered after the module's own (see `link.rs`).
     linked_imports: Vec<ImportDesc>,
     /// Modules were linked into the store (their memories are not `memory`).
@@ -358,7 +406,7 @@ impl Instance {
             imports_waiting: Vec::new(),
             parked: false,
             saved_deadlines: Vec::new(),
-            exports: HashMap::default(),
+            exports: Resolved::default(),
             linked_imports,
             linked: !links.is_empty(),
             initial_funcs: None,
@@ -581,20 +629,27 @@ impl Instance {
     }
 
     /// Finds a function to call. Exports are cached after the first lookup.
-    pub fn resolve(&mut self, target: Target<'_>) -> Result<Callee, Error> {
-        if let Target::Name(name) = target {
-            if let Some(c) = self.exports.get(name) {
-                return Ok(c.clone());
-            }
+    pub fn resolve(&mut self, target: Target<'_>) -> Result<Arc<Callee>, Error> {
+        let name = target.name_bytes();
+        if let Some(c) = name.and_then(|n| self.exports.get(n)) {
+            return Ok(c.clone());
         }
+        let name = match name.map(std::str::from_utf8) {
+            Some(Ok(name)) => Some(name),
+            Some(Err(_)) => {
+                let lossy = String::from_utf8_lossy(target.name_bytes().unwrap_or_default());
+                return Err(Error::UnknownExport(lossy.into_owned()));
+            }
+            None => None,
+        };
         let handle = self.handle;
-        let callee = self.with_store(|mut store| match target {
-            Target::Name(name) => match handle.get_export(&mut store, name) {
+        let callee = self.with_store(|mut store| match (name, target) {
+            (Some(name), _) => match handle.get_export(&mut store, name) {
                 Some(Extern::Func(func)) => Ok(Callee::new(&store, func)),
                 Some(_) => Err(Error::NotAFunction(name.to_string())),
                 None => Err(Error::UnknownExport(name.to_string())),
             },
-            Target::Index(index) => {
+            (None, Target::Index(index)) => {
                 let table = match handle.get_export(&mut store, "__indirect_function_table") {
                     Some(Extern::Table(t)) => t,
                     _ => return Err(Error::NoTable),
@@ -604,9 +659,11 @@ impl Instance {
                     _ => Err(Error::BadTableIndex(index)),
                 }
             }
+            (None, _) => Err(Error::InvalidState("a name target without a name")),
         })??;
-        if let Target::Name(name) = target {
-            self.exports.insert(name.into(), callee.clone());
+        let callee = Arc::new(callee);
+        if let Some(name) = name {
+            self.exports.insert(name.as_bytes(), callee.clone());
         }
         Ok(callee)
     }

@@ -193,7 +193,7 @@ fn call<'a>(
 /// or a table index.
 fn target_of(func: Term<'_>) -> Option<Target<'_>> {
     if let Ok(name) = func.decode::<Binary>() {
-        return std::str::from_utf8(name.as_slice()).ok().map(Target::Name);
+        return Some(Target::NameBytes(name.as_slice()));
     }
     func.decode::<u64>().ok().map(Target::Index)
 }
