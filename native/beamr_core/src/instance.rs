@@ -702,10 +702,10 @@ impl Instance {
                     }
                 }
                 let typed = match &callee.fast {
-                    Some(fast) => fast.start(store, &args),
-                    None => Err(store),
+                    Some(fast) => fast.start(store, args),
+                    None => Err((store, args)),
                 };
-                self.state = State::Running(typed.unwrap_or_else(|mut store| {
+                self.state = State::Running(typed.unwrap_or_else(|(mut store, args)| {
                     Box::pin(async move {
                         let mut out = vec![Val::I32(0); results];
                         let result = func.call_async(&mut store, &args, &mut out).await;

@@ -19,9 +19,15 @@ pub(crate) type CallFuture =
 
 /// Starts a call through a typed entry point.
 pub(crate) trait FastCall: Send + Sync {
-    /// The call's future; the store comes back if `args` do not match (callers check
-    /// them against the function's type first, so this means a bug, not bad input).
-    fn start(&self, store: Store<Host>, args: &[Val]) -> Result<CallFuture, Store<Host>>;
+    /// The call's future, which hands back `args`' vector holding the results, so a
+    /// call allocates no value vector of its own. The store and the arguments come
+    /// back if they do not match (callers check them against the function's type
+    /// first, so this means a bug, not bad input).
+    fn start(
+        &self,
+        store: Store<Host>,
+        args: Vec<Val>,
+    ) -> Result<CallFuture, (Store<Host>, Vec<Val>)>;
 }
 
 /// A number type that crosses as itself.
@@ -111,32 +117,39 @@ where
 
 /// Results turned back into values.
 trait Results: WasmResults + Sized + Sync + Send + 'static {
-    fn into_vals(self) -> Vec<Val>;
+    fn push_into(self, out: &mut Vec<Val>);
 }
 
 impl Results for () {
-    fn into_vals(self) -> Vec<Val> {
-        Vec::new()
-    }
+    fn push_into(self, _: &mut Vec<Val>) {}
 }
 
 impl<A: Scalar + wasmtime::WasmTy> Results for A {
-    fn into_vals(self) -> Vec<Val> {
-        vec![self.into_val()]
+    fn push_into(self, out: &mut Vec<Val>) {
+        out.push(self.into_val());
     }
 }
 
 struct Typed<P: Params, R: Results>(Arc<TypedFunc<P, R>>);
 
 impl<P: Params, R: Results> FastCall for Typed<P, R> {
-    fn start(&self, mut store: Store<Host>, args: &[Val]) -> Result<CallFuture, Store<Host>> {
-        let Some(params) = P::from_vals(args) else {
-            return Err(store);
+    fn start(
+        &self,
+        mut store: Store<Host>,
+        mut args: Vec<Val>,
+    ) -> Result<CallFuture, (Store<Host>, Vec<Val>)> {
+        let Some(params) = P::from_vals(&args) else {
+            return Err((store, args));
         };
+        args.clear();
         let func = self.0.clone();
         Ok(Box::pin(async move {
             let result = func.call_async(&mut store, params).await;
-            (store, result.map(R::into_vals))
+            let results = result.map(|r| {
+                r.push_into(&mut args);
+                args
+            });
+            (store, results)
         }))
     }
 }

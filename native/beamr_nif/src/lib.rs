@@ -105,7 +105,12 @@ fn exports<'a>(env: Env<'a>, source: Term<'a>) -> Term<'a> {
 /// Encodes a step; an import carries its module, name, arguments and signature.
 fn step<'a>(env: Env<'a>, core: &Instance, step: Step) -> Term<'a> {
     match step {
-        Step::Done(values) => (atoms::ok(), terms::vals(env, &values)).encode(env),
+        Step::Done(values) => {
+            let term = (atoms::ok(), terms::vals(env, &values)).encode(env);
+            // The vector's allocation carries the next call's arguments.
+            core.recycle_vals(values);
+            term
+        }
         Step::Import { index, args } => {
             let i = core.import_desc(index);
             let (m, n, s) = (i.module.as_str(), i.name.as_str(), i.signature.as_str());
@@ -226,7 +231,7 @@ pub(crate) fn call_target_fuel<'a>(
             Ok(c) => c,
             Err(e) => return terms::core_error(env, &e),
         };
-        match terms::to_vals(args, &callee.params) {
+        match terms::to_vals_in(args, &callee.params, core.spare_vals()) {
             Ok(values) => {
                 let s = core.call(&callee, values, Slice::Normal, deadline);
                 step(env, core, s)
