@@ -1,5 +1,5 @@
 # beamr: the two set-up commands are `make demo` and `make test`.
-.PHONY: all deps build demo test bench lint shell clean
+.PHONY: all deps build demo test bench icount lint shell clean
 
 all: build
 
@@ -21,6 +21,10 @@ bench: build
 	sh scripts/build-fixtures.sh lua
 	cargo build --release -p beamr_core --example lua_handle --example call_cost
 	escript scripts/bench.escript
+
+# Instructions per call and per import round trip (callgrind; needs valgrind).
+icount: build
+	sh scripts/icount.sh
 
 lint: deps
 	cargo fmt --all --check
