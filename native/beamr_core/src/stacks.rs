@@ -22,6 +22,14 @@ fn page_size() -> usize {
     usize::try_from(n).unwrap_or(4096)
 }
 
+/// The failure of the system call just made.
+fn os_error() -> wasmtime::Error {
+    wasmtime::Error::msg(format!(
+        "cannot map a fiber stack: {}",
+        std::io::Error::last_os_error()
+    ))
+}
+
 /// One mapping: a guard page at the bottom, then `len - guard` usable bytes.
 struct Mapping {
     base: usize,
@@ -48,10 +56,7 @@ impl Mapping {
             )
         };
         if base == libc::MAP_FAILED {
-            return Err(wasmtime::Error::msg(format!(
-                "cannot map a fiber stack: {}",
-                std::io::Error::last_os_error()
-            )));
+            return Err(os_error());
         }
         let mapping = Mapping {
             base: base as usize,
@@ -67,10 +72,7 @@ impl Mapping {
             )
         };
         if made_usable != 0 {
-            return Err(wasmtime::Error::msg(format!(
-                "cannot map a fiber stack: {}",
-                std::io::Error::last_os_error()
-            )));
+            return Err(os_error());
         }
         Ok(mapping)
     }

@@ -113,9 +113,11 @@ fn instantiate<'a>(
         return terms::error(env, (atoms::bad_links(), links).encode(env));
     };
     let (max_memory, max_table_elements, deterministic) = options;
+    // A handle is compiled already; bytes are compiled below, for the options' engine.
+    let compiled = module_of_handle(source).ok();
     let deterministic = match deterministic.decode::<bool>() {
         Ok(d) => d,
-        Err(_) => module_of_handle(source).is_ok_and(|m| m.variant() == Variant::Deterministic),
+        Err(_) => (compiled.as_ref()).is_some_and(|m| m.variant() == Variant::Deterministic),
     };
     let options = Options {
         max_memory,
@@ -135,10 +137,13 @@ fn instantiate<'a>(
             Err(e) => return terms::core_error(env, &e),
         }
     }
+    let module = match compiled {
+        Some(m) => Ok(m),
+        None => module_of(source, options.variant()),
+    };
     crate::started(
         env,
-        module_of(source, options.variant())
-            .and_then(|m| Instance::start(m, &resolved, deadline, &options)),
+        module.and_then(|m| Instance::start(m, &resolved, deadline, &options)),
     )
 }
 
