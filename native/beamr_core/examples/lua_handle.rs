@@ -3,11 +3,15 @@
 //! write the message, call `handle(msg, 0)`, read the NUL-terminated reply, free the
 //! message.
 //!
-//! Usage: `lua_handle <lua-aos.wasm> [N] [bare|beamr-config]`. Prints the median of N
+//! Usage: `lua_handle <lua-aos.wasm> [N] [bare|epochs|fibers|beamr-config]`. Prints the median of N
 //! evaluations of `return 1 + 1` in microseconds, and checks every reply. Imports are
 //! answered with zeros (`return 1 + 1` reaches none).
 //! - `bare` (the default): synchronous calls, epoch interruption off: wasmtime at its
 //!   fastest, with nothing that lets a host stop or time-slice the guest.
+//! - `epochs`: synchronous calls with epoch interruption on: what the checks at every
+//!   function entry and loop head cost alone.
+//! - `fibers`: async calls on fibers with async imports, epoch interruption off: what
+//!   the fibers cost alone.
 //! - `beamr-config`: beamr's engine configuration (epoch interruption on) and async
 //!   calls on fibers with async imports, as beamr runs every call: the floor beamr's
 //!   own layers stand on.
@@ -48,19 +52,21 @@ where
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let path = args
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("usage: lua_handle WASM [N] [bare|beamr-config]"))?;
+    let path = args.next().ok_or_else(|| {
+        anyhow::anyhow!("usage: lua_handle WASM [N] [bare|epochs|fibers|beamr-config]")
+    })?;
     let n: usize = args.next().map_or(Ok(1000), |s| s.parse())?;
-    let asynchronous = match args.next().as_deref() {
-        None | Some("bare") => false,
-        Some("beamr-config") => true,
+    let (epochs, asynchronous) = match args.next().as_deref() {
+        None | Some("bare") => (false, false),
+        Some("epochs") => (true, false),
+        Some("fibers") => (false, true),
+        Some("beamr-config") => (true, true),
         Some(other) => anyhow::bail!("unknown mode {other:?}"),
     };
     let bytes = std::fs::read(path)?;
     let bytes = beamr_core::legacy_eh::prepare(&bytes)?;
     let mut config = beamr_core::engine::config();
-    config.epoch_interruption(asynchronous);
+    config.epoch_interruption(epochs);
     let engine = Engine::new(&config)?;
     let module = Module::new(&engine, &*bytes)?;
     let mut linker: Linker<()> = Linker::new(&engine);
@@ -86,7 +92,9 @@ fn main() -> anyhow::Result<()> {
     let mut store = Store::new(&engine, ());
     // beamr's stores take an epoch callback each tick; no ticker runs here, so the
     // checks are paid but never fire.
-    store.set_epoch_deadline(u64::MAX / 2);
+    if epochs {
+        store.set_epoch_deadline(u64::MAX / 2);
+    }
     let instance: Instance = if asynchronous {
         block(linker.instantiate_async(&mut store, &module))?
     } else {
