@@ -9,6 +9,7 @@ rustler::atoms! {
     yield_ = "yield",
     not_owner,
     internal_error,
+    nif_panicked,
     bad_import_result,
     bad_timeout,
     nan,

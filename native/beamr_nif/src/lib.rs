@@ -10,6 +10,7 @@ mod api;
 mod atoms;
 mod image_hash;
 mod instance;
+mod raw_nif;
 mod terms;
 
 mod state;
@@ -17,6 +18,7 @@ mod state;
 use beamr_core::{Error, Instance, Slice, Step, Target};
 use instance::{Access, Handle, InstanceResource};
 use parking_lot::MutexGuard;
+use raw_nif::{raw_nif, RawResult};
 use rustler::{Binary, Encoder, Env, ResourceArc, Term};
 use std::time::{Duration, Instant};
 
@@ -177,22 +179,17 @@ pub(crate) fn with_store<'a>(
 
 /// `call(Instance, Func, Args, Timeout) -> Step | busy` where `Func` is a binary name
 /// or a table index. Starts a call, or a re-entrant one from inside an import.
-#[rustler::nif]
-fn call<'a>(
-    env: Env<'a>,
-    handle: Handle,
-    func: Term<'a>,
-    values: Term<'a>,
-    timeout: Term<'a>,
-) -> Term<'a> {
+fn call<'a>(env: Env<'a>, [handle, func, values, timeout]: [Term<'a>; 4]) -> RawResult<'a> {
+    let handle: Handle = handle.decode().map_err(|_| ())?;
     let Ok(deadline) = deadline(timeout) else {
-        return bad_timeout(env, timeout);
+        return Ok(bad_timeout(env, timeout));
     };
-    match target_of(func) {
+    Ok(match target_of(func) {
         Some(target) => call_target(env, &handle, target, values, deadline),
         None => terms::error(env, (atoms::bad_func(), func).encode(env)),
-    }
+    })
 }
+raw_nif!("call", 4, call);
 
 /// Decodes a call's function reference: a binary name (the common case, tried first)
 /// or a table index.
@@ -243,19 +240,21 @@ pub(crate) fn call_target_fuel<'a>(
 
 /// `resume(Instance, Results) -> Step | {bad_import_result, Why} | busy`: answers the
 /// pending import. Results that do not fit its type leave it pending.
-#[rustler::nif]
-fn resume<'a>(env: Env<'a>, handle: Handle, results: Term<'a>) -> Term<'a> {
-    resume_step(env, &handle, results, false)
+fn resume<'a>(env: Env<'a>, [handle, results]: [Term<'a>; 2]) -> RawResult<'a> {
+    let handle: Handle = handle.decode().map_err(|_| ())?;
+    Ok(resume_step(env, &handle, results, false))
 }
+raw_nif!("resume", 2, resume);
 
 /// `resume_again(Instance, Results)`: [`resume`], except that a step parking the call
 /// in the very import just answered is `{again, Args}`: the caller already holds the
 /// import's module, name and signature, and making three binaries again cost a tenth
 /// of a round trip.
-#[rustler::nif]
-fn resume_again<'a>(env: Env<'a>, handle: Handle, results: Term<'a>) -> Term<'a> {
-    resume_step(env, &handle, results, true)
+fn resume_again<'a>(env: Env<'a>, [handle, results]: [Term<'a>; 2]) -> RawResult<'a> {
+    let handle: Handle = handle.decode().map_err(|_| ())?;
+    Ok(resume_step(env, &handle, results, true))
 }
+raw_nif!("resume_again", 2, resume_again);
 
 fn resume_step<'a>(env: Env<'a>, handle: &Handle, results: Term<'a>, again: bool) -> Term<'a> {
     with_instance(env, handle, Access::Drive, |core| {

@@ -1,0 +1,72 @@
+//! NIF entry points without rustler's per-call wrapper, for the calls on every hot path.
+//!
+//! `#[rustler::nif]` collects each call's arguments into a heap vector and routes its
+//! result through rustler's generic return machinery; on `beamr:call` and on an import
+//! round trip (a few thousand instructions each) that was about a tenth of the work.
+//! [`raw_nif!`] registers a function with the same `rustler::init!` table, takes the
+//! arguments as an array on the stack, and keeps the guarantees that matter: an
+//! argument that does not decode raises `badarg`, and a panic never crosses into the
+//! VM (it raises `nif_panicked`, as rustler's own wrapper does).
+
+use rustler::{Env, Term};
+
+/// What a raw NIF body returns: a term, or `Err(())` for `badarg`.
+pub type RawResult<'a> = Result<Term<'a>, ()>;
+
+/// Registers `$body: fn(Env<'a>, [Term<'a>; $arity]) -> RawResult<'a>` as the NIF
+/// `$name/$arity` on a normal scheduler.
+macro_rules! raw_nif {
+    ($name:literal, $arity:literal, $body:path) => {
+        rustler::codegen_runtime::inventory::submit!(rustler::Nif {
+            name: concat!($name, "\0").as_ptr() as *const rustler::codegen_runtime::c_char,
+            arity: $arity,
+            flags: rustler::SchedulerFlags::Normal as rustler::codegen_runtime::c_uint,
+            raw_func: {
+                unsafe extern "C" fn entry(
+                    env: *mut rustler::sys::ErlNifEnv,
+                    argc: rustler::codegen_runtime::c_int,
+                    argv: *const rustler::sys::ErlNifTerm,
+                ) -> rustler::sys::ErlNifTerm {
+                    // SAFETY: the VM calls a NIF with its own live environment and
+                    // `argc` (== $arity, checked by the VM's dispatch) terms at `argv`.
+                    unsafe { $crate::raw_nif::run::<$arity>(env, argc, argv, $body) }
+                }
+                entry
+            }
+        });
+    };
+}
+pub(crate) use raw_nif;
+
+/// Runs a raw NIF body over the VM's arguments.
+///
+/// # Safety
+/// `env` must be the environment of the running NIF call and `argv` must point at
+/// `argc` terms of it.
+pub unsafe fn run<const N: usize>(
+    env: *mut rustler::sys::ErlNifEnv,
+    argc: rustler::codegen_runtime::c_int,
+    argv: *const rustler::sys::ErlNifTerm,
+    body: for<'a> fn(Env<'a>, [Term<'a>; N]) -> RawResult<'a>,
+) -> rustler::sys::ErlNifTerm {
+    let lifetime = ();
+    // SAFETY: per this function's contract, `env` is live for the whole call.
+    let env = unsafe { Env::new(&lifetime, env) };
+    if usize::try_from(argc) != Ok(N) {
+        // SAFETY: `env` is the live NIF environment.
+        return unsafe { rustler::sys::enif_make_badarg(env.as_c_arg()) };
+    }
+    // SAFETY: `argv` holds `N` terms of `env` (checked just above).
+    let args: [Term; N] = std::array::from_fn(|i| unsafe { Term::new(env, *argv.add(i)) });
+    match std::panic::catch_unwind(|| body(env, args)) {
+        Ok(Ok(term)) => term.as_c_arg(),
+        // SAFETY: `env` is the live NIF environment.
+        Ok(Err(())) => unsafe { rustler::sys::enif_make_badarg(env.as_c_arg()) },
+        Err(_) => unsafe {
+            rustler::sys::enif_raise_exception(
+                env.as_c_arg(),
+                crate::atoms::nif_panicked().to_term(env).as_c_arg(),
+            )
+        },
+    }
+}
