@@ -1,6 +1,6 @@
 #!/bin/sh
-# Instructions per beamr:call fac(5.0) and per import round trip, counted by callgrind
-# over the whole BEAM (one scheduler): the run of 2N operations minus the run of N,
+# Instructions per beamr:call fac(5.0), per hb_beamr:call fac(5.0) and per import round
+# trip, counted by callgrind over the whole BEAM (one scheduler): the run of 2N operations minus the run of N,
 # divided by N. Unlike wall-clock figures these do not move with a noisy machine.
 # Needs valgrind. Usage: scripts/icount.sh [N] (default 50000).
 set -eu
@@ -14,7 +14,7 @@ count() {
     -run escript start -extra scripts/icount.escript "$1" "$2" 2>&1 |
     grep "I   refs" | awk '{gsub(",", "", $4); print $4}' | sort -n | tail -1
 }
-for kind in call import; do
+for kind in ${KINDS:-call hb_call import}; do
   one=$(count "$kind" "$n")
   two=$(count "$kind" $((2 * n)))
   echo "$kind: $(( (two - one) / n )) instructions"
