@@ -34,6 +34,39 @@ spin_no_long_schedule() ->
     ?assertEqual([], [R || {_, Pid, _, Info} = R <- Reports,
                            Pid =:= Spinner orelse mentions_beamr(Info)]).
 
+%% Every first slice of a spinning call ends within about a millisecond, whether the
+%% epoch ticker was running or parked for want of work: 40 fresh spinners (the last
+%% few after a pause long enough for the ticker to park), none seen by the monitor at
+%% 3 ms. (The ticker's wake-ups used to wait for the busy scheduler thread's kernel
+%% time slice: 3-5 ms in four starts of ten.)
+first_slices_stay_short_test_() ->
+    {timeout, 30, fun first_slices_stay_short/0}.
+
+first_slices_stay_short() ->
+    Wat = beamr_test_util:fixture("test.wat"),
+    Pauses = lists:duplicate(36, 5) ++ lists:duplicate(4, 250),
+    flush_monitor_messages(),
+    Previous = erlang:system_monitor(self(), [{long_schedule, 3}]),
+    Spinners =
+        try
+            [spin_briefly(Wat, Pause) || Pause <- Pauses]
+        after
+            restore_system_monitor(Previous)
+        end,
+    ?assertEqual([], [R || {_, Pid, _, _} = R <- monitor_messages(),
+                           lists:member(Pid, Spinners)]).
+
+%% Starts a spinning call in a new process after `Pause' ms, lets it run 20 ms (its
+%% first slice and some of the dirty scheduler's), stops it; returns the process.
+spin_briefly(Wat, Pause) ->
+    {ok, I} = beamr:start(Wat),
+    timer:sleep(Pause),
+    Spinner = beamr_test_util:spawn_reporting(spun, fun() -> beamr:call(I, <<"spin">>, []) end),
+    timer:sleep(20),
+    ok = beamr:stop(I),
+    ?assertEqual([{error, stopped}], collect(spun, 1, 1000)),
+    Spinner.
+
 %% Freeing a big instance unmaps its memory (milliseconds for 100 MB): neither a stop
 %% nor the garbage collection of the last reference does that on a normal scheduler.
 big_instances_free_off_scheduler_test_() ->
