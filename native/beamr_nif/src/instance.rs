@@ -11,10 +11,11 @@
 use beamr_core::{CompiledModule, Instance, StopHandle};
 use parking_lot::{Mutex, MutexGuard};
 use rustler::env::SavedTerm;
-use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, Resource, ResourceArc};
+use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv};
 use std::sync::Arc;
 
 use crate::atoms;
+pub use crate::handle::Handle;
 
 #[derive(Default)]
 struct Control {
@@ -38,8 +39,6 @@ pub struct InstanceResource {
     stop: StopHandle,
     control: Mutex<Control>,
 }
-
-pub type Handle = ResourceArc<InstanceResource>;
 
 /// How an operation may use the instance.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -101,7 +100,7 @@ impl InstanceResource {
     /// Takes the lock for `access`, or records the caller as waiting and returns
     /// `Err(busy)`; `Err(not_owner)` when the caller may not drive this call.
     pub fn enter<'h>(
-        handle: &'h Handle,
+        handle: &Handle<'h>,
         env: Env,
         access: Access,
     ) -> Result<MutexGuard<'h, Instance>, rustler::Atom> {
@@ -123,7 +122,8 @@ impl InstanceResource {
             (Access::Drive, owner) if !is_owner(owner, &me) => return Err(atoms::not_owner()),
             _ => {}
         }
-        match handle.core.try_lock() {
+        let instance: &'h InstanceResource = handle.resource();
+        match instance.core.try_lock() {
             Some(core) => {
                 if access == Access::Call && control.owner.is_none() && core.is_idle() {
                     control.owner = Some(me);
@@ -141,7 +141,7 @@ impl InstanceResource {
     /// call tree is over when the instance is idle (or stopped) again.
     /// With `wait`, the caller found a call executing and is queued for the next
     /// release, so that it is told when to retry.
-    pub fn leave(handle: &Handle, env: Env, mut core: MutexGuard<'_, Instance>, wait: bool) {
+    pub fn leave(handle: &Handle<'_>, env: Env, mut core: MutexGuard<'_, Instance>, wait: bool) {
         let mut control = handle.control.lock();
         if control.orphaned {
             control.orphaned = false;
@@ -154,12 +154,12 @@ impl InstanceResource {
         if call_over && control.owner.is_some() {
             control.owner = None;
             if let Some(m) = control.monitor.take() {
-                env.demonitor(handle, &m);
+                handle.demonitor(env, &m);
             }
             woken.append(&mut control.call_waiters);
             released = control.handle_term.take();
         } else if let (Some(owner), None) = (control.owner, control.monitor) {
-            control.monitor = env.monitor(handle, &owner);
+            control.monitor = handle.monitor(env, &owner);
         }
         if wait {
             push_unique(&mut control.lock_waiters, env.pid());
@@ -171,7 +171,7 @@ impl InstanceResource {
 
     /// Stops the instance: frees it now if it is not executing, else it traps within a
     /// tick and whoever is polling frees it. Everyone waiting is told to retry.
-    pub fn stop(handle: &Handle, env: Env) {
+    pub fn stop(handle: &Handle<'_>, env: Env) {
         handle.stop.stop();
         if let Some(mut core) = handle.core.try_lock() {
             core.stop();
@@ -186,16 +186,16 @@ impl InstanceResource {
     }
 }
 
-fn wake(handle: &Handle, env: Env, pids: &[LocalPid]) {
+fn wake(handle: &Handle<'_>, env: Env, pids: &[LocalPid]) {
     for pid in pids {
         // A waiter that already exited cannot be woken; one that is woken twice retries twice.
-        let _ = env.send(pid, (atoms::beamr_ready(), handle.clone()).encode(env));
+        let _ = env.send(pid, (atoms::beamr_ready(), *handle).encode(env));
     }
 }
 
-#[rustler::resource_impl]
-impl Resource for InstanceResource {
-    fn down<'a>(&'a self, env: Env<'a>, pid: LocalPid, _monitor: Monitor) {
+impl InstanceResource {
+    /// The owner of a call exited mid-call (see the module documentation).
+    pub fn down(&self, env: Env, pid: LocalPid) {
         let mut control = self.control.lock();
         if control.owner != Some(pid) {
             return;

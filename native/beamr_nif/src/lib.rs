@@ -8,6 +8,7 @@
 
 mod api;
 mod atoms;
+mod handle;
 mod image_hash;
 mod instance;
 mod raw_nif;
@@ -19,7 +20,7 @@ use beamr_core::{Error, Instance, Slice, Step, Target};
 use instance::{Access, Handle, InstanceResource};
 use parking_lot::MutexGuard;
 use raw_nif::{raw_nif, RawResult};
-use rustler::{Binary, Encoder, Env, ResourceArc, Term};
+use rustler::{Binary, Encoder, Env, Term};
 use std::time::{Duration, Instant};
 
 /// Decodes a timeout in milliseconds or `infinity` into a deadline.
@@ -57,7 +58,7 @@ fn start<'a>(env: Env<'a>, bytes: Binary<'a>, timeout: Term<'a>) -> Term<'a> {
 /// `{ok, Instance}` for a new instance, or the error that kept it from starting.
 pub(crate) fn started<'a>(env: Env<'a>, made: Result<Instance, Error>) -> Term<'a> {
     match made {
-        Ok(i) => (atoms::ok(), ResourceArc::new(InstanceResource::new(i))).encode(env),
+        Ok(i) => (atoms::ok(), handle::new_term(env, InstanceResource::new(i))).encode(env),
         Err(e) => terms::core_error(env, &e),
     }
 }
@@ -440,4 +441,9 @@ fn compilations() -> u64 {
     beamr_core::module::compilations()
 }
 
-rustler::init!("beamr_nif");
+/// Opens the instance handle's resource type (rustler opens the others).
+fn load(env: Env, _info: Term) -> bool {
+    handle::register(env)
+}
+
+rustler::init!("beamr_nif", load = load);
