@@ -31,6 +31,10 @@ use wasmtime::{Engine, Module};
 
 const MAGIC: &[u8; 8] = b"BEAMRAOT";
 const VERSION: u32 = 1;
+
+/// The load-time rewrites a source goes through before compilation (see
+/// `module::prepare`): an artifact compiled under another list is another program.
+const LOAD_REWRITES: &[u8] = b"legacy-eh reserved-exports bulk-chunks";
 const HEADER: usize = 8 + 4 + 1 + 32 + 32 + 8 + 32;
 
 #[derive(Default)]
@@ -100,6 +104,7 @@ fn engine_digest(engine: &Engine) -> [u8; 32] {
     engine.precompile_compatibility_hash().hash(&mut h);
     h.0.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.0.update(b"wasmtime-48.0.8");
+    h.0.update(LOAD_REWRITES);
     h.0.finalize().into()
 }
 

@@ -5,6 +5,7 @@
 //! plain values used here and maps [`Error`] to error tuples. Everything that can be
 //! tested without a BEAM is tested here.
 
+pub mod bulk_chunks;
 pub mod disk_cache;
 pub mod emscripten;
 pub mod engine;

@@ -159,10 +159,12 @@ pub fn wat_to_wasm(text: &[u8]) -> Result<Vec<u8>, Error> {
 
 /// The load-time rewrites a module goes through before compilation, on the bytes
 /// (WAT already parsed into wasm by the first of them): legacy exception handling to
-/// the standard encoding, then the reserved exports snapshots reach state through.
+/// the standard encoding, bulk memory instructions in bounded chunks, then the reserved
+/// exports snapshots reach state through.
 fn prepare(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     let standard = crate::legacy_eh::prepare(bytes)?;
-    crate::reserved_exports::add_reserved_exports(&standard)
+    let bounded = crate::bulk_chunks::bound(&standard)?;
+    crate::reserved_exports::add_reserved_exports(&bounded)
 }
 
 /// Wraps a compiled wasmtime module: its imports, exports and linker.
