@@ -459,6 +459,31 @@ fn copies_between_a_64_bit_and_a_32_bit_memory() {
     assert_eq!(traps(&same(wat, calls)), 4);
 }
 
+/// A memory imported twice (under one name) is one memory seen at two indices; a copy
+/// between them is a copy within one memory and must not overwrite bytes it has yet
+/// to read.
+#[test]
+fn copies_between_two_imports_of_one_memory_are_memmoves() {
+    for a in ["i32", "i64"] {
+        let wat = format!(
+            r#"(module
+  (import "env" "m" (memory $a {a} 64))
+  (import "env" "m" (memory $b {a} 64))
+  (func (export "copy_ab") (param {a} {a} {a}) local.get 0 local.get 1 local.get 2 memory.copy $a $b)
+  (func (export "copy_ba") (param {a} {a} {a}) local.get 0 local.get 1 local.get 2 memory.copy $b $a))"#
+        );
+        let len = 2 * CHUNK + 7;
+        let calls: &[(&str, &[u64])] = &[
+            ("copy_ab", &[1000 + CHUNK / 2, 1000, len]),
+            ("copy_ba", &[1000 + CHUNK / 2, 1000, len]),
+            ("copy_ab", &[1000, 1000 + CHUNK / 2, len]),
+            ("copy_ba", &[3, 3 + CHUNK + 1, len]),
+            ("copy_ab", &[3 + CHUNK + 1, 3, len]),
+        ];
+        assert_eq!(traps(&same(&wat, calls)), 0, "{a}");
+    }
+}
+
 /// Functions reached through a table, `ref.func` and `call_ref`, a start function, an
 /// imported function, GC types in a rec group, a tag with `try_table`, a tail call and
 /// a bulk instruction in unreachable code: every index the module uses stays put.
