@@ -661,3 +661,31 @@ fn every_chunk_passes_an_epoch_check() {
         }
     }
 }
+
+/// Legacy exception handling is translated first, then the bulk instructions chunked:
+/// both rewrites apply to one module.
+#[test]
+fn legacy_exception_handling_and_chunks_together() {
+    let wat = r#"(module
+  (tag $e)
+  (memory (export "memory") 64)
+  (func (export "fill") (param i32 i32 i32)
+    try
+      local.get 0 local.get 1 local.get 2 memory.fill
+      throw $e
+    catch_all
+      (memory.fill (i32.const 0) (i32.const 9) (i32.const 1))
+    end))"#;
+    let mut i = Instance::new(compile(wat.as_bytes()).unwrap(), None).unwrap();
+    let len = 2 * CHUNK + 1;
+    call(&mut i, "fill", &[10, 0x107, len]).unwrap();
+    let mut model = vec![0u8; SIZE as usize];
+    model[10..10 + len as usize].fill(7);
+    model[0] = 9;
+    assert!(memory(&mut i) == model);
+    match call(&mut i, "fill", &[SIZE - len + 1, 1, len]) {
+        Err(Error::Trap(m)) => assert!(m.contains("out of bounds"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(memory(&mut i) == model);
+}
