@@ -7,9 +7,9 @@
 //! `memory.copy` in a function body becomes a call of a helper appended to the module,
 //! which does the work in [`CHUNK`]-byte pieces in a loop (one epoch check per piece).
 //! The helpers keep the instructions' semantics: a range out of bounds traps before
-//! anything is written (the helper lets the original instruction trap), and an
-//! overlapping copy within one memory runs backwards when the destination is above
-//! the source. Operations of at most one chunk, nearly all of them, take a fast path
+//! anything is written (the helper lets the original instruction trap), and a copy
+//! runs backwards when the destination is above the source (the two may overlap: in
+//! one memory, or in one memory imported under two indices). Operations of at most one chunk, nearly all of them, take a fast path
 //! straight to the instruction. Helpers go after every existing function and their
 //! types after every existing type, so no index in the module moves; modules without
 //! bulk memory instructions pass through untouched.
@@ -423,29 +423,29 @@ fn copy_body(dst_mem: u32, src_mem: u32, is64: bool) -> Function {
         .op(copy.clone())
         .op(Instruction::Unreachable);
     e.op(Instruction::End);
-    // Within one memory with the destination above the source, the last chunk goes
-    // first, so that no byte is overwritten before it is read.
-    if dst_mem == src_mem {
-        e.get(dst64).get(src64).op(Instruction::I64GtU);
-        e.op(Instruction::If(BlockType::Empty));
-        e.op(Instruction::Loop(BlockType::Empty));
-        e.get(len64).chunk().op(Instruction::I64Sub).set(len64);
-        e.get(dst64).get(len64).op(Instruction::I64Add).narrow();
-        e.get(src64).get(len64).op(Instruction::I64Add).narrow();
-        e.chunk().narrow().op(copy.clone());
-        e.get(len64)
-            .chunk()
-            .op(Instruction::I64GtU)
-            .op(Instruction::BrIf(0));
-        e.op(Instruction::End);
-        e.get(dst)
-            .get(src)
-            .get(len64)
-            .narrow()
-            .op(copy.clone())
-            .op(Instruction::Return);
-        e.op(Instruction::End);
-    }
+    // With the destination above the source, the last chunk goes first, so that no
+    // byte is overwritten before it is read. That holds between two memory indices as
+    // well: a memory imported twice is one memory at both, and the spec picks the
+    // direction by the addresses alone.
+    e.get(dst64).get(src64).op(Instruction::I64GtU);
+    e.op(Instruction::If(BlockType::Empty));
+    e.op(Instruction::Loop(BlockType::Empty));
+    e.get(len64).chunk().op(Instruction::I64Sub).set(len64);
+    e.get(dst64).get(len64).op(Instruction::I64Add).narrow();
+    e.get(src64).get(len64).op(Instruction::I64Add).narrow();
+    e.chunk().narrow().op(copy.clone());
+    e.get(len64)
+        .chunk()
+        .op(Instruction::I64GtU)
+        .op(Instruction::BrIf(0));
+    e.op(Instruction::End);
+    e.get(dst)
+        .get(src)
+        .get(len64)
+        .narrow()
+        .op(copy.clone())
+        .op(Instruction::Return);
+    e.op(Instruction::End);
     e.op(Instruction::Loop(BlockType::Empty));
     e.get(dst64)
         .narrow()
