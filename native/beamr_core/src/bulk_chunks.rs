@@ -9,10 +9,12 @@
 //! The helpers keep the instructions' semantics: a range out of bounds traps before
 //! anything is written (the helper lets the original instruction trap), and a copy
 //! runs backwards when the destination is above the source (the two may overlap: in
-//! one memory, or in one memory imported under two indices). Operations of at most one chunk, nearly all of them, take a fast path
-//! straight to the instruction. Helpers go after every existing function and their
-//! types after every existing type, so no index in the module moves; modules without
-//! bulk memory instructions pass through untouched.
+//! one memory, or in one memory imported under two indices). Operations of at most
+//! one chunk, nearly all of them, take a fast path straight to the instruction.
+//! Helpers go after every existing function and their types after every existing type,
+//! so no index in the module moves; modules without bulk memory instructions pass
+//! through untouched. On the deterministic engine a chunked operation costs the
+//! helper's instructions in fuel, so its fuel grows with its length.
 
 use crate::error::Error;
 use crate::legacy_eh::engine_features;
