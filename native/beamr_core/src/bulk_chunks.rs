@@ -18,6 +18,7 @@
 
 use crate::error::Error;
 use crate::legacy_eh::engine_features;
+use crate::rewrite::{bytes, copy_section, finish_valid};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
@@ -168,7 +169,7 @@ fn rewrite(wasm: &[u8]) -> Result<Vec<u8>, Error> {
         if body_uses_bulk_memory(body) {
             code.function(&reencode_body(body, &shape, &helpers)?);
         } else {
-            code.raw(&wasm[span(body.range())?]);
+            code.raw(bytes(wasm, body.range()).ok_or_else(|| fail("a body out of range"))?);
         }
     }
     // Helper types, appended: one per address type and kind.
@@ -210,28 +211,15 @@ fn rewrite(wasm: &[u8]) -> Result<Vec<u8>, Error> {
             Payload::CodeSectionStart { .. } => {
                 module.section(&code);
             }
-            other => {
-                if let Some((id, range)) = other.as_section() {
-                    let data = &wasm[span(range)?];
-                    module.section(&wasm_encoder::RawSection { id, data });
-                }
-            }
+            other => copy_section(&mut module, wasm, other)
+                .ok_or_else(|| fail("a section out of range"))?,
         }
     }
-    let out = module.finish();
-    Validator::new_with_features(engine_features())
-        .validate_all(&out)
-        .map_err(|e| {
-            fail(format!(
-                "the rewritten module is invalid (a beamr bug): {e}"
-            ))
-        })?;
-    Ok(out)
-}
-
-/// A section's or body's byte range in the module, as slice indices.
-fn span(r: std::ops::Range<u64>) -> Result<std::ops::Range<usize>, Error> {
-    Ok(usize::try_from(r.start).map_err(fail)?..usize::try_from(r.end).map_err(fail)?)
+    finish_valid(module).map_err(|e| {
+        fail(format!(
+            "the rewritten module is invalid (a beamr bug): {e}"
+        ))
+    })
 }
 
 fn helper_mem(h: Helper) -> u32 {

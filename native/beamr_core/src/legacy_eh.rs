@@ -12,8 +12,8 @@
 mod body;
 
 use crate::error::Error;
+use crate::rewrite::{bytes, copy_section, finish_valid};
 use std::borrow::Cow;
-use std::ops::Range;
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasmparser::{CompositeInnerType, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures};
 
@@ -117,12 +117,6 @@ fn val_type(t: wasmparser::ValType) -> Result<wasm_encoder::ValType, Error> {
     RoundtripReencoder.val_type(t).map_err(fail)
 }
 
-fn range(r: Range<u64>) -> Result<Range<usize>, Error> {
-    let start = usize::try_from(r.start).map_err(fail)?;
-    let end = usize::try_from(r.end).map_err(fail)?;
-    Ok(start..end)
-}
-
 /// Rewrites a module that uses legacy exception handling. The input is validated first
 /// (with legacy exceptions allowed) so the rewrite can rely on well-formed code, and
 /// the output is validated against the engine's features.
@@ -193,7 +187,7 @@ pub fn translate(wasm: &[u8]) -> Result<Vec<u8>, Error> {
             .map_err(|e| fail(format!("function {i} (defined): {e}")))?
         {
             Some(f) => code.function(&f),
-            None => code.raw(&wasm[range(body.range())?]),
+            None => code.raw(bytes(wasm, body.range()).ok_or_else(|| fail("a body out of range"))?),
         };
     }
 
@@ -216,19 +210,12 @@ pub fn translate(wasm: &[u8]) -> Result<Vec<u8>, Error> {
             Payload::CodeSectionStart { .. } => {
                 module.section(&code);
             }
-            other => {
-                if let Some((id, r)) = other.as_section() {
-                    let data = &wasm[range(r)?];
-                    module.section(&wasm_encoder::RawSection { id, data });
-                }
-            }
+            other => copy_section(&mut module, wasm, other)
+                .ok_or_else(|| fail("a section out of range"))?,
         }
     }
-    let out = module.finish();
-    Validator::new_with_features(engine_features())
-        .validate_all(&out)
-        .map_err(|e| fail(format!("translated module is invalid (a beamr bug): {e}")))?;
-    Ok(out)
+    finish_valid(module)
+        .map_err(|e| fail(format!("translated module is invalid (a beamr bug): {e}")))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod memory;
 pub mod module;
 mod reaper;
 pub mod reserved_exports;
+mod rewrite;
 pub mod snapshot;
 pub mod stacks;
 mod typed;
