@@ -1,11 +1,17 @@
 #!/bin/sh
 # Builds the compiled test fixtures with Debian's emscripten into _build/fixtures
-# (git-ignored; nothing built is committed). Usage: build-fixtures.sh [cxx|lua|all].
+# (git-ignored; nothing built is committed).
+# Usage: build-fixtures.sh [cxx|lua|cxx64|lua64|all].
 #   cxx: test/fixtures/cxx/unwind.cpp, as unwind-weh.wasm (-fwasm-exceptions) and
 #        unwind-jseh.wasm (-fexceptions: JS-style exceptions through invoke_*).
 #   lua: Lua 5.4 compiled as C++ with -fwasm-exceptions plus test/fixtures/lua/aos.cpp,
 #        as lua-aos.wasm. The Lua sources come from crates.io (the lua-src crate, via
 #        `cargo fetch`) into a cache dir outside the tree, once.
+#   cxx64, lua64: the same as memory64 modules, as AOS images are (unwind64-weh.wasm,
+#        lua64-aos.wasm), at -O0: binaryen 108's wasm-opt asserts on memory64 at -O2,
+#        and an -O1 C++ throw traps in V8 too. Emscripten 3.1.6's wasm64 setjmp/longjmp
+#        and long double formatting trap (`unreachable`) in V8 as in beamr, so the
+#        tests use these builds for exceptions, not for those.
 # Outputs are rebuilt only when their sources are newer. Fails loudly when the
 # toolchain or a download is missing.
 set -eu
@@ -30,6 +36,14 @@ stale() {
   return 1
 }
 
+# Runs an emscripten command for memory64. Debian ships emscripten's cache frozen, with
+# wasm32 libraries only: memory64 builds get a cache of their own, where emscripten
+# builds the wasm64 libraries a fixture needs once (about 2 minutes), and a node it
+# can run (scripts/em-node-memory64).
+em64() {
+  EM_FROZEN_CACHE='' EM_CACHE=$cache/em64-cache EM_NODE_JS=$root/scripts/em-node-memory64 "$@"
+}
+
 build_cxx() {
   src=$root/test/fixtures/cxx/unwind.cpp
   exports=_throw_across,_throw_typed,_no_throw,_longjmp_across,_host_in_invoke,_spin_in_invoke,_longjmp_uncaught,_malloc,_free
@@ -49,6 +63,16 @@ build_cxx() {
   fi
 }
 
+build_cxx64() {
+  src=$root/test/fixtures/cxx/unwind.cpp
+  exports=_throw_across,_throw_typed,_no_throw
+  lib=$root/test/fixtures/cxx/host.js
+  if stale "$out/unwind64-weh.wasm" "$src" "$lib" "$0"; then
+    em64 em++ -O0 -sMEMORY64=1 -fwasm-exceptions -sSTANDALONE_WASM=1 --no-entry \
+      --js-library "$lib" -sEXPORTED_FUNCTIONS=$exports "$src" -o "$out/unwind64-weh.wasm"
+  fi
+}
+
 fetch_lua() {
   manifest=$cache/lua-fetch
   dir=$cache/cargo-home/registry/src
@@ -64,34 +88,41 @@ fetch_lua() {
   echo "$found"
 }
 
+# build_lua SET [em64] FLAGS...: Lua and aos.cpp as $out/SET-aos.wasm, each
+# compiler run behind em64 when that is given (memory64).
 build_lua() {
+  set=$1; shift
+  run=""
+  if [ "$1" = em64 ]; then run=em64; shift; fi
+  flags="$* -fwasm-exceptions -DLUA_COMPAT_5_3"
   lua=$(fetch_lua)
   [ -f "$lua/lapi.c" ] || { echo "build-fixtures: no Lua sources in $lua" >&2; exit 1; }
-  objs=$out/lua-obj
+  objs=$out/$set-obj
   mkdir -p "$objs"
-  flags="-O2 -fwasm-exceptions -DLUA_COMPAT_5_3"
   list=""
   for c in "$lua"/*.c; do
     name=$(basename "$c" .c)
     case $name in lua|luac) continue ;; esac
     o=$objs/$name.o
     # As C++, Lua raises errors with throw and catches them with try/catch.
-    if stale "$o" "$c" "$0"; then em++ $flags -x c++ -c "$c" -o "$o"; fi
+    if stale "$o" "$c" "$0"; then $run em++ $flags -x c++ -c "$c" -o "$o"; fi
     list="$list $o"
   done
   glue=$root/test/fixtures/lua/aos.cpp
-  if stale "$out/lua-aos.wasm" "$glue" "$0" $list; then
-    em++ $flags -I"$lua" -sSTANDALONE_WASM=1 --no-entry \
+  if stale "$out/$set-aos.wasm" "$glue" "$0" $list; then
+    $run em++ $flags -I"$lua" -sSTANDALONE_WASM=1 --no-entry \
       -sEXPORTED_FUNCTIONS=_handle,_malloc,_free \
       -sTOTAL_STACK=1048576 -sINITIAL_MEMORY=4194304 -sALLOW_MEMORY_GROWTH=1 \
       -sMAXIMUM_MEMORY=268435456 \
-      "$glue" $list -o "$out/lua-aos.wasm"
+      "$glue" $list -o "$out/$set-aos.wasm"
   fi
 }
 
 case $what in
   cxx) build_cxx ;;
-  lua) build_lua ;;
-  all) build_cxx; build_lua ;;
-  *) echo "usage: $0 [cxx|lua|all]" >&2; exit 2 ;;
+  lua) build_lua lua -O2 ;;
+  cxx64) build_cxx64 ;;
+  lua64) build_lua lua64 em64 -O0 -sMEMORY64=1 ;;
+  all) build_cxx; build_lua lua -O2; build_cxx64; build_lua lua64 em64 -O0 -sMEMORY64=1 ;;
+  *) echo "usage: $0 [cxx|lua|cxx64|lua64|all]" >&2; exit 2 ;;
 esac

@@ -13,6 +13,36 @@ weh_test_() ->
 jseh_test_() ->
     {timeout, 300, variant("unwind-jseh.wasm", <<"__wasm_call_ctors">>)}.
 
+%% The memory64 build (-O0, as scripts/build-fixtures.sh says why): C++ throws as legacy
+%% wasm EH in a memory64 module, as AOS images have them. Its setjmp/longjmp traps in
+%% V8 as well (emscripten 3.1.6's wasm64 output), so only the throws are run.
+weh64_test_() ->
+    {timeout, 300,
+     {setup,
+      fun() ->
+              {ok, I} = beamr:start(beamr_fixture_util:built("cxx64", "unwind64-weh.wasm")),
+              {ok, [], _} = call(I, <<"_initialize">>, []),
+              I
+      end,
+      fun(I) ->
+              [{"memory64: the module's memory is 64-bit",
+                ?_assertMatch([#{kind := memory, index := i64}],
+                              [E || #{kind := memory} = E <- beamr:exports(I, typed)])},
+               {"memory64: a throw across frames is caught, destructors run",
+                ?_assertMatch({ok, [1004], _}, call(I, <<"throw_across">>, [3]))},
+               {"memory64: an int passes a catch for another type",
+                ?_assertMatch({ok, [42], _}, call(I, <<"throw_typed">>, [2, 21]))},
+               {"memory64: no throw: the value comes back",
+                ?_assertMatch({ok, [5], _}, call(I, <<"no_throw">>, [5]))},
+               {"memory64: repeated throws stay correct",
+                ?_test(lists:foreach(
+                         fun(N) ->
+                                 ?assertEqual({ok, [1001 + N], []},
+                                              call(I, <<"throw_across">>, [N]))
+                         end,
+                         lists:seq(1, 200)))}]
+      end}}.
+
 variant(File, Init) ->
     {setup,
      fun() ->

@@ -5,7 +5,7 @@
 
 -export([built/2, root/0]).
 
-%% @doc Builds `Set' (`"cxx"' or `"lua"') if stale and returns fixture `Name''s bytes.
+%% @doc Builds `Set' (`"cxx"', `"lua"', `"cxx64"' or `"lua64"') if stale and returns fixture `Name''s bytes.
 -spec built(string(), string()) -> binary().
 built(Set, Name) ->
     Root = root(),

@@ -5,7 +5,9 @@
 %%% through `hb_beamr:call', the JSON result read back with `hb_beamr_io:read_string'.
 %%% WASI and emscripten `env' imports are answered by beamr_wasi and beamr_emscripten.
 %%% The fixture is built at test time by scripts/build-fixtures.sh (Lua sources from
-%%% crates.io's lua-src crate); a failed build fails these tests.
+%%% crates.io's lua-src crate) twice: as wasm32 at -O2, and as memory64 at -O0, as AOS
+%%% images are (pointers, `handle''s arguments and result among them, are i64); a failed
+%%% build fails these tests.
 -module(beamr_lua_tests).
 
 -include_lib("eunit/include/eunit.hrl").
@@ -13,21 +15,26 @@
 -export([import_fun/0, new_state/0, eval/3]).
 
 lua_test_() ->
-    {timeout, 600,
-     {setup, fun start/0, fun hb_beamr:stop/1,
-      fun(Pid) ->
-              [{"return 1 + 1 gives 2", ?_test(arith(Pid))},
-               {"error() across frames is caught by pcall", ?_test(pcall(Pid))},
-               {"an uncaught error() is an error result", ?_test(uncaught(Pid))},
-               {"print and io.write land in captured stdout", ?_test(output(Pid))},
-               {"memory grows past its initial size", ?_test(grow(Pid))},
-               {"1000 evaluations on one instance stay correct", ?_test(many(Pid))}]
-      end}}.
+    {timeout, 600, suite("lua", "(ii)i")}.
 
-start() ->
-    Wasm = beamr_fixture_util:built("lua", "lua-aos.wasm"),
+lua64_test_() ->
+    {timeout, 600, suite("lua64", "(II)I")}.
+
+suite(Set, HandleSig) ->
+    {setup, fun() -> start(Set, HandleSig) end, fun hb_beamr:stop/1,
+     fun(Pid) ->
+             [{Set ++ ": return 1 + 1 gives 2", ?_test(arith(Pid))},
+              {Set ++ ": error() across frames is caught by pcall", ?_test(pcall(Pid))},
+              {Set ++ ": an uncaught error() is an error result", ?_test(uncaught(Pid))},
+              {Set ++ ": print and io.write land in captured stdout", ?_test(output(Pid))},
+              {Set ++ ": memory grows past its initial size", ?_test(grow(Pid))},
+              {Set ++ ": 1000 evaluations on one instance stay correct", ?_test(many(Pid))}]
+     end}.
+
+start(Set, HandleSig) ->
+    Wasm = beamr_fixture_util:built(Set, Set ++ "-aos.wasm"),
     {ok, Pid, _Imports, Exports} = hb_beamr:start(Wasm),
-    ?assert(lists:member({func, "handle", "(ii)i"}, Exports)),
+    ?assert(lists:member({func, "handle", HandleSig}, Exports)),
     {ok, [], _} = hb_beamr:call(Pid, "_initialize", [], import_fun(), new_state()),
     Pid.
 
