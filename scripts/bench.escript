@@ -41,7 +41,8 @@ main(_) ->
         %% What the BEAM-side figures stand on, from Rust in the same run (see README).
         {"  wasmtime floor: async typed fac", call_cost(Root, "typed")},
         {"  beamr_core fac call, Rust, no BEAM", call_cost(Root, "core")},
-        {"  beamr_core import round trip, Rust", call_cost(Root, "import")}
+        {"  beamr_core import round trip, Rust", call_cost(Root, "import")},
+        {"  a NIF on the instance (beamr:is_stopped)", best(fun() -> calls(500000, fun() -> false = beamr:is_stopped(I) end) end)}
     ],
     io:format("~n~-42s ~12s ~14s ~10s~n", ["benchmark", "us/op", "ops/s", "ping-pongs"]),
     io:format("~s~n", [lists:duplicate(81, $-)]),
