@@ -18,46 +18,26 @@ jseh_test_() ->
 %% V8 as well (emscripten 3.1.6's wasm64 output), so only the throws are run.
 weh64_test_() ->
     {timeout, 300,
-     {setup,
-      fun() ->
-              {ok, I} = beamr:start(beamr_fixture_util:built("cxx64", "unwind64-weh.wasm")),
-              {ok, [], _} = call(I, <<"_initialize">>, []),
-              I
-      end,
+     {setup, fun() -> started("cxx64", "unwind64-weh.wasm", <<"_initialize">>) end,
       fun(I) ->
               [{"memory64: the module's memory is 64-bit",
                 ?_assertMatch([#{kind := memory, index := i64}],
                               [E || #{kind := memory} = E <- beamr:exports(I, typed)])},
-               {"memory64: a throw across frames is caught, destructors run",
-                ?_assertMatch({ok, [1004], _}, call(I, <<"throw_across">>, [3]))},
-               {"memory64: an int passes a catch for another type",
-                ?_assertMatch({ok, [42], _}, call(I, <<"throw_typed">>, [2, 21]))},
-               {"memory64: no throw: the value comes back",
-                ?_assertMatch({ok, [5], _}, call(I, <<"no_throw">>, [5]))},
                {"memory64: repeated throws stay correct",
                 ?_test(lists:foreach(
                          fun(N) ->
                                  ?assertEqual({ok, [1001 + N], []},
                                               call(I, <<"throw_across">>, [N]))
                          end,
-                         lists:seq(1, 200)))}]
+                         lists:seq(1, 200)))}
+               | throws(I)]
       end}}.
 
 variant(File, Init) ->
-    {setup,
-     fun() ->
-             {ok, I} = beamr:start(beamr_fixture_util:built("cxx", File)),
-             {ok, [], _} = call(I, Init, []),
-             I
-     end,
+    {setup, fun() -> started("cxx", File, Init) end,
      fun(I) ->
-             [{"a throw across frames is caught, destructors run",
-               ?_assertMatch({ok, [1004], _}, call(I, <<"throw_across">>, [3]))},
-              {"an int passes a catch for another type",
-               ?_assertMatch({ok, [42], _}, call(I, <<"throw_typed">>, [2, 21]))},
-              {"no throw: the value comes back",
-               ?_assertMatch({ok, [5], _}, call(I, <<"no_throw">>, [5]))},
-              {"longjmp across frames returns to setjmp",
+             throws(I) ++
+             [{"longjmp across frames returns to setjmp",
                ?_assertMatch({ok, [71], _}, call(I, <<"longjmp_across">>, [3, 7]))},
               {"repeated throws and longjmps stay correct",
                ?_test(repeat(I))},
@@ -70,6 +50,21 @@ variant(File, Init) ->
               {"stop ends a loop inside an invoke_ callee",
                ?_test(stop_inside(File, Init))}]
      end}.
+
+%% Starts fixture `File' of `Set' and runs its initializer.
+started(Set, File, Init) ->
+    {ok, I} = beamr:start(beamr_fixture_util:built(Set, File)),
+    {ok, [], _} = call(I, Init, []),
+    I.
+
+%% C++ throws: every build runs these.
+throws(I) ->
+    [{"a throw across frames is caught, destructors run",
+      ?_assertMatch({ok, [1004], _}, call(I, <<"throw_across">>, [3]))},
+     {"an int passes a catch for another type",
+      ?_assertMatch({ok, [42], _}, call(I, <<"throw_typed">>, [2, 21]))},
+     {"no throw: the value comes back",
+      ?_assertMatch({ok, [5], _}, call(I, <<"no_throw">>, [5]))}].
 
 call(I, Func, Args) ->
     call(I, Func, Args, #{}).
@@ -105,8 +100,7 @@ timeout_inside(I) ->
     ?assertMatch({ok, [71], _}, call(I, <<"longjmp_across">>, [3, 7])).
 
 stop_inside(File, Init) ->
-    {ok, I} = beamr:start(beamr_fixture_util:built("cxx", File)),
-    {ok, [], _} = call(I, Init, []),
+    I = started("cxx", File, Init),
     Self = self(),
     spawn(fun() -> Self ! {spun, call(I, <<"spin_in_invoke">>, [1])} end),
     timer:sleep(50),
