@@ -39,3 +39,60 @@ fn the_ticker_parks_when_idle_and_a_call_wakes_it() {
     assert!(!ticker_parked());
     i.stop();
 }
+
+/// The ticker runs at the lowest real-time priority where the process may have it (as
+/// root here), so that its ticks, which end time slices, are not delayed behind busy
+/// threads; elsewhere it stays a normal thread (with a short kernel slice).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_ticker_asks_for_real_time_priority() {
+    let _ = beamr_core::engine::engine();
+    let expected = if may_be_real_time() {
+        libc::SCHED_FIFO
+    } else {
+        libc::SCHED_OTHER
+    };
+    // The thread names itself and sets its policy as it starts: wait for both.
+    wait_until(
+        "the ticker runs under its policy",
+        Duration::from_secs(5),
+        || {
+            ticker_tid().is_some_and(|tid| {
+                // SAFETY: sched_getscheduler only reads the policy of the thread `tid` names.
+                unsafe { libc::sched_getscheduler(tid) == expected }
+            })
+        },
+    );
+}
+
+/// The thread id of the `beamr-epoch` thread, once it has its name.
+#[cfg(target_os = "linux")]
+fn ticker_tid() -> Option<i32> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .filter_map(|t| t.ok())
+        .find(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "beamr-epoch")
+        })
+        .and_then(|t| t.file_name().to_string_lossy().parse().ok())
+}
+
+/// Whether this process may make a thread `SCHED_FIFO` at priority 1.
+#[cfg(target_os = "linux")]
+fn may_be_real_time() -> bool {
+    const CAP_SYS_NICE: u32 = 23;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap())
+        .unwrap_or(0);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limit into `limit`, a valid rlimit.
+    let rtprio =
+        unsafe { libc::getrlimit(libc::RLIMIT_RTPRIO, &mut limit) } == 0 && limit.rlim_cur >= 1;
+    effective & (1 << CAP_SYS_NICE) != 0 || rtprio
+}
