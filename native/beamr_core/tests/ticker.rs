@@ -40,9 +40,10 @@ fn the_ticker_parks_when_idle_and_a_call_wakes_it() {
     i.stop();
 }
 
-/// The ticker runs at the lowest real-time priority where the process may have it (as
-/// root here), so that its ticks, which end time slices, are not delayed behind busy
-/// threads; elsewhere it stays a normal thread (with a short kernel slice).
+/// The ticker runs at the lowest real-time priority where the process may have it
+/// (`CAP_SYS_NICE`, or an `RLIMIT_RTPRIO` of at least 1), so that its ticks, which end
+/// time slices, are not delayed behind busy threads; elsewhere it stays a normal
+/// thread (with a short kernel slice).
 #[cfg(target_os = "linux")]
 #[test]
 fn the_ticker_asks_for_real_time_priority() {
