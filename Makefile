@@ -13,8 +13,11 @@ demo: build
 	escript scripts/demo.escript
 
 # Every test: the Rust core and NIF crates, then the EUnit suites against the real NIF.
+# The compiled fixtures are built first, outside the suites' time limits (a fresh
+# machine builds emscripten's wasm64 libraries once, about 2 minutes).
 test: deps
 	cargo test --release --workspace
+	sh scripts/build-fixtures.sh all
 	rebar3 eunit
 
 bench: build
