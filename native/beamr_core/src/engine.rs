@@ -163,7 +163,8 @@ const TICKER_SLICE_NS: u64 = 100_000;
 /// no privilege needed) gives the ticker an earlier deadline, so its wake-ups preempt,
 /// but not always: with both cores busy, one start in a few hundred still ran 4 ms.
 /// So the ticker first asks for the lowest real-time priority (`SCHED_FIFO` 1, which
-/// a node running as root or with `CAP_SYS_NICE` gets): its wake-ups then preempt any
+/// a node running as root, with `CAP_SYS_NICE` or with an `RLIMIT_RTPRIO` of at least
+/// 1 gets): its wake-ups then preempt any
 /// normal thread, and it runs a few atomic operations per tick and parks when idle, so
 /// it takes next to nothing from them. Where that is refused it keeps the short slice;
 /// older kernels ignore that too, and refusal changes nothing else.
