@@ -38,7 +38,8 @@ main(_) ->
         {"start + stop small module (cached)", best(fun() -> starts(Wat, 2000) end)},
         {"start + stop, 10,000-entry table (cached)", best(fun() -> starts(Table, 2000) end)},
         {"dev_wasm:compute fac(5.0) messages", best(fun() -> calls(200000, fun() -> [120.0] = compute_output(FacMsg) end) end)},
-        %% What the BEAM-side figures stand on, from Rust in the same run (see README).
+        %% What the BEAM-side figures stand on, in the same run (see README): calls
+        %% from Rust, and an empty NIF call on the instance from Erlang.
         {"  wasmtime floor: async typed fac", call_cost(Root, "typed")},
         {"  beamr_core fac call, Rust, no BEAM", call_cost(Root, "core")},
         {"  beamr_core import round trip, Rust", call_cost(Root, "import")},

@@ -88,16 +88,16 @@ fetch_lua() {
   echo "$found"
 }
 
-# build_lua SET [em64] FLAGS...: Lua and aos.cpp as $out/SET-aos.wasm, each
+# build_lua FIXTURE [em64] FLAGS...: Lua and aos.cpp as $out/FIXTURE-aos.wasm, each
 # compiler run behind em64 when that is given (memory64).
 build_lua() {
-  set=$1; shift
+  fixture=$1; shift
   run=""
   if [ "$1" = em64 ]; then run=em64; shift; fi
   flags="$* -fwasm-exceptions -DLUA_COMPAT_5_3"
   lua=$(fetch_lua)
   [ -f "$lua/lapi.c" ] || { echo "build-fixtures: no Lua sources in $lua" >&2; exit 1; }
-  objs=$out/$set-obj
+  objs=$out/$fixture-obj
   mkdir -p "$objs"
   list=""
   for c in "$lua"/*.c; do
@@ -109,20 +109,27 @@ build_lua() {
     list="$list $o"
   done
   glue=$root/test/fixtures/lua/aos.cpp
-  if stale "$out/$set-aos.wasm" "$glue" "$0" $list; then
+  if stale "$out/$fixture-aos.wasm" "$glue" "$0" $list; then
     $run em++ $flags -I"$lua" -sSTANDALONE_WASM=1 --no-entry \
       -sEXPORTED_FUNCTIONS=_handle,_malloc,_free \
       -sTOTAL_STACK=1048576 -sINITIAL_MEMORY=4194304 -sALLOW_MEMORY_GROWTH=1 \
       -sMAXIMUM_MEMORY=268435456 \
-      "$glue" $list -o "$out/$set-aos.wasm"
+      "$glue" $list -o "$out/$fixture-aos.wasm"
   fi
 }
 
-case $what in
-  cxx) build_cxx ;;
-  lua) build_lua lua -O2 ;;
-  cxx64) build_cxx64 ;;
-  lua64) build_lua lua64 em64 -O0 -sMEMORY64=1 ;;
-  all) build_cxx; build_lua lua -O2; build_cxx64; build_lua lua64 em64 -O0 -sMEMORY64=1 ;;
-  *) echo "usage: $0 [cxx|lua|cxx64|lua64|all]" >&2; exit 2 ;;
-esac
+build() {
+  case $1 in
+    cxx) build_cxx ;;
+    lua) build_lua lua -O2 ;;
+    cxx64) build_cxx64 ;;
+    lua64) build_lua lua64 em64 -O0 -sMEMORY64=1 ;;
+    *) echo "usage: $0 [cxx|lua|cxx64|lua64|all]" >&2; exit 2 ;;
+  esac
+}
+
+if [ "$what" = all ]; then
+  for one in cxx lua cxx64 lua64; do build "$one"; done
+else
+  build "$what"
+fi
