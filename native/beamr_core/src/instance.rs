@@ -10,6 +10,7 @@
 //! its `Caller`, over the exchange in `exchange.rs`, so they see and change the live
 //! store.
 
+use crate::call_slot::{place, CallFuture, CallOutput};
 use crate::engine::{note_activity, ticks, Variant};
 use crate::error::{Error, Interrupt};
 use crate::exchange::{Command, Event, Shared, StoreTask};
@@ -20,7 +21,7 @@ use crate::memory::{checked_range, cstring_range, default_memory};
 use crate::module::{CompiledModule, ImportDesc};
 use crate::reaper::INLINE_BYTES;
 use crate::snapshot::{self, StateRefs};
-use crate::typed::{fast_call, CallFuture, FastCall};
+use crate::typed::{fast_call, FastCall};
 use crate::value::signature;
 use std::collections::HashMap;
 use std::future::Future;
@@ -197,6 +198,8 @@ pub struct Instance {
     fuel_start: u64,
     /// Fuel the last finished outermost call consumed.
     fuel_consumed: Option<u64>,
+    /// The box the last outermost call's future ran in, for the next one.
+    spare_call: Option<CallFuture>,
 }
 
 /// Every call on a metered instance gets this much fuel unless given a budget.
@@ -257,6 +260,11 @@ pub(crate) fn drop_pending_exception(mut ctx: impl AsContextMut) {
 
 fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
+fn poll_call(call: &mut CallFuture) -> Poll<CallOutput> {
+    call.as_mut()
+        .poll_call(&mut Context::from_waker(Waker::noop()))
 }
 
 /// Defines, in `linker`, fresh store-local items for every import that is not a function.
@@ -414,6 +422,7 @@ impl Instance {
             fuel_budget: None,
             fuel_start: 0,
             fuel_consumed: None,
+            spare_call: None,
         })
     }
 
@@ -506,6 +515,14 @@ impl Instance {
 
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle(self.shared.clone())
+    }
+
+    /// Where the box kept for the next call's future is, if there is one.
+    #[cfg(test)]
+    pub(crate) fn spare_call_address(&self) -> Option<usize> {
+        self.spare_call
+            .as_ref()
+            .map(|b| &**b as *const dyn crate::call_slot::CallSlot as *const () as usize)
     }
 
     /// No call is in progress.
@@ -613,7 +630,7 @@ impl Instance {
         // host function consumes the command during the poll, and any leftover is taken.
         self.shared
             .post_command(Command::Store(unsafe { StoreTask::new(&mut task) }));
-        let poll = poll_once(fut.as_mut());
+        let poll = poll_call(fut);
         let leftover = self.shared.take_command();
         let event = self.shared.take_event();
         match (poll, event) {
@@ -680,12 +697,69 @@ impl Instance {
         if self.settle_stop() {
             return Step::Failed(Error::Stopped);
         }
+        match self.begin(callee, args, deadline) {
+            Some(failed) => failed,
+            None => self.drive(slice),
+        }
+    }
+
+    /// Resolves `target` and starts a call with the arguments `args` makes for its
+    /// parameter types, in the vector it is given (a spare one, to reuse). Failing to
+    /// resolve is a [`Step::Failed`]; `args`' own error is returned as it is.
+    ///
+    /// Unlike [`Instance::resolve`] and [`Instance::call`], a cached export is borrowed
+    /// rather than shared: its reference count was an atomic add and subtract per call.
+    pub fn call_target<E>(
+        &mut self,
+        target: Target<'_>,
+        slice: Slice,
+        deadline: Option<Instant>,
+        args: impl FnOnce(&[ValType], Vec<Val>) -> Result<Vec<Val>, E>,
+    ) -> Result<Step, E> {
+        if self.settle_stop() {
+            return Ok(Step::Failed(Error::Stopped));
+        }
+        // The cache is moved out for the call's start, so that the export can be
+        // borrowed from it while the instance changes; `begin` does not use it.
+        let exports = std::mem::take(&mut self.exports);
+        let began = match target.name_bytes().and_then(|n| exports.get(n)) {
+            Some(callee) => {
+                let values = args(&callee.params, self.spare_vals());
+                let began = values.map(|v| self.begin(callee, v, deadline));
+                self.exports = exports;
+                began
+            }
+            None => {
+                self.exports = exports;
+                match self.resolve(target) {
+                    Ok(callee) => {
+                        let values = args(&callee.params, self.spare_vals());
+                        values.map(|v| self.begin(&callee, v, deadline))
+                    }
+                    Err(e) => return Ok(Step::Failed(e)),
+                }
+            }
+        };
+        Ok(match began? {
+            Some(failed) => failed,
+            None => self.drive(slice),
+        })
+    }
+
+    /// Starts a call as [`Instance::call`] describes, without running it: `Some` when
+    /// it cannot start.
+    fn begin(
+        &mut self,
+        callee: &Callee,
+        args: Vec<Val>,
+        deadline: Option<Instant>,
+    ) -> Option<Step> {
         let expected = callee.params.len();
         if args.len() != expected {
-            return Step::Failed(Error::BadArity {
+            return Some(Step::Failed(Error::BadArity {
                 expected,
                 got: args.len(),
-            });
+            }));
         }
         let results = callee.results;
         let func = callee.func;
@@ -698,19 +772,21 @@ impl Instance {
                     self.fuel_start = fuel;
                     if let Err(e) = store.set_fuel(fuel) {
                         self.state = State::Idle(store);
-                        return Step::Failed(Error::Trap(format!("{e:#}")));
+                        return Some(Step::Failed(Error::Trap(format!("{e:#}"))));
                     }
                 }
+                let spare = &mut self.spare_call;
                 let typed = match &callee.fast {
-                    Some(fast) => fast.start(store, args),
+                    Some(fast) => fast.start(store, args, spare),
                     None => Err((store, args)),
                 };
                 self.state = State::Running(typed.unwrap_or_else(|(mut store, args)| {
-                    Box::pin(async move {
+                    let call = async move {
                         let mut out = vec![Val::I32(0); results];
                         let result = func.call_async(&mut store, &args, &mut out).await;
                         (store, result.map(|()| out))
-                    })
+                    };
+                    place(call, spare)
                 }));
             }
             State::Running(fut) if self.parked => {
@@ -728,10 +804,10 @@ impl Instance {
             }
             other => {
                 self.state = other;
-                return Step::Failed(Error::Busy);
+                return Some(Step::Failed(Error::Busy));
             }
         }
-        self.drive(slice)
+        None
     }
 
     /// Answers the import the innermost level is parked in and runs on.
@@ -791,7 +867,7 @@ impl Instance {
             .store(slice == Slice::Dirty, Ordering::Relaxed);
         self.shared.slice_start.store(ticks(), Ordering::Relaxed);
         note_activity();
-        match poll_once(fut.as_mut()) {
+        match poll_call(fut) {
             Poll::Ready((store, result)) => self.finish(store, result),
             Poll::Pending => match self.shared.take_event() {
                 Some(Event::Import { index, args }) => {
@@ -830,7 +906,9 @@ impl Instance {
         self.imports_waiting.clear();
         self.saved_deadlines.clear();
         self.parked = false;
-        self.state = State::Idle(store);
+        if let State::Running(slot) = std::mem::replace(&mut self.state, State::Idle(store)) {
+            self.spare_call = Some(slot);
+        }
         if self.settle_stop() {
             return Step::Failed(Error::Stopped);
         }

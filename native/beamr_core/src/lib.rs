@@ -6,6 +6,7 @@
 //! tested without a BEAM is tested here.
 
 pub mod bulk_chunks;
+mod call_slot;
 pub mod disk_cache;
 pub mod emscripten;
 pub mod engine;

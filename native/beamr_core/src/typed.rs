@@ -7,26 +7,23 @@
 //! Functions whose signature is in the table below get a [`FastCall`] when they are
 //! resolved; every other signature keeps the dynamic path, which behaves the same.
 
+use crate::call_slot::{place_borrowing, CallFuture, CallOutput};
 use crate::instance::Host;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use wasmtime::{AsContext, Func, Store, TypedFunc, Val, WasmParams, WasmResults};
-
-/// The future of a call that owns its store, handing it back with the outcome.
-pub(crate) type CallFuture =
-    Pin<Box<dyn Future<Output = (Store<Host>, wasmtime::Result<Vec<Val>>)> + Send>>;
 
 /// Starts a call through a typed entry point.
 pub(crate) trait FastCall: Send + Sync {
     /// The call's future, which hands back `args`' vector holding the results, so a
     /// call allocates no value vector of its own. The store and the arguments come
     /// back if they do not match (callers check them against the function's type
-    /// first, so this means a bug, not bad input).
+    /// first, so this means a bug, not bad input). The future goes in `spare`'s box
+    /// when it fits (see `call_slot.rs`).
     fn start(
         &self,
         store: Store<Host>,
         args: Vec<Val>,
+        spare: &mut Option<CallFuture>,
     ) -> Result<CallFuture, (Store<Host>, Vec<Val>)>;
 }
 
@@ -135,23 +132,33 @@ struct Typed<P: Params, R: Results>(Arc<TypedFunc<P, R>>);
 impl<P: Params, R: Results> FastCall for Typed<P, R> {
     fn start(
         &self,
-        mut store: Store<Host>,
+        store: Store<Host>,
         mut args: Vec<Val>,
+        spare: &mut Option<CallFuture>,
     ) -> Result<CallFuture, (Store<Host>, Vec<Val>)> {
         let Some(params) = P::from_vals(&args) else {
             return Err((store, args));
         };
         args.clear();
-        let func = self.0.clone();
-        Ok(Box::pin(async move {
-            let result = func.call_async(&mut store, params).await;
-            let results = result.map(|r| {
-                r.push_into(&mut args);
-                args
-            });
-            (store, results)
-        }))
+        let call = |func: &'static TypedFunc<P, R>| typed_call(func, store, params, args);
+        Ok(place_borrowing(&self.0, call, spare))
     }
+}
+
+/// The call itself; one future type per signature, so that its box is reused by the
+/// next call of that signature.
+async fn typed_call<P: Params, R: Results>(
+    func: &'static TypedFunc<P, R>,
+    mut store: Store<Host>,
+    params: P,
+    mut out: Vec<Val>,
+) -> CallOutput {
+    let result = func.call_async(&mut store, params).await;
+    let results = result.map(|r| {
+        r.push_into(&mut out);
+        out
+    });
+    (store, results)
 }
 
 /// A typed entry point for `func`, whose signature in HyperBEAM's notation is
