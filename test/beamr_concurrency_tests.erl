@@ -132,6 +132,34 @@ shared_instance_plain_calls() ->
       end,
       Results).
 
+%% Four processes hammer one instance with calls of a few microseconds, so that they
+%% often find it taken. A finished call releases it without the control lock and then
+%% wakes whoever queued meanwhile; a lost wake-up would leave a caller sleeping until
+%% its 50 ms retry, so no call may take that long, and no stray wake-up may be left in
+%% a caller's mailbox.
+contended_calls_lose_no_wakeup_test_() ->
+    {timeout, 60, fun contended_calls_lose_no_wakeup/0}.
+
+contended_calls_lose_no_wakeup() ->
+    {ok, I} = beamr:start(<<"(module (func (export \"spin\") (param i32) (result i32)
+                               (loop local.get 0 i32.const 1 i32.sub local.tee 0 br_if 0)
+                               i32.const 7))">>),
+    Worker = fun() ->
+                     Slowest = lists:foldl(
+                                 fun(_, Max) ->
+                                         T0 = erlang:monotonic_time(microsecond),
+                                         {ok, [7]} = beamr:call(I, <<"spin">>, [20000]),
+                                         max(Max, erlang:monotonic_time(microsecond) - T0)
+                                 end, 0, lists:seq(1, 3000)),
+                     {messages, Left} = process_info(self(), messages),
+                     {Slowest, Left}
+             end,
+    [spawn_reporting(done, Worker) || _ <- lists:seq(1, 4)],
+    Results = collect(done, 4, 55000),
+    ?assertEqual([], [C || {crashed, _, _} = C <- Results]),
+    ?assertEqual([], [Left || {_, Left} <- Results, Left =/= []]),
+    ?assertEqual([], [Us || {Us, _} <- Results, Us >= 50000]).
+
 %% A call made while another process's call is parked in an import waits, then succeeds.
 waits_for_parked_call_test() ->
     Self = self(),

@@ -16,7 +16,7 @@ mod terms;
 
 mod state;
 
-use beamr_core::{Error, Instance, Slice, Step, Target};
+use beamr_core::{Error, Instance, Slice, Step, Target, ValType};
 use instance::{Access, Handle, InstanceResource};
 use parking_lot::MutexGuard;
 use raw_nif::{raw_nif, RawResult};
@@ -134,12 +134,23 @@ fn with_instance<'a>(
     access: Access,
     op: impl FnOnce(&mut MutexGuard<'_, Instance>) -> Term<'a>,
 ) -> Term<'a> {
+    // The lock and ownership must be settled whatever happens inside `op`.
+    let run = |core: &mut MutexGuard<'_, Instance>| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(core)))
+            .unwrap_or_else(|_| terms::error(env, atoms::internal_error().encode(env)))
+    };
+    if access == Access::Call {
+        if let Some(mut core) = InstanceResource::enter_idle(handle) {
+            let out = run(&mut core);
+            InstanceResource::leave_idle(handle, env, core);
+            return out;
+        }
+    }
     match InstanceResource::enter(handle, env, access) {
         Ok(mut core) => {
-            // The lock and ownership must be settled whatever happens inside.
-            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&mut core)));
+            let out = run(&mut core);
             InstanceResource::leave(handle, env, core, false);
-            out.unwrap_or_else(|_| terms::error(env, atoms::internal_error().encode(env)))
+            out
         }
         Err(reason) => refused(env, reason),
     }
@@ -225,15 +236,9 @@ pub(crate) fn call_target_fuel<'a>(
                 return terms::core_error(env, &e);
             }
         }
-        let callee = match core.resolve(target) {
-            Ok(c) => c,
-            Err(e) => return terms::core_error(env, &e),
-        };
-        match terms::to_vals_in(args, &callee.params, core.spare_vals()) {
-            Ok(values) => {
-                let s = core.call(&callee, values, Slice::Normal, deadline);
-                step(env, core, s)
-            }
+        let made = |types: &[ValType], spare| terms::to_vals_in(args, types, spare);
+        match core.call_target(target, Slice::Normal, deadline, made) {
+            Ok(s) => step(env, core, s),
             Err(m) => terms::error(env, terms::mismatch(env, m)),
         }
     })
