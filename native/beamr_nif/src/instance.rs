@@ -39,8 +39,10 @@ pub struct InstanceResource {
     module: Arc<CompiledModule>,
     stop: StopHandle,
     control: Mutex<Control>,
-    /// `control.lock_waiters` is not empty; read without `control` by
-    /// [`InstanceResource::leave_idle`].
+    /// `control.lock_waiters` may not be empty; read without `control` by
+    /// [`InstanceResource::leave_idle`]. Set (then fenced) and cleared under
+    /// `control`; clearing needs no ordering, as a leaver that still sees it set
+    /// only takes `control` for nothing.
     lock_waiting: AtomicBool,
 }
 
@@ -140,7 +142,7 @@ impl InstanceResource {
                 let core = instance.core.try_lock().ok_or_else(atoms::busy)?;
                 control.lock_waiters.retain(|p| !same_pid(p, &me));
                 if control.lock_waiters.is_empty() {
-                    instance.lock_waiting.store(false, Ordering::SeqCst);
+                    instance.lock_waiting.store(false, Ordering::Relaxed);
                 }
                 core
             }
@@ -175,7 +177,7 @@ impl InstanceResource {
         if handle.lock_waiting.load(Ordering::SeqCst) {
             let mut control = handle.control.lock();
             let woken = std::mem::take(&mut control.lock_waiters);
-            handle.lock_waiting.store(false, Ordering::SeqCst);
+            handle.lock_waiting.store(false, Ordering::Relaxed);
             drop(control);
             wake(handle, env, &woken);
         }
@@ -194,7 +196,7 @@ impl InstanceResource {
         let call_over = core.is_idle() || handle.stop.is_stopped();
         drop(core);
         let mut woken = std::mem::take(&mut control.lock_waiters);
-        handle.lock_waiting.store(false, Ordering::SeqCst);
+        handle.lock_waiting.store(false, Ordering::Relaxed);
         let mut released = None;
         if call_over && control.owner.is_some() {
             control.owner = None;
@@ -224,7 +226,7 @@ impl InstanceResource {
         }
         let mut control = handle.control.lock();
         let mut woken = std::mem::take(&mut control.lock_waiters);
-        handle.lock_waiting.store(false, Ordering::SeqCst);
+        handle.lock_waiting.store(false, Ordering::Relaxed);
         woken.append(&mut control.call_waiters);
         let released = control.handle_term.take();
         drop(control);
