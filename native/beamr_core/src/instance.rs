@@ -705,42 +705,50 @@ impl Instance {
 
     /// Resolves `target` and starts a call with the arguments `args` makes for its
     /// parameter types, in the vector it is given (a spare one, to reuse). Failing to
-    /// resolve is a [`Step::Failed`]; `args`' own error is returned as it is.
+    /// resolve is a [`Step::Failed`]; `None` when `args` refused (it keeps its reason).
     ///
     /// Unlike [`Instance::resolve`] and [`Instance::call`], a cached export is borrowed
     /// rather than shared: its reference count was an atomic add and subtract per call.
-    pub fn call_target<E>(
+    pub fn call_target(
         &mut self,
         target: Target<'_>,
         slice: Slice,
         deadline: Option<Instant>,
-        args: impl FnOnce(&[ValType], Vec<Val>) -> Result<Vec<Val>, E>,
-    ) -> Result<Step, E> {
+        args: impl FnOnce(&[ValType], Vec<Val>) -> Option<Vec<Val>>,
+    ) -> Option<Step> {
         if self.settle_stop() {
-            return Ok(Step::Failed(Error::Stopped));
+            return Some(Step::Failed(Error::Stopped));
         }
-        // The cache is moved out for the call's start, so that the export can be
-        // borrowed from it while the instance changes; `begin` does not use it.
+        // The cache is moved out while the call starts, so that the export can be
+        // borrowed from it as the instance changes; `begin` does not use it.
         let exports = std::mem::take(&mut self.exports);
-        let began = match target.name_bytes().and_then(|n| exports.get(n)) {
-            Some(callee) => {
-                let values = args(&callee.params, self.spare_vals());
-                let began = values.map(|v| self.begin(callee, v, deadline));
-                self.exports = exports;
-                began
-            }
-            None => {
-                self.exports = exports;
-                match self.resolve(target) {
-                    Ok(callee) => {
-                        let values = args(&callee.params, self.spare_vals());
-                        values.map(|v| self.begin(&callee, v, deadline))
-                    }
-                    Err(e) => return Ok(Step::Failed(e)),
-                }
-            }
+        let Some(callee) = target.name_bytes().and_then(|n| exports.get(n)) else {
+            self.exports = exports;
+            return match self.resolve(target) {
+                Ok(callee) => self.start_call(&callee, slice, deadline, args),
+                Err(e) => Some(Step::Failed(e)),
+            };
         };
-        Ok(match began? {
+        let values = args(&callee.params, self.spare_vals());
+        let failed = values.map(|v| self.begin(callee, v, deadline));
+        self.exports = exports;
+        // Matched by reference, so the common outcome (started) copies no step.
+        match &failed {
+            Some(None) => Some(self.drive(slice)),
+            _ => failed.map(|f| f.expect("not started")),
+        }
+    }
+
+    /// [`Instance::call_target`] once the callee is found.
+    fn start_call(
+        &mut self,
+        callee: &Callee,
+        slice: Slice,
+        deadline: Option<Instant>,
+        args: impl FnOnce(&[ValType], Vec<Val>) -> Option<Vec<Val>>,
+    ) -> Option<Step> {
+        let values = args(&callee.params, self.spare_vals())?;
+        Some(match self.begin(callee, values, deadline) {
             Some(failed) => failed,
             None => self.drive(slice),
         })
