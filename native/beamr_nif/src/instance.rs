@@ -235,6 +235,49 @@ impl InstanceResource {
     }
 }
 
+/// An instance taken by [`InstanceResource::enter`] or
+/// [`InstanceResource::enter_idle`]; dropping it releases the instance as the matching
+/// `leave` does, also when a panic unwinds through whoever holds it.
+pub struct Entered<'h, 'r, 'e> {
+    handle: &'r Handle<'h>,
+    env: Env<'e>,
+    core: Option<MutexGuard<'h, Instance>>,
+    idle: bool,
+}
+
+impl<'h, 'r, 'e> Entered<'h, 'r, 'e> {
+    /// `idle`: `core` came from [`InstanceResource::enter_idle`].
+    pub fn new(
+        handle: &'r Handle<'h>,
+        env: Env<'e>,
+        core: MutexGuard<'h, Instance>,
+        idle: bool,
+    ) -> Self {
+        Entered {
+            handle,
+            env,
+            core: Some(core),
+            idle,
+        }
+    }
+
+    pub fn core(&mut self) -> &mut MutexGuard<'h, Instance> {
+        self.core.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Entered<'_, '_, '_> {
+    fn drop(&mut self) {
+        if let Some(core) = self.core.take() {
+            if self.idle {
+                InstanceResource::leave_idle(self.handle, self.env, core);
+            } else {
+                InstanceResource::leave(self.handle, self.env, core, false);
+            }
+        }
+    }
+}
+
 fn wake(handle: &Handle<'_>, env: Env, pids: &[LocalPid]) {
     for pid in pids {
         // A waiter that already exited cannot be woken; one that is woken twice retries twice.

@@ -17,13 +17,14 @@ mod terms;
 mod state;
 
 use beamr_core::{Error, Instance, Slice, Step, Target, ValType};
-use instance::{Access, Handle, InstanceResource};
+use instance::{Access, Entered, Handle, InstanceResource};
 use parking_lot::MutexGuard;
 use raw_nif::{raw_nif, RawResult};
 use rustler::{Binary, Encoder, Env, Term};
 use std::time::{Duration, Instant};
 
 /// Decodes a timeout in milliseconds or `infinity` into a deadline.
+#[inline]
 pub(crate) fn deadline(t: Term) -> Result<Option<Instant>, ()> {
     if let Ok(a) = t.decode::<rustler::Atom>() {
         return if a == atoms::infinity() {
@@ -128,32 +129,29 @@ fn step<'a>(env: Env<'a>, core: &Instance, step: Step) -> Term<'a> {
 }
 
 /// Runs `op` on the instance with `access`, then settles ownership and wakes waiters.
+/// A panic in `op` settles them too, as it unwinds to the NIF's entry, which turns it
+/// into an error: `{error, internal_error}` from the hot NIFs (see `raw_nif.rs`), an
+/// exception from rustler's. (A `catch_unwind` here as well cost two stalled copies
+/// per call.)
 fn with_instance<'a>(
     env: Env<'a>,
     handle: &Handle,
     access: Access,
     op: impl FnOnce(&mut MutexGuard<'_, Instance>) -> Term<'a>,
 ) -> Term<'a> {
-    // The lock and ownership must be settled whatever happens inside `op`.
-    let run = |core: &mut MutexGuard<'_, Instance>| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(core)))
-            .unwrap_or_else(|_| terms::error(env, atoms::internal_error().encode(env)))
+    let entered = if access == Access::Call {
+        InstanceResource::enter_idle(handle).map(|core| Entered::new(handle, env, core, true))
+    } else {
+        None
     };
-    if access == Access::Call {
-        if let Some(mut core) = InstanceResource::enter_idle(handle) {
-            let out = run(&mut core);
-            InstanceResource::leave_idle(handle, env, core);
-            return out;
-        }
-    }
-    match InstanceResource::enter(handle, env, access) {
-        Ok(mut core) => {
-            let out = run(&mut core);
-            InstanceResource::leave(handle, env, core, false);
-            out
-        }
-        Err(reason) => refused(env, reason),
-    }
+    let mut entered = match entered {
+        Some(e) => e,
+        None => match InstanceResource::enter(handle, env, access) {
+            Ok(core) => Entered::new(handle, env, core, false),
+            Err(reason) => return refused(env, reason),
+        },
+    };
+    op(entered.core())
 }
 
 /// The answer when `enter` refuses: `busy` as is (the caller waits), anything else
@@ -236,10 +234,20 @@ pub(crate) fn call_target_fuel<'a>(
                 return terms::core_error(env, &e);
             }
         }
-        let made = |types: &[ValType], spare| terms::to_vals_in(args, types, spare);
+        let mut refused = None;
+        let made = |types: &[ValType], spare| match terms::to_vals_in(args, types, spare) {
+            Ok(values) => Some(values),
+            Err(m) => {
+                refused = Some(m);
+                None
+            }
+        };
         match core.call_target(target, Slice::Normal, deadline, made) {
-            Ok(s) => step(env, core, s),
-            Err(m) => terms::error(env, terms::mismatch(env, m)),
+            Some(s) => step(env, core, s),
+            None => match refused {
+                Some(m) => terms::error(env, terms::mismatch(env, m)),
+                None => terms::error(env, atoms::internal_error().encode(env)),
+            },
         }
     })
 }

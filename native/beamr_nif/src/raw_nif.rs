@@ -6,7 +6,8 @@
 //! [`raw_nif!`] registers a function with the same `rustler::init!` table, takes the
 //! arguments as an array on the stack, and keeps the guarantees that matter: an
 //! argument that does not decode raises `badarg`, and a panic never crosses into the
-//! VM (it raises `nif_panicked`, as rustler's own wrapper does).
+//! VM: it comes back as `{error, internal_error}`, the answer these NIFs' callers
+//! already handle (the instance was settled as the panic unwound).
 
 use rustler::{Env, Term};
 
@@ -43,6 +44,7 @@ pub(crate) use raw_nif;
 /// # Safety
 /// `env` must be the environment of the running NIF call and `argv` must point at
 /// `argc` terms of it.
+#[inline(always)]
 pub unsafe fn run<const N: usize>(
     env: *mut rustler::sys::ErlNifEnv,
     argc: rustler::codegen_runtime::c_int,
@@ -62,11 +64,6 @@ pub unsafe fn run<const N: usize>(
         Ok(Ok(term)) => term.as_c_arg(),
         // SAFETY: `env` is the live NIF environment.
         Ok(Err(())) => unsafe { rustler::sys::enif_make_badarg(env.as_c_arg()) },
-        Err(_) => unsafe {
-            rustler::sys::enif_raise_exception(
-                env.as_c_arg(),
-                crate::atoms::nif_panicked().to_term(env).as_c_arg(),
-            )
-        },
+        Err(_) => crate::terms::error(env, crate::atoms::internal_error().to_term(env)).as_c_arg(),
     }
 }

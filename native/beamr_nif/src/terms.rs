@@ -64,35 +64,49 @@ pub enum Mismatch<'a> {
     NotAList(Term<'a>),
 }
 
-/// Reads a term as a value of type `ty`. The common cases take one `enif_get_*` call
-/// and give the value directly, by the rules of [`to_val`]; the rest go through it.
-fn decode_as(term: Term, ty: &ValType) -> Option<Val> {
+/// Reads a term as a value of type `ty` onto the end of `values`; false if it does
+/// not fit. The common cases take one `enif_get_*` call and push the value directly,
+/// by the rules of [`to_val`]; the rest go through it. (Pushing here rather than
+/// returning an `Option<Val>` keeps the value out of a stack temporary whose reload
+/// stalled every call.)
+#[inline(always)]
+fn push_as(term: Term, ty: &ValType, values: &mut Vec<Val>) -> bool {
     match ty {
         ValType::I32 => {
             if let Ok(n) = term.decode::<i64>() {
                 let fits = (-(1i64 << 31)..(1i64 << 32)).contains(&n);
-                return fits.then_some(Val::I32(n as u32 as i32));
+                fits.then(|| values.push(Val::I32(n as u32 as i32)));
+                return fits;
             }
         }
         ValType::I64 => {
             if let Ok(n) = term.decode::<i64>() {
-                return Some(Val::I64(n));
+                values.push(Val::I64(n));
+                return true;
             }
         }
         // rustler's f64 decoder also takes integers, rounding them: only floats here.
         ValType::F64 if term.is_float() => {
             if let Ok(x) = term.decode::<f64>() {
-                return Some(Val::F64(x.to_bits()));
+                values.push(Val::F64(x.to_bits()));
+                return true;
             }
         }
         ValType::F32 if term.is_float() => {
             if let Ok(x) = term.decode::<f64>() {
-                return Some(Val::F32((x as f32).to_bits()));
+                values.push(Val::F32((x as f32).to_bits()));
+                return true;
             }
         }
         _ => {}
     }
-    to_val(&decode_arg(term)?, ty)
+    match decode_arg(term).and_then(|arg| to_val(&arg, ty)) {
+        Some(v) => {
+            values.push(v);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Converts a list of terms to values of `types`. An improper list is refused before
@@ -120,15 +134,12 @@ pub fn to_vals_in<'a>(
     let mut rest = list;
     for (index, ty) in types.iter().enumerate() {
         let (term, tail) = rest.list_get_cell().map_err(|_| Mismatch::NotAList(list))?;
-        match decode_as(term, ty) {
-            Some(v) => values.push(v),
-            None => {
-                return Err(Mismatch::Type {
-                    index,
-                    expected: Box::new(ty.clone()),
-                    got: term,
-                })
-            }
+        if !push_as(term, ty, &mut values) {
+            return Err(Mismatch::Type {
+                index,
+                expected: Box::new(ty.clone()),
+                got: term,
+            });
         }
         rest = tail;
     }
@@ -161,12 +172,21 @@ pub fn val<'a>(env: Env<'a>, v: &Val) -> Term<'a> {
 /// A list of values. Short lists (every import's arguments and results in practice)
 /// are made in one `enif_make_list_from_array` call from an array on the stack, where
 /// rustler's list encoder would collect the terms into a heap vector first.
+#[inline]
 pub fn vals<'a>(env: Env<'a>, vs: &[Val]) -> Term<'a> {
+    // SAFETY: `vals_raw` makes its term in `env`.
+    unsafe { Term::new(env, vals_raw(env, vs)) }
+}
+
+/// [`vals`] as a bare term: one register back to the caller, where a `Term` (term and
+/// environment) came back through the stack and stalled its reload on every call.
+fn vals_raw(env: Env<'_>, vs: &[Val]) -> rustler::sys::ErlNifTerm {
     const SHORT: usize = 8;
     if vs.len() > SHORT {
-        return vs.iter().rev().fold(Term::list_new_empty(env), |tail, v| {
+        let list = vs.iter().rev().fold(Term::list_new_empty(env), |tail, v| {
             tail.list_prepend(val(env, v))
         });
+        return list.as_c_arg();
     }
     let mut terms = [rustler::sys::ErlNifTerm::default(); SHORT];
     for (slot, v) in terms.iter_mut().zip(vs) {
@@ -175,12 +195,7 @@ pub fn vals<'a>(env: Env<'a>, vs: &[Val]) -> Term<'a> {
     // SAFETY: the first `vs.len()` entries are terms just made in `env`, and the list
     // is made in `env` too.
     unsafe {
-        let list = rustler::sys::enif_make_list_from_array(
-            env.as_c_arg(),
-            terms.as_ptr(),
-            vs.len() as u32,
-        );
-        Term::new(env, list)
+        rustler::sys::enif_make_list_from_array(env.as_c_arg(), terms.as_ptr(), vs.len() as u32)
     }
 }
 
