@@ -906,7 +906,10 @@ impl Instance {
     }
 
     fn finish(&mut self, mut store: Store<Host>, result: wasmtime::Result<Vec<Val>>) -> Step {
-        drop_pending_exception(&mut store);
+        // Only an uncaught exception leaves one pending, and that call failed.
+        if result.is_err() {
+            drop_pending_exception(&mut store);
+        }
         if self.module.variant() == Variant::Deterministic {
             let left = store.get_fuel().unwrap_or(0);
             self.fuel_consumed = Some(self.fuel_start.saturating_sub(left));

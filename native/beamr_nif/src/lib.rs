@@ -26,6 +26,11 @@ use std::time::{Duration, Instant};
 /// Decodes a timeout in milliseconds or `infinity` into a deadline.
 #[inline]
 pub(crate) fn deadline(t: Term) -> Result<Option<Instant>, ()> {
+    // Atoms are immediate terms: `infinity` (what nearly every call passes) is this
+    // one word, found without decoding.
+    if t.as_c_arg() == atoms::infinity().as_c_arg() {
+        return Ok(None);
+    }
     if let Ok(a) = t.decode::<rustler::Atom>() {
         return if a == atoms::infinity() {
             Ok(None)
