@@ -12,7 +12,6 @@ use beamr_core::{CompiledModule, Instance, StopHandle};
 use parking_lot::{Mutex, MutexGuard};
 use rustler::env::SavedTerm;
 use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv};
-use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::atoms;
@@ -39,11 +38,6 @@ pub struct InstanceResource {
     module: Arc<CompiledModule>,
     stop: StopHandle,
     control: Mutex<Control>,
-    /// `control.lock_waiters` may not be empty; read without `control` by
-    /// [`InstanceResource::leave_idle`]. Set (then fenced) and cleared under
-    /// `control`; clearing needs no ordering, as a leaver that still sees it set
-    /// only takes `control` for nothing.
-    lock_waiting: AtomicBool,
 }
 
 /// How an operation may use the instance.
@@ -86,7 +80,6 @@ impl InstanceResource {
             module: core.module().clone(),
             core: Mutex::new(core),
             control: Mutex::default(),
-            lock_waiting: AtomicBool::new(false),
         }
     }
 
@@ -130,56 +123,17 @@ impl InstanceResource {
             _ => {}
         }
         let instance: &'h InstanceResource = handle.resource();
-        let core = match instance.core.try_lock() {
-            Some(core) => core,
+        match instance.core.try_lock() {
+            Some(core) => {
+                if access == Access::Call && control.owner.is_none() && core.is_idle() {
+                    control.owner = Some(me);
+                }
+                Ok(core)
+            }
             None => {
                 push_unique(&mut control.lock_waiters, me);
-                instance.lock_waiting.store(true, Ordering::SeqCst);
-                // A call entered by `enter_idle` releases the lock without `control`
-                // and then looks at `lock_waiting`: either it sees the flag and wakes
-                // this caller, or this second look finds the lock free.
-                fence(Ordering::SeqCst);
-                let core = instance.core.try_lock().ok_or_else(atoms::busy)?;
-                control.lock_waiters.retain(|p| !same_pid(p, &me));
-                if control.lock_waiters.is_empty() {
-                    instance.lock_waiting.store(false, Ordering::Relaxed);
-                }
-                core
+                Err(atoms::busy())
             }
-        };
-        if access == Access::Call && control.owner.is_none() && core.is_idle() {
-            control.owner = Some(me);
-        }
-        Ok(core)
-    }
-
-    /// Takes an idle instance for a new call without touching `control`: with the
-    /// instance idle nobody owns it, and a call that finishes within this NIF call
-    /// never needs an owner. The common `beamr:call` thereby takes no lock but the
-    /// instance's own. `None`: use [`InstanceResource::enter`].
-    pub fn enter_idle<'h>(handle: &Handle<'h>) -> Option<MutexGuard<'h, Instance>> {
-        let instance: &'h InstanceResource = handle.resource();
-        let core = instance.core.try_lock()?;
-        (core.is_idle() && !instance.stop.is_stopped()).then_some(core)
-    }
-
-    /// Releases an instance taken by [`InstanceResource::enter_idle`]. A call that
-    /// goes on (parked in an import, or out of time slice) makes the caller its owner,
-    /// as [`InstanceResource::enter`] would have.
-    pub fn leave_idle(handle: &Handle<'_>, env: Env, core: MutexGuard<'_, Instance>) {
-        if !(core.is_idle() || handle.stop.is_stopped()) {
-            handle.control.lock().owner = Some(env.pid());
-            return InstanceResource::leave(handle, env, core, false);
-        }
-        drop(core);
-        // Pairs with the fence in `enter`: see there.
-        fence(Ordering::SeqCst);
-        if handle.lock_waiting.load(Ordering::SeqCst) {
-            let mut control = handle.control.lock();
-            let woken = std::mem::take(&mut control.lock_waiters);
-            handle.lock_waiting.store(false, Ordering::Relaxed);
-            drop(control);
-            wake(handle, env, &woken);
         }
     }
 
@@ -196,7 +150,6 @@ impl InstanceResource {
         let call_over = core.is_idle() || handle.stop.is_stopped();
         drop(core);
         let mut woken = std::mem::take(&mut control.lock_waiters);
-        handle.lock_waiting.store(false, Ordering::Relaxed);
         let mut released = None;
         if call_over && control.owner.is_some() {
             control.owner = None;
@@ -210,7 +163,6 @@ impl InstanceResource {
         }
         if wait {
             push_unique(&mut control.lock_waiters, env.pid());
-            handle.lock_waiting.store(true, Ordering::SeqCst);
         }
         drop(control);
         drop(released);
@@ -226,7 +178,6 @@ impl InstanceResource {
         }
         let mut control = handle.control.lock();
         let mut woken = std::mem::take(&mut control.lock_waiters);
-        handle.lock_waiting.store(false, Ordering::Relaxed);
         woken.append(&mut control.call_waiters);
         let released = control.handle_term.take();
         drop(control);
@@ -235,29 +186,21 @@ impl InstanceResource {
     }
 }
 
-/// An instance taken by [`InstanceResource::enter`] or
-/// [`InstanceResource::enter_idle`]; dropping it releases the instance as the matching
-/// `leave` does, also when a panic unwinds through whoever holds it.
+/// An instance taken by [`InstanceResource::enter`]; dropping it releases the
+/// instance as [`InstanceResource::leave`] does, also when a panic unwinds through
+/// whoever holds it.
 pub struct Entered<'h, 'r, 'e> {
     handle: &'r Handle<'h>,
     env: Env<'e>,
     core: Option<MutexGuard<'h, Instance>>,
-    idle: bool,
 }
 
 impl<'h, 'r, 'e> Entered<'h, 'r, 'e> {
-    /// `idle`: `core` came from [`InstanceResource::enter_idle`].
-    pub fn new(
-        handle: &'r Handle<'h>,
-        env: Env<'e>,
-        core: MutexGuard<'h, Instance>,
-        idle: bool,
-    ) -> Self {
+    pub fn new(handle: &'r Handle<'h>, env: Env<'e>, core: MutexGuard<'h, Instance>) -> Self {
         Entered {
             handle,
             env,
             core: Some(core),
-            idle,
         }
     }
 
@@ -269,11 +212,7 @@ impl<'h, 'r, 'e> Entered<'h, 'r, 'e> {
 impl Drop for Entered<'_, '_, '_> {
     fn drop(&mut self) {
         if let Some(core) = self.core.take() {
-            if self.idle {
-                InstanceResource::leave_idle(self.handle, self.env, core);
-            } else {
-                InstanceResource::leave(self.handle, self.env, core, false);
-            }
+            InstanceResource::leave(self.handle, self.env, core, false);
         }
     }
 }

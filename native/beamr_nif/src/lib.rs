@@ -144,17 +144,9 @@ fn with_instance<'a>(
     access: Access,
     op: impl FnOnce(&mut MutexGuard<'_, Instance>) -> Term<'a>,
 ) -> Term<'a> {
-    let entered = if access == Access::Call {
-        InstanceResource::enter_idle(handle).map(|core| Entered::new(handle, env, core, true))
-    } else {
-        None
-    };
-    let mut entered = match entered {
-        Some(e) => e,
-        None => match InstanceResource::enter(handle, env, access) {
-            Ok(core) => Entered::new(handle, env, core, false),
-            Err(reason) => return refused(env, reason),
-        },
+    let mut entered = match InstanceResource::enter(handle, env, access) {
+        Ok(core) => Entered::new(handle, env, core),
+        Err(reason) => return refused(env, reason),
     };
     op(entered.core())
 }
