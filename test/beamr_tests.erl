@@ -554,6 +554,8 @@ timeout_test() ->
                  within(3000, fun() -> beamr:call(I, <<"spin">>, [], #{timeout => 0}) end)),
     ?assertEqual({ok, [6.0]}, beamr:call(I, <<"fac">>, [3.0])),
     ?assertMatch({error, {bad_timeout, _}}, beamr:call(I, <<"fac">>, [3.0], #{timeout => -1})),
+    ?assertMatch({error, {bad_timeout, _}}, beamr:call(I, <<"fac">>, [3.0], #{timeout => forever})),
+    ?assertMatch({error, {bad_timeout, _}}, beamr_nif:call(I, <<"fac">>, [3.0], forever)),
     ?assertEqual({ok, <<"Hello, World!">>}, beamr:read(I, 66, 13)).
 
 %% The timeout of a re-entrant call made inside an import bounds that call.

@@ -9,7 +9,6 @@ rustler::atoms! {
     yield_ = "yield",
     not_owner,
     internal_error,
-    nif_panicked,
     bad_import_result,
     bad_timeout,
     nan,

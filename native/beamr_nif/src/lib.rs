@@ -27,16 +27,9 @@ use std::time::{Duration, Instant};
 #[inline]
 pub(crate) fn deadline(t: Term) -> Result<Option<Instant>, ()> {
     // Atoms are immediate terms: `infinity` (what nearly every call passes) is this
-    // one word, found without decoding.
+    // one word, found without decoding; any other atom fails the decode below.
     if t.as_c_arg() == atoms::infinity().as_c_arg() {
         return Ok(None);
-    }
-    if let Ok(a) = t.decode::<rustler::Atom>() {
-        return if a == atoms::infinity() {
-            Ok(None)
-        } else {
-            Err(())
-        };
     }
     let ms: u64 = t.decode().map_err(|_| ())?;
     Ok(Instant::now().checked_add(Duration::from_millis(ms)))
