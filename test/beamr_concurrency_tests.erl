@@ -132,33 +132,51 @@ shared_instance_plain_calls() ->
       end,
       Results).
 
-%% Four processes hammer one instance with calls of a few microseconds, so that they
-%% often find it taken. A finished call releases it without the control lock and then
-%% wakes whoever queued meanwhile; a lost wake-up would leave a caller sleeping until
-%% its 50 ms retry, so no call may take that long, and no stray wake-up may be left in
-%% a caller's mailbox.
+%% Three processes hammer one instance with calls of a few microseconds, so that they
+%% often find it taken. A call on an idle instance takes and releases it without the
+%% control lock; one that finds it taken is queued and must be sent
+%% `{'$beamr_ready', I}' when it frees up. The workers drive the NIF themselves and
+%% wait for that message with no retry, so a lost wake-up shows as a 5 s silence
+%% (however loaded the machine) rather than as a slow call; no stray wake-up may be
+%% left in a mailbox either.
 contended_calls_lose_no_wakeup_test_() ->
-    {timeout, 60, fun contended_calls_lose_no_wakeup/0}.
+    {timeout, 120, fun contended_calls_lose_no_wakeup/0}.
 
 contended_calls_lose_no_wakeup() ->
     {ok, I} = beamr:start(<<"(module (func (export \"spin\") (param i32) (result i32)
                                (loop local.get 0 i32.const 1 i32.sub local.tee 0 br_if 0)
                                i32.const 7))">>),
     Worker = fun() ->
-                     Slowest = lists:foldl(
-                                 fun(_, Max) ->
-                                         T0 = erlang:monotonic_time(microsecond),
-                                         {ok, [7]} = beamr:call(I, <<"spin">>, [20000]),
-                                         max(Max, erlang:monotonic_time(microsecond) - T0)
-                                 end, 0, lists:seq(1, 3000)),
+                     Waits = lists:foldl(fun(_, N) -> N + contended_call(I, 0) end, 0,
+                                         lists:seq(1, 20000)),
                      {messages, Left} = process_info(self(), messages),
-                     {Slowest, Left}
+                     {Waits, Left}
              end,
-    [spawn_reporting(done, Worker) || _ <- lists:seq(1, 4)],
-    Results = collect(done, 4, 55000),
+    [spawn_reporting(done, Worker) || _ <- lists:seq(1, 3)],
+    Results = collect(done, 3, 115000),
     ?assertEqual([], [C || {crashed, _, _} = C <- Results]),
     ?assertEqual([], [Left || {_, Left} <- Results, Left =/= []]),
-    ?assertEqual([], [Us || {Us, _} <- Results, Us >= 50000]).
+    %% The instance was contended: someone was queued and woken.
+    ?assert(lists:sum([W || {W, _} <- Results]) > 0).
+
+%% One call; returns how many times it was queued and woken.
+contended_call(I, Waits) ->
+    case beamr_nif:call(I, <<"spin">>, [2000], infinity) of
+        busy ->
+            receive
+                {'$beamr_ready', I} -> contended_call(I, Waits + 1)
+            after 5000 ->
+                error(lost_wakeup)
+            end;
+        {ok, [7]} ->
+            Waits;
+        Step ->
+            %% Out of time slice (a descheduled thread): let beamr drive it on.
+            {ok, [7], _} = beamr:continue_call(Step, I, fun unexpected_import/3, none, #{}),
+            Waits
+    end.
+
+unexpected_import(_, Request, _) -> error({unexpected_import, Request}).
 
 %% A call made while another process's call is parked in an import waits, then succeeds.
 waits_for_parked_call_test() ->

@@ -12,6 +12,7 @@ pub mod emscripten;
 pub mod engine;
 pub mod error;
 mod exchange;
+pub mod gate;
 mod host_import;
 pub mod initial_tables;
 pub mod instance;

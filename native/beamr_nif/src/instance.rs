@@ -7,9 +7,14 @@
 //! and no scheduler ever blocks on the lock. An owner that exits mid-call is noticed by
 //! a monitor, and its call is unwound so the instance stays usable; the processes
 //! waiting for it are woken then too.
+//!
+//! A call on an idle instance that nobody is queued for skips all of that: it takes
+//! the instance's [`Gate`] with one atomic operation and, when the call ends within
+//! the NIF, releases it with one more (see [`InstanceResource::enter_idle`]).
 
+use beamr_core::gate::{Gate, Held};
 use beamr_core::{CompiledModule, Instance, StopHandle};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 use rustler::env::SavedTerm;
 use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv};
 use std::sync::Arc;
@@ -34,7 +39,8 @@ struct Control {
 }
 
 pub struct InstanceResource {
-    core: Mutex<Instance>,
+    /// The instance; its gate also tells whether `control.lock_waiters` may hold anyone.
+    core: Gate<Instance>,
     module: Arc<CompiledModule>,
     stop: StopHandle,
     control: Mutex<Control>,
@@ -78,7 +84,7 @@ impl InstanceResource {
         InstanceResource {
             stop: core.stop_handle(),
             module: core.module().clone(),
-            core: Mutex::new(core),
+            core: Gate::new(core),
             control: Mutex::default(),
         }
     }
@@ -97,13 +103,39 @@ impl InstanceResource {
         &self.stop
     }
 
+    /// Takes an idle instance for a new call without the control lock: nobody owns an
+    /// idle instance, and a call that ends within this NIF call never needs an owner
+    /// (a process that queues meanwhile is woken by [`InstanceResource::leave_idle`]).
+    /// So the common `beamr:call` takes and releases the instance with one atomic
+    /// operation each. `None`: use [`InstanceResource::enter`].
+    pub fn enter_idle<'h>(handle: &Handle<'h>, env: Env) -> Option<Held<'h, Instance>> {
+        let instance: &'h InstanceResource = handle.resource();
+        let core = instance.core.try_take_unqueued()?;
+        if core.is_idle() && !instance.stop.is_stopped() {
+            return Some(core);
+        }
+        release_waking(handle, env, core);
+        None
+    }
+
+    /// Releases an instance taken by [`InstanceResource::enter_idle`]. A call that
+    /// goes on (parked in an import, or out of time slice) makes the caller its owner,
+    /// as [`InstanceResource::enter`] would have.
+    pub fn leave_idle(handle: &Handle<'_>, env: Env, core: Held<'_, Instance>) {
+        if core.is_idle() || handle.stop.is_stopped() {
+            return release_waking(handle, env, core);
+        }
+        handle.control.lock().owner = Some(env.pid());
+        InstanceResource::leave(handle, env, core, false);
+    }
+
     /// Takes the lock for `access`, or records the caller as waiting and returns
     /// `Err(busy)`; `Err(not_owner)` when the caller may not drive this call.
     pub fn enter<'h>(
         handle: &Handle<'h>,
         env: Env,
         access: Access,
-    ) -> Result<MutexGuard<'h, Instance>, rustler::Atom> {
+    ) -> Result<Held<'h, Instance>, rustler::Atom> {
         if handle.stop.is_stopped() {
             return Err(atoms::stopped());
         }
@@ -123,33 +155,43 @@ impl InstanceResource {
             _ => {}
         }
         let instance: &'h InstanceResource = handle.resource();
-        match instance.core.try_lock() {
-            Some(core) => {
-                if access == Access::Call && control.owner.is_none() && core.is_idle() {
-                    control.owner = Some(me);
-                }
-                Ok(core)
-            }
+        let core = match instance.core.try_take() {
+            Some(core) => core,
             None => {
                 push_unique(&mut control.lock_waiters, me);
-                Err(atoms::busy())
+                if instance.core.mark_queued() {
+                    // Its holder sees the mark as it releases, and wakes the queue.
+                    return Err(atoms::busy());
+                }
+                // Released just before the mark: nobody would wake the queue, so take
+                // the instance here.
+                let core = instance.core.try_take().ok_or_else(atoms::busy)?;
+                control.lock_waiters.retain(|p| !same_pid(p, &me));
+                if control.lock_waiters.is_empty() {
+                    instance.core.mark_unqueued();
+                }
+                core
             }
+        };
+        if access == Access::Call && control.owner.is_none() && core.is_idle() {
+            control.owner = Some(me);
         }
+        Ok(core)
     }
 
     /// Releases the lock after an operation by the caller and settles ownership: the
     /// call tree is over when the instance is idle (or stopped) again.
     /// With `wait`, the caller found a call executing and is queued for the next
     /// release, so that it is told when to retry.
-    pub fn leave(handle: &Handle<'_>, env: Env, mut core: MutexGuard<'_, Instance>, wait: bool) {
+    pub fn leave(handle: &Handle<'_>, env: Env, mut core: Held<'_, Instance>, wait: bool) {
         let mut control = handle.control.lock();
         if control.orphaned {
             control.orphaned = false;
             core.abandon();
         }
         let call_over = core.is_idle() || handle.stop.is_stopped();
-        drop(core);
         let mut woken = std::mem::take(&mut control.lock_waiters);
+        core.release_dequeued();
         let mut released = None;
         if call_over && control.owner.is_some() {
             control.owner = None;
@@ -163,6 +205,8 @@ impl InstanceResource {
         }
         if wait {
             push_unique(&mut control.lock_waiters, env.pid());
+            // Whoever takes the instance next must see the queue as it releases.
+            handle.core.mark_queued();
         }
         drop(control);
         drop(released);
@@ -173,7 +217,7 @@ impl InstanceResource {
     /// tick and whoever is polling frees it. Everyone waiting is told to retry.
     pub fn stop(handle: &Handle<'_>, env: Env) {
         handle.stop.stop();
-        if let Some(mut core) = handle.core.try_lock() {
+        if let Some(mut core) = handle.core.try_take() {
             core.stop();
         }
         let mut control = handle.control.lock();
@@ -186,25 +230,52 @@ impl InstanceResource {
     }
 }
 
-/// An instance taken by [`InstanceResource::enter`]; dropping it releases the
-/// instance as [`InstanceResource::leave`] does, also when a panic unwinds through
-/// whoever holds it.
+/// Releases the instance; if anyone queued for it meanwhile, wakes them.
+fn release_waking(handle: &Handle<'_>, env: Env, core: Held<'_, Instance>) {
+    if let Err(core) = core.release_unqueued() {
+        let mut control = handle.control.lock();
+        let woken = std::mem::take(&mut control.lock_waiters);
+        core.release_dequeued();
+        drop(control);
+        wake(handle, env, &woken);
+    }
+}
+
+/// An instance taken by [`InstanceResource::enter`] or
+/// [`InstanceResource::enter_idle`]; dropping it releases the instance as the matching
+/// `leave` does, also when a panic unwinds through whoever holds it.
 pub struct Entered<'h, 'r, 'e> {
     handle: &'r Handle<'h>,
     env: Env<'e>,
-    core: Option<MutexGuard<'h, Instance>>,
+    core: Option<Held<'h, Instance>>,
+    idle: bool,
 }
 
 impl<'h, 'r, 'e> Entered<'h, 'r, 'e> {
-    pub fn new(handle: &'r Handle<'h>, env: Env<'e>, core: MutexGuard<'h, Instance>) -> Self {
-        Entered {
+    /// Takes the instance for `access`, by [`InstanceResource::enter_idle`] when that
+    /// applies; `Err` as [`InstanceResource::enter`].
+    pub fn new(
+        handle: &'r Handle<'h>,
+        env: Env<'e>,
+        access: Access,
+    ) -> Result<Self, rustler::Atom> {
+        let idle = match access {
+            Access::Call => InstanceResource::enter_idle(handle, env),
+            _ => None,
+        };
+        let (core, idle) = match idle {
+            Some(core) => (core, true),
+            None => (InstanceResource::enter(handle, env, access)?, false),
+        };
+        Ok(Entered {
             handle,
             env,
             core: Some(core),
-        }
+            idle,
+        })
     }
 
-    pub fn core(&mut self) -> &mut MutexGuard<'h, Instance> {
+    pub fn core(&mut self) -> &mut Instance {
         self.core.as_mut().expect("held until dropped")
     }
 }
@@ -212,7 +283,11 @@ impl<'h, 'r, 'e> Entered<'h, 'r, 'e> {
 impl Drop for Entered<'_, '_, '_> {
     fn drop(&mut self) {
         if let Some(core) = self.core.take() {
-            InstanceResource::leave(self.handle, self.env, core, false);
+            if self.idle {
+                InstanceResource::leave_idle(self.handle, self.env, core);
+            } else {
+                InstanceResource::leave(self.handle, self.env, core, false);
+            }
         }
     }
 }
@@ -232,7 +307,7 @@ impl InstanceResource {
             return;
         }
         control.monitor = None;
-        match self.core.try_lock() {
+        match self.core.try_take() {
             Some(mut core) => {
                 core.abandon();
                 drop(core);

@@ -18,7 +18,6 @@ mod state;
 
 use beamr_core::{Error, Instance, Slice, Step, Target, ValType};
 use instance::{Access, Entered, Handle, InstanceResource};
-use parking_lot::MutexGuard;
 use raw_nif::{raw_nif, RawResult};
 use rustler::{Binary, Encoder, Env, Term};
 use std::time::{Duration, Instant};
@@ -135,13 +134,12 @@ fn with_instance<'a>(
     env: Env<'a>,
     handle: &Handle,
     access: Access,
-    op: impl FnOnce(&mut MutexGuard<'_, Instance>) -> Term<'a>,
+    op: impl FnOnce(&mut Instance) -> Term<'a>,
 ) -> Term<'a> {
-    let mut entered = match InstanceResource::enter(handle, env, access) {
-        Ok(core) => Entered::new(handle, env, core),
-        Err(reason) => return refused(env, reason),
-    };
-    op(entered.core())
+    match Entered::new(handle, env, access) {
+        Ok(mut entered) => op(entered.core()),
+        Err(reason) => refused(env, reason),
+    }
 }
 
 /// The answer when `enter` refuses: `busy` as is (the caller waits), anything else
@@ -159,7 +157,7 @@ fn refused(env: Env, reason: rustler::Atom) -> Term {
 pub(crate) fn with_store<'a>(
     env: Env<'a>,
     handle: &Handle,
-    op: impl FnOnce(&mut MutexGuard<'_, Instance>) -> Result<Term<'a>, Error>,
+    op: impl FnOnce(&mut Instance) -> Result<Term<'a>, Error>,
 ) -> Term<'a> {
     match InstanceResource::enter(handle, env, Access::Any) {
         Ok(mut core) => {
