@@ -3,10 +3,9 @@
 //! A call's future owns the store while the call runs and must stay pinned from its
 //! first poll, so it lives on the heap. Boxing a fresh one per call cost an allocation,
 //! a free and a copy of the whole future state on every `beamr:call` (a twentieth of
-//! its time). Instead each instance keeps the box of its last call: when the call
-//! finished, its future was dropped in place, and the next call of the same kind (the
-//! same signature's typed entry point, or the dynamic path) writes its new future into
-//! the same box. A call of another kind gets a box of its own.
+//! its time). Instead each instance keeps the box of its last call: the next call of
+//! the same kind (the same signature's typed entry point, or the dynamic path) drops
+//! the finished future in place and writes its new one into the same box. A call of another kind gets a box of its own.
 //!
 //! A typed call also needs its `TypedFunc` for as long as it runs. Sharing it into
 //! each call's future was an atomic add and subtract per call; instead the box keeps
@@ -24,10 +23,10 @@ use wasmtime::{Store, Val};
 /// What a call's future hands back: the store, and the results or the failure.
 pub(crate) type CallOutput = (Store<Host>, wasmtime::Result<Vec<Val>>);
 
-/// A pinned box holding one call's future, or nothing once that call finished.
+/// A pinned box holding one call's future (a finished one until the box is reused).
 pub(crate) trait CallSlot: Send {
-    /// Polls the call. When it is ready, its future is dropped and the box is empty,
-    /// ready for [`place`] to reuse.
+    /// Polls the call, which must not have finished. Once it is ready the box may be
+    /// handed to [`place`] for reuse.
     fn poll_call(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CallOutput>;
 
     /// The slot as `Any`, to find out whether [`place`] may reuse it for a future type.
@@ -58,11 +57,10 @@ where
             // The driver never polls a call it saw finish (its state is idle then).
             unreachable!("polled an empty call slot");
         };
-        let poll = running.poll(cx);
-        if poll.is_ready() {
-            fut.set(None);
-        }
-        poll
+        // A finished future stays until the box is reused (`reuse_or_new`): dropping
+        // it here would keep the output in a temporary across the drop and copy it
+        // out after, a copy that stalled on store forwarding on every call.
+        running.poll(cx)
     }
 
     fn as_any(self: Pin<&mut Self>) -> Pin<&mut dyn Any> {
@@ -116,7 +114,11 @@ where
     T: Send + Sync + 'static,
 {
     if let Some(mut slot) = spare.take() {
-        if downcast::<F, T>(&mut slot).is_some_and(|s| s.fut.is_none()) {
+        if let Some(s) = downcast::<F, T>(&mut slot) {
+            // A spare box holds a finished call's future (see `poll_call`): drop it
+            // before anything new goes in.
+            // SAFETY: as in `set`, `fut`'s place is pinned; `Pin::set` drops in place.
+            unsafe { Pin::new_unchecked(&mut s.fut) }.set(None);
             return slot;
         }
     }

@@ -635,9 +635,9 @@ impl Instance {
         let event = self.shared.take_event();
         match (poll, event) {
             (Poll::Pending, Some(Event::StoreDone)) if leftover.is_none() => {}
-            (Poll::Ready((store, result)), _) => {
+            (Poll::Ready(out), _) => {
                 // Cannot happen: a parked host function only returns on Return/Fail.
-                self.finish(store, result);
+                self.finish(out);
                 return Err(Error::InvalidState("call ended during store access"));
             }
             _ => return Err(Error::InvalidState("store access not served")),
@@ -876,7 +876,9 @@ impl Instance {
         self.shared.slice_start.store(ticks(), Ordering::Relaxed);
         note_activity();
         match poll_call(fut) {
-            Poll::Ready((store, result)) => self.finish(store, result),
+            // The output is handed on whole: taking it apart here copied it, and the
+            // copy stalled on store forwarding.
+            Poll::Ready(out) => self.finish(out),
             Poll::Pending => match self.shared.take_event() {
                 Some(Event::Import { index, args }) => {
                     self.imports_waiting.push(index);
@@ -905,7 +907,7 @@ impl Instance {
         }
     }
 
-    fn finish(&mut self, mut store: Store<Host>, result: wasmtime::Result<Vec<Val>>) -> Step {
+    fn finish(&mut self, (mut store, result): CallOutput) -> Step {
         // Only an uncaught exception leaves one pending, and that call failed.
         if result.is_err() {
             drop_pending_exception(&mut store);
