@@ -64,6 +64,19 @@ pub enum Mismatch<'a> {
     NotAList(Term<'a>),
 }
 
+/// The float a term holds, if it is a float. (rustler's `is_float` and its f64
+/// decoder each ask the VM, and the decoder also takes integers, rounding them.)
+#[inline(always)]
+fn float_of(term: Term) -> Option<f64> {
+    let mut x = 0.0;
+    // SAFETY: the term and its environment are live for the NIF call; `enif_get_double`
+    // writes `x` only when the term is a float.
+    let got = unsafe {
+        rustler::sys::enif_get_double(term.get_env().as_c_arg(), term.as_c_arg(), &mut x)
+    };
+    (got != 0).then_some(x)
+}
+
 /// Reads a term as a value of type `ty` onto the end of `values`; false if it does
 /// not fit. The common cases take one `enif_get_*` call and push the value directly,
 /// by the rules of [`to_val`]; the rest go through it. (Pushing here rather than
@@ -85,15 +98,14 @@ fn push_as(term: Term, ty: &ValType, values: &mut Vec<Val>) -> bool {
                 return true;
             }
         }
-        // rustler's f64 decoder also takes integers, rounding them: only floats here.
-        ValType::F64 if term.is_float() => {
-            if let Ok(x) = term.decode::<f64>() {
+        ValType::F64 => {
+            if let Some(x) = float_of(term) {
                 values.push(Val::F64(x.to_bits()));
                 return true;
             }
         }
-        ValType::F32 if term.is_float() => {
-            if let Ok(x) = term.decode::<f64>() {
+        ValType::F32 => {
+            if let Some(x) = float_of(term) {
                 values.push(Val::F32((x as f32).to_bits()));
                 return true;
             }
