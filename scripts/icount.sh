@@ -4,9 +4,9 @@
 # minus the run of N, divided by N. Unlike wall-clock figures these do not move with a
 # noisy machine. Needs valgrind. Usage: scripts/icount.sh [N] (default 50000).
 #
-# OTP 25's JIT BEAM sometimes dies under callgrind (SIGSEGV in its garbage collector or
-# in JIT code) while it compiles the escript, before beamr is even loaded: it does so
-# with beamr's NIF library absent too. A run that did not finish is run again.
+# OTP 25's JIT BEAM sometimes dies under callgrind during the escript's start-up
+# (SIGSEGV in its garbage collector or in JIT code), with beamr's NIF library absent
+# too. A run that did not finish is run again.
 set -eu
 cd "$(dirname "$0")/.."
 n=${1:-50000}
