@@ -225,6 +225,32 @@ memory_while_parked_test() ->
     A ! go,
     ?assertEqual([{ok, [8], released}], collect(a, 1, 5000)).
 
+%% A call that ran out of its first time slice sits between polls until its owner
+%% drives it on; its store cannot be reached then. A memory read or write from another
+%% process in that window waits for the call to end (as a size always did), rather
+%% than answering `{error, busy}'.
+memory_while_running_test() ->
+    {ok, I} = beamr:start(<<"(module (memory (export \"memory\") 1)
+                               (func (export \"spin\") (param i32) (result i32)
+                                 (loop local.get 0 i32.const 1 i32.sub local.tee 0 br_if 0)
+                                 i32.const 0 i32.const 7 i32.store8 i32.const 7))">>),
+    yield = beamr_nif:call(I, <<"spin">>, [1000000000], infinity),
+    ?assertEqual(busy, beamr_nif:read(I, 0, 1)),
+    ?assertEqual(busy, beamr_nif:write(I, 1, <<"hi">>)),
+    ?assertEqual(busy, beamr_nif:read_string(I, 1, 10)),
+    spawn_reporting(b, fun() ->
+                               {beamr:read(I, 0, 1), beamr:write(I, 1, <<"hi">>),
+                                beamr:read_string(I, 1)}
+                       end),
+    receive {b, Early} -> error({b_finished_while_the_call_ran, Early}) after 100 -> ok end,
+    ?assertMatch({ok, [7], _}, beamr:continue_call(yield, I, fun unexpected_import/3, s, #{})),
+    %% The call wrote 7 at 0 just before it ended: b's read came after it.
+    ?assertEqual([{{ok, <<7>>}, ok, {ok, <<"hi">>}}], collect(b, 1, 10000)),
+    flush_ready(I).
+
+flush_ready(I) ->
+    receive {'$beamr_ready', I} -> flush_ready(I) after 0 -> ok end.
+
 %% An owner killed while parked in an import does not wedge the instance.
 owner_killed_while_parked_test() ->
     Self = self(),

@@ -318,11 +318,9 @@ fn read_impl<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, len: Term<'a>) -> 
     let Some(l) = offset(len) else {
         return terms::error(env, (atoms::bad_length(), len).encode(env));
     };
-    with_instance(env, &handle, Access::Any, |core| {
-        match core.read(o, l, |b| terms::bytes(env, b)) {
-            Ok(bin) => (atoms::ok(), bin).encode(env),
-            Err(e) => terms::core_error(env, &e),
-        }
+    with_store(env, &handle, |core| {
+        core.read(o, l, |b| terms::bytes(env, b))
+            .map(|bin| (atoms::ok(), bin).encode(env))
     })
 }
 
@@ -330,11 +328,9 @@ fn write_impl<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, data: Binary<'a>)
     let Some(o) = offset(off) else {
         return terms::error(env, (atoms::bad_offset(), off).encode(env));
     };
-    with_instance(env, &handle, Access::Any, |core| {
-        match core.write(o, data.as_slice()) {
-            Ok(()) => atoms::ok().encode(env),
-            Err(e) => terms::core_error(env, &e),
-        }
+    with_store(env, &handle, |core| {
+        core.write(o, data.as_slice())
+            .map(|()| atoms::ok().encode(env))
     })
 }
 
@@ -357,11 +353,9 @@ fn read_string_impl<'a>(env: Env<'a>, handle: Handle, off: Term<'a>, max: Term<'
     let Some(m) = offset(max) else {
         return terms::error(env, (atoms::bad_length(), max).encode(env));
     };
-    with_instance(env, &handle, Access::Any, |core| {
-        match core.read_cstring(o, m, |b| terms::bytes(env, b)) {
-            Ok(bin) => (atoms::ok(), bin).encode(env),
-            Err(e) => terms::core_error(env, &e),
-        }
+    with_store(env, &handle, |core| {
+        core.read_cstring(o, m, |b| terms::bytes(env, b))
+            .map(|bin| (atoms::ok(), bin).encode(env))
     })
 }
 
