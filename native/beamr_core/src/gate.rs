@@ -10,6 +10,7 @@
 //! (A separate flag read after the release needed a full fence to be seen in order.)
 
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -44,7 +45,7 @@ impl<T> Gate<T> {
         self.state
             .compare_exchange(0, HELD, Ordering::Acquire, Ordering::Relaxed)
             .ok()
-            .map(|_| Held { gate: self })
+            .map(|_| Held::new(self))
     }
 
     /// Takes the value if it is free, whether or not anyone is queued.
@@ -57,7 +58,7 @@ impl<T> Gate<T> {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Some(Held { gate: self }),
+                Ok(_) => return Some(Held::new(self)),
                 Err(seen) => now = seen,
             }
         }
@@ -81,9 +82,25 @@ impl<T> Gate<T> {
 /// the holder must then wake the queue itself (see [`Held::release_unqueued`]).
 pub struct Held<'a, T> {
     gate: &'a Gate<T>,
+    /// Opts out of the automatic `Send` and `Sync` (which would follow the gate's):
+    /// a shared `Held` hands out `&T`, so it may be shared only when `T: Sync`.
+    _value: PhantomData<&'a mut T>,
 }
 
+// SAFETY: releasing from another thread is sound (the gate has no thread affinity),
+// and the holder can move the value only as a `&mut T` could.
+unsafe impl<T: Send> Send for Held<'_, T> {}
+// SAFETY: a shared `Held` only gives out `&T`.
+unsafe impl<T: Sync> Sync for Held<'_, T> {}
+
 impl<'a, T> Held<'a, T> {
+    fn new(gate: &'a Gate<T>) -> Self {
+        Held {
+            gate,
+            _value: PhantomData,
+        }
+    }
+
     /// Releases the value if nobody queued for it meanwhile; else hands it back, and
     /// the caller wakes the queue under the control lock.
     #[inline]
