@@ -19,6 +19,7 @@ const HELD: u8 = 1;
 /// Processes are queued for the value; changed only under the owner's control lock.
 const QUEUED: u8 = 2;
 
+/// A value behind the lock word; taken only by `try_take*`, never waited for.
 pub struct Gate<T> {
     state: AtomicU8,
     value: UnsafeCell<T>,
