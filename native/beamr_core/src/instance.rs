@@ -703,9 +703,12 @@ impl Instance {
         }
     }
 
-    /// Resolves `target` and starts a call with the arguments `args` makes for its
-    /// parameter types, in the vector it is given (a spare one, to reuse). Failing to
-    /// resolve is a [`Step::Failed`]; `None` when `args` refused (it keeps its reason).
+    /// Resolves `target` and starts a call with the arguments `args` puts, for its
+    /// parameter types, in the empty vector it is given (a spare one, to reuse). Failing
+    /// to resolve is a [`Step::Failed`]; `None` when `args` refused (it keeps its reason).
+    ///
+    /// `args` fills the vector in place: handing it over by value and back moved it
+    /// through memory, and copying it stalled on store forwarding.
     ///
     /// Unlike [`Instance::resolve`] and [`Instance::call`], a cached export is borrowed
     /// rather than shared: its reference count was an atomic add and subtract per call.
@@ -714,7 +717,7 @@ impl Instance {
         target: Target<'_>,
         slice: Slice,
         deadline: Option<Instant>,
-        args: impl FnOnce(&[ValType], Vec<Val>) -> Option<Vec<Val>>,
+        args: impl FnOnce(&[ValType], &mut Vec<Val>) -> bool,
     ) -> Option<Step> {
         if self.settle_stop() {
             return Some(Step::Failed(Error::Stopped));
@@ -729,8 +732,13 @@ impl Instance {
                 Err(e) => Some(Step::Failed(e)),
             };
         };
-        let values = args(&callee.params, self.spare_vals());
-        let failed = values.map(|v| self.begin(callee, v, deadline));
+        let mut values = self.spare_vals();
+        let failed = if args(&callee.params, &mut values) {
+            Some(self.begin(callee, values, deadline))
+        } else {
+            self.recycle_vals(values);
+            None
+        };
         self.exports = exports;
         // Matched by reference, so the common outcome (started) copies no step.
         match &failed {
@@ -745,9 +753,13 @@ impl Instance {
         callee: &Callee,
         slice: Slice,
         deadline: Option<Instant>,
-        args: impl FnOnce(&[ValType], Vec<Val>) -> Option<Vec<Val>>,
+        args: impl FnOnce(&[ValType], &mut Vec<Val>) -> bool,
     ) -> Option<Step> {
-        let values = args(&callee.params, self.spare_vals())?;
+        let mut values = self.spare_vals();
+        if !args(&callee.params, &mut values) {
+            self.recycle_vals(values);
+            return None;
+        }
         Some(match self.begin(callee, values, deadline) {
             Some(failed) => failed,
             None => self.drive(slice),

@@ -16,7 +16,7 @@ mod terms;
 
 mod state;
 
-use beamr_core::{Error, Instance, Slice, Step, Target, ValType};
+use beamr_core::{Error, Instance, Slice, Step, Target, Val, ValType};
 use instance::{Access, Entered, Handle, InstanceResource};
 use raw_nif::{raw_nif, RawResult};
 use rustler::{Binary, Encoder, Env, Term};
@@ -223,13 +223,14 @@ pub(crate) fn call_target_fuel<'a>(
             }
         }
         let mut refused = None;
-        let made = |types: &[ValType], spare| match terms::to_vals_in(args, types, spare) {
-            Ok(values) => Some(values),
-            Err(m) => {
-                refused = Some(m);
-                None
-            }
-        };
+        let made =
+            |types: &[ValType], spare: &mut Vec<Val>| match terms::to_vals_in(args, types, spare) {
+                Ok(()) => true,
+                Err(m) => {
+                    refused = Some(m);
+                    false
+                }
+            };
         match core.call_target(target, Slice::Normal, deadline, made) {
             Some(s) => step(env, core, s),
             None => match refused {
@@ -265,8 +266,9 @@ fn resume_step<'a>(env: Env<'a>, handle: &Handle, results: Term<'a>, again: bool
             return step(env, core, s);
         };
         let types = core.import_desc(answered).result_types();
-        match terms::to_vals_in(results, types, core.spare_vals()) {
-            Ok(values) => match core.resume(values, Slice::Normal) {
+        let mut values = core.spare_vals();
+        match terms::to_vals_in(results, types, &mut values) {
+            Ok(()) => match core.resume(values, Slice::Normal) {
                 Step::Import { index, args } if again && index == answered => {
                     let term = (atoms::again(), terms::vals(env, &args)).encode(env);
                     core.recycle_vals(args);

@@ -125,15 +125,16 @@ fn push_as(term: Term, ty: &ValType, values: &mut Vec<Val>) -> bool {
 /// anything is decoded (rustler's list decoder would panic on one, and a panic must
 /// never cross the NIF boundary).
 pub fn to_vals<'a>(list: Term<'a>, types: &[ValType]) -> Result<Vec<Val>, Mismatch<'a>> {
-    to_vals_in(list, types, Vec::new())
+    let mut values = Vec::new();
+    to_vals_in(list, types, &mut values).map(|()| values)
 }
 
 /// [`to_vals`] into `values` (emptied first), to reuse its allocation.
 pub fn to_vals_in<'a>(
     list: Term<'a>,
     types: &[ValType],
-    mut values: Vec<Val>,
-) -> Result<Vec<Val>, Mismatch<'a>> {
+    values: &mut Vec<Val>,
+) -> Result<(), Mismatch<'a>> {
     let len = list.list_length().map_err(|_| Mismatch::NotAList(list))?;
     if len != types.len() {
         return Err(Mismatch::Arity {
@@ -146,7 +147,7 @@ pub fn to_vals_in<'a>(
     let mut rest = list;
     for (index, ty) in types.iter().enumerate() {
         let (term, tail) = rest.list_get_cell().map_err(|_| Mismatch::NotAList(list))?;
-        if !push_as(term, ty, &mut values) {
+        if !push_as(term, ty, values) {
             return Err(Mismatch::Type {
                 index,
                 expected: Box::new(ty.clone()),
@@ -155,7 +156,7 @@ pub fn to_vals_in<'a>(
         }
         rest = tail;
     }
-    Ok(values)
+    Ok(())
 }
 
 fn float<'a>(env: Env<'a>, x: f64) -> Term<'a> {

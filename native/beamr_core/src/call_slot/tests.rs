@@ -21,10 +21,10 @@ fn start() -> Instance {
 
 /// Calls `name` through `call_target`, as the NIF does, and settles time-slice yields.
 fn step(i: &mut Instance, name: &str, args: Vec<Val>) -> Step {
-    let made = |types: &[wasmtime::ValType], mut spare: Vec<Val>| {
+    let made = |types: &[wasmtime::ValType], spare: &mut Vec<Val>| {
         assert_eq!(types.len(), args.len(), "argument count of {name}");
         spare.extend(args);
-        Some(spare)
+        true
     };
     let mut s = i
         .call_target(Target::Name(name), Slice::Normal, None, made)
