@@ -41,8 +41,8 @@ main(_) ->
         %% What the BEAM-side figures stand on, in the same run (see README): calls
         %% from Rust, and an empty NIF call on the instance from Erlang.
         {"  wasmtime floor: async typed fac", call_cost(Root, "typed")},
-        {"  beamr_core fac call, Rust, no BEAM", call_cost(Root, "core")},
-        {"  beamr_core import round trip, Rust", call_cost(Root, "import")},
+        {"  beamr_core fac call, Rust, no BEAM", call_cost(Root, "target")},
+        {"  beamr_core import round trip, Rust", call_cost(Root, "import-reuse")},
         {"  a NIF on the instance (beamr:is_stopped)", best(fun() -> calls(500000, fun() -> false = beamr:is_stopped(I) end) end)}
     ],
     io:format("~n~-42s ~12s ~14s ~10s~n", ["benchmark", "us/op", "ops/s", "ping-pongs"]),

@@ -1,6 +1,7 @@
 //! Per-call cost of the core call path against raw wasmtime async calls.
 //!
-//! `call_cost [N] [MODE]`: `core` (fac through beamr), `dyn` / `typed` (fac on raw
+//! `call_cost [N] [MODE]`: `core` (fac through beamr), `target` (the same as the NIF
+//! calls it, reusing vectors), `dyn` / `typed` (fac on raw
 //! wasmtime), `import` (an import round trip through beamr, a fresh results vector
 //! each time), `import-reuse` (the same, reusing vectors as the NIF does), `floor`
 //! (raw wasmtime suspending once per import: the least a round trip can cost).
@@ -52,6 +53,26 @@ fn main() {
                     s = i.proceed(Slice::Normal);
                 }
                 assert!(matches!(s, Step::Done(_)));
+            }
+        }
+        "target" => {
+            // As the NIF calls: the export borrowed from the cache, the arguments made
+            // in the spare vector, the results' vector handed back for the next call.
+            for _ in 0..n {
+                let made = |_: &[wasmtime::ValType], v: &mut Vec<Val>| {
+                    v.push(Val::F64(5f64.to_bits()));
+                    true
+                };
+                let mut s = i
+                    .call_target(Target::Name("fac"), Slice::Normal, None, made)
+                    .unwrap();
+                while let Step::Yield = s {
+                    s = i.proceed(Slice::Normal);
+                }
+                match s {
+                    Step::Done(v) => i.recycle_vals(v),
+                    _ => panic!("fac failed"),
+                }
             }
         }
         "import" | "import-reuse" => {
