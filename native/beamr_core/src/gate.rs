@@ -1,36 +1,32 @@
-//! The instance's lock: a flag that says whether the instance is held, and one that
-//! says whether anyone is queued for it.
+//! The instance's lock: one word that says both whether the instance is held and
+//! whether anyone is queued for it.
 //!
 //! Nothing ever blocks on it: a NIF that finds it held queues its process (under the
 //! instance's control lock) and returns `busy`, and whoever releases it wakes the
-//! queue. The common call, on an idle instance nobody waits for, takes the instance
-//! with one compare-and-swap and releases it with a plain store, leaving the control
-//! lock alone. The release must still not miss a process that queues meanwhile: the
-//! holder stores "released" and then looks at the queue flag, the queuer stores
-//! "queued" and then looks at the held flag, and at least one of them must see the
-//! other's store. That takes a fence on both sides; the holder's side runs on every
-//! call and the queuer's only on contention, so it is an asymmetric fence
-//! ([`fence`]): free for the holder, a `membarrier` system call for the queuer.
-
-mod fence;
-
-pub use fence::asymmetric as asymmetric_fence;
+//! queue. Keeping "someone is queued" in the lock word itself lets the common call,
+//! on an idle instance nobody waits for, take and release the instance with one
+//! compare-and-swap each and leave the control lock alone: a release that finds the
+//! word changed knows someone queued meanwhile and takes the slow way to wake them.
+//! (A separate flag read after the release needed a full fence to be seen in order.)
 
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
-/// A value behind the lock; taken only by `try_take*`, never waited for.
+/// The value is held by someone.
+const HELD: u8 = 1;
+/// Processes are queued for the value; changed only under the owner's control lock.
+const QUEUED: u8 = 2;
+
+/// A value behind the lock word; taken only by `try_take*`, never waited for.
 pub struct Gate<T> {
-    held: AtomicBool,
-    /// Processes are queued for the value; changed only under the owner's control lock.
-    queued: AtomicBool,
+    state: AtomicU8,
     value: UnsafeCell<T>,
 }
 
 // SAFETY: the value is reached only through a `Held`, of which at most one exists at
-// a time (taking one sets `held` with acquire ordering, dropping it clears it with
+// a time (taking one sets `HELD` with acquire ordering, dropping it clears it with
 // release ordering), so it moves between threads as a `Mutex<T>`'s value does.
 unsafe impl<T: Send> Send for Gate<T> {}
 // SAFETY: as above.
@@ -38,10 +34,8 @@ unsafe impl<T: Send> Sync for Gate<T> {}
 
 impl<T> Gate<T> {
     pub fn new(value: T) -> Gate<T> {
-        fence::init();
         Gate {
-            held: AtomicBool::new(false),
-            queued: AtomicBool::new(false),
+            state: AtomicU8::new(0),
             value: UnsafeCell::new(value),
         }
     }
@@ -49,38 +43,44 @@ impl<T> Gate<T> {
     /// Takes the value if it is free and nobody is queued for it.
     #[inline]
     pub fn try_take_unqueued(&self) -> Option<Held<'_, T>> {
-        if self.queued.load(Ordering::Relaxed) {
-            return None;
-        }
-        self.try_take()
+        self.state
+            .compare_exchange(0, HELD, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| Held::new(self))
     }
 
     /// Takes the value if it is free, whether or not anyone is queued.
-    #[inline]
     pub fn try_take(&self) -> Option<Held<'_, T>> {
-        self.held
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .ok()
-            .map(|_| Held::new(self))
+        let mut now = self.state.load(Ordering::Relaxed);
+        while now & HELD == 0 {
+            match self.state.compare_exchange_weak(
+                now,
+                now | HELD,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Held::new(self)),
+                Err(seen) => now = seen,
+            }
+        }
+        None
     }
 
     /// Marks the queue non-empty (under the control lock, after queuing). True when
     /// the value is still held, so its holder will see the mark as it releases; false
     /// when it was released first, and the caller should try to take it.
     pub fn mark_queued(&self) -> bool {
-        self.queued.store(true, Ordering::Relaxed);
-        fence::heavy();
-        self.held.load(Ordering::Relaxed)
+        self.state.fetch_or(QUEUED, Ordering::AcqRel) & HELD != 0
     }
 
     /// Marks the queue empty (under the control lock, after emptying it).
     pub fn mark_unqueued(&self) {
-        self.queued.store(false, Ordering::Relaxed);
+        self.state.fetch_and(!QUEUED, Ordering::Relaxed);
     }
 }
 
 /// The value, held. Dropping it releases the value and leaves any queue as it is;
-/// the holder must then wake the queue itself (see [`Held::release`]).
+/// the holder must then wake the queue itself (see [`Held::release_unqueued`]).
 pub struct Held<'a, T> {
     gate: &'a Gate<T>,
     /// Opts out of the automatic `Send` and `Sync` (which would follow the gate's):
@@ -102,31 +102,34 @@ impl<'a, T> Held<'a, T> {
         }
     }
 
-    /// Releases the value. True when someone is queued for it: the caller must then
-    /// take the queue under the control lock, [`Gate::mark_unqueued`], and wake it.
+    /// Releases the value if nobody queued for it meanwhile; else hands it back, and
+    /// the caller wakes the queue under the control lock.
     #[inline]
-    pub fn release(self) -> bool {
-        let gate = self.gate;
-        std::mem::forget(self);
-        gate.held.store(false, Ordering::Release);
-        fence::light();
-        gate.queued.load(Ordering::Relaxed)
+    pub fn release_unqueued(self) -> Result<(), Held<'a, T>> {
+        match self
+            .gate
+            .state
+            .compare_exchange(HELD, 0, Ordering::Release, Ordering::Relaxed)
+        {
+            Ok(_) => {
+                std::mem::forget(self);
+                Ok(())
+            }
+            Err(_) => Err(self),
+        }
     }
 
-    /// Releases the value with the queue marked as `queued`: the caller holds the
-    /// control lock and has taken the whole queue to wake it (`false`), or has just
-    /// queued someone whom the next holder must wake (`true`). The mark is stored
-    /// first, so whoever takes the value next sees it.
-    pub fn release_marking(self, queued: bool) {
-        self.gate.queued.store(queued, Ordering::Relaxed);
-        // The store above is ordered before the release of `held` below.
-        drop(self);
+    /// Releases the value and marks the queue empty: the caller holds the control
+    /// lock and has taken the whole queue to wake it.
+    pub fn release_dequeued(self) {
+        self.gate.state.store(0, Ordering::Release);
+        std::mem::forget(self);
     }
 }
 
 impl<T> Drop for Held<'_, T> {
     fn drop(&mut self) {
-        self.gate.held.store(false, Ordering::Release);
+        self.gate.state.fetch_and(!HELD, Ordering::Release);
     }
 }
 

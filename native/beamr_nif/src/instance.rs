@@ -10,7 +10,7 @@
 //!
 //! A call on an idle instance that nobody is queued for skips all of that: it takes
 //! the instance's [`Gate`] with one atomic operation and, when the call ends within
-//! the NIF, releases it with a plain store (see [`InstanceResource::enter_idle`]).
+//! the NIF, releases it with one more (see [`InstanceResource::enter_idle`]).
 
 use beamr_core::gate::{Gate, Held};
 use beamr_core::{CompiledModule, Instance, StopHandle};
@@ -106,8 +106,8 @@ impl InstanceResource {
     /// Takes an idle instance for a new call without the control lock: nobody owns an
     /// idle instance, and a call that ends within this NIF call never needs an owner
     /// (a process that queues meanwhile is woken by [`InstanceResource::leave_idle`]).
-    /// So the common `beamr:call` takes the instance with one atomic operation and
-    /// releases it with a store. `None`: use [`InstanceResource::enter`].
+    /// So the common `beamr:call` takes and releases the instance with one atomic
+    /// operation each. `None`: use [`InstanceResource::enter`].
     pub fn enter_idle<'h>(handle: &Handle<'h>, env: Env) -> Option<Held<'h, Instance>> {
         let instance: &'h InstanceResource = handle.resource();
         let core = instance.core.try_take_unqueued()?;
@@ -191,12 +191,7 @@ impl InstanceResource {
         }
         let call_over = core.is_idle() || handle.stop.is_stopped();
         let mut woken = std::mem::take(&mut control.lock_waiters);
-        if wait {
-            push_unique(&mut control.lock_waiters, env.pid());
-        }
-        // A caller left waiting is marked before the release, so whoever takes the
-        // instance next sees the queue as it releases, and wakes the caller.
-        core.release_marking(wait);
+        core.release_dequeued();
         let mut released = None;
         if call_over && control.owner.is_some() {
             control.owner = None;
@@ -207,6 +202,11 @@ impl InstanceResource {
             released = control.handle_term.take();
         } else if let (Some(owner), None) = (control.owner, control.monitor) {
             control.monitor = handle.monitor(env, &owner);
+        }
+        if wait {
+            push_unique(&mut control.lock_waiters, env.pid());
+            // Whoever takes the instance next must see the queue as it releases.
+            handle.core.mark_queued();
         }
         drop(control);
         drop(released);
@@ -232,10 +232,10 @@ impl InstanceResource {
 
 /// Releases the instance; if anyone queued for it meanwhile, wakes them.
 fn release_waking(handle: &Handle<'_>, env: Env, core: Held<'_, Instance>) {
-    if core.release() {
+    if let Err(core) = core.release_unqueued() {
         let mut control = handle.control.lock();
         let woken = std::mem::take(&mut control.lock_waiters);
-        handle.core.mark_unqueued();
+        core.release_dequeued();
         drop(control);
         wake(handle, env, &woken);
     }

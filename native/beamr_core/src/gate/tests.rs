@@ -11,7 +11,7 @@ fn a_held_value_cannot_be_taken_again_until_released() {
     *held += 1;
     assert!(gate.try_take_unqueued().is_none());
     assert!(gate.try_take().is_none());
-    assert!(!held.release(), "nobody queued");
+    assert!(held.release_unqueued().is_ok());
     assert_eq!(*gate.try_take().expect("released"), 6);
 }
 
@@ -23,42 +23,28 @@ fn a_queue_mark_sends_the_holder_the_slow_way_and_blocks_the_fast_take() {
         gate.mark_queued(),
         "still held, so the holder will see the mark"
     );
-    assert!(held.release(), "someone queued");
+    let held = held.release_unqueued().expect_err("someone queued");
+    drop(held);
     // Released but still marked: only a take that looks at the queue may have it.
     assert!(gate.try_take_unqueued().is_none());
     let held = gate.try_take().expect("free");
-    held.release_marking(false);
+    held.release_dequeued();
     assert!(gate.try_take_unqueued().is_some());
 }
 
 #[test]
 fn a_mark_after_the_release_tells_the_queuer_to_take_it_itself() {
     let gate = Gate::new(());
-    assert!(!gate.try_take_unqueued().expect("free").release());
+    gate.try_take_unqueued()
+        .expect("free")
+        .release_unqueued()
+        .ok();
     assert!(
         !gate.mark_queued(),
         "released first: nobody would wake the queue"
     );
     gate.mark_unqueued();
     assert!(gate.try_take_unqueued().is_some());
-}
-
-#[test]
-fn a_release_marking_the_queue_sends_the_next_holder_the_slow_way() {
-    let gate = Gate::new(());
-    gate.try_take().expect("free").release_marking(true);
-    assert!(gate.try_take_unqueued().is_none(), "queued");
-    let held = gate.try_take().expect("free");
-    assert!(held.release(), "the next holder sees the queue");
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn linux_gets_the_asymmetric_fence_where_membarrier_is_allowed() {
-    use rustix::thread::{membarrier_query, MembarrierQuery};
-    let _gate = Gate::new(());
-    let offered = membarrier_query().contains(MembarrierQuery::PRIVATE_EXPEDITED);
-    assert_eq!(asymmetric_fence(), offered);
 }
 
 /// The instance protocol over a gate: callers take the value on the fast path when
@@ -79,10 +65,10 @@ fn contended_takers_exclude_each_other_and_lose_no_wake_up() {
             std::thread::spawn(move || {
                 start.wait();
                 let (wake_me, woken) = mpsc::channel();
-                let wake_all = || {
+                let wake_all = |held: Held<'_, u64>| {
                     let mut q = queue.lock();
                     let waiters = std::mem::take(&mut *q);
-                    gate.mark_unqueued();
+                    held.release_dequeued();
                     drop(q);
                     waiters.iter().for_each(|w| w.send(()).unwrap());
                 };
@@ -115,8 +101,8 @@ fn contended_takers_exclude_each_other_and_lose_no_wake_up() {
                     let n = *held;
                     (0..50).for_each(|_| std::hint::spin_loop());
                     *held = n + 1;
-                    if held.release() {
-                        wake_all();
+                    if let Err(held) = held.release_unqueued() {
+                        wake_all(held);
                     }
                 }
             })
