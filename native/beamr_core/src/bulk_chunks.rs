@@ -122,8 +122,7 @@ impl Shape {
             .ok_or_else(|| fail(format!("no memory {mem}")))
     }
 
-    /// The helper for an instruction, if it is one this rewrite chunks (a copy between
-    /// memories of different address types keeps its instruction).
+    /// The helper for an instruction, if it is one this rewrite chunks.
     fn helper_for(&self, op: &Operator) -> Result<Option<Helper>, Error> {
         Ok(match *op {
             Operator::MemoryFill { mem } => {
@@ -131,7 +130,9 @@ impl Shape {
                 Some(Helper::Fill { mem })
             }
             Operator::MemoryCopy { dst_mem, src_mem } => {
-                (self.is64(dst_mem)? == self.is64(src_mem)?).then_some(Helper::Copy {
+                self.is64(dst_mem)?;
+                self.is64(src_mem)?;
+                Some(Helper::Copy {
                     dst: dst_mem,
                     src: src_mem,
                 })
@@ -189,10 +190,20 @@ fn rewrite(wasm: &[u8]) -> Result<Vec<u8>, Error> {
                     .parse_type_section(&mut types, reader.clone())
                     .map_err(fail)?;
                 for (h, _) in &helper_types {
-                    let a = addr_type(shape.is64(helper_mem(*h))?);
-                    let params = match h {
-                        Helper::Fill { .. } => [a, ValType::I32, a],
-                        Helper::Copy { .. } => [a, a, a],
+                    let params = match *h {
+                        Helper::Fill { mem } => {
+                            let a = addr_type(shape.is64(mem)?);
+                            [a, ValType::I32, a]
+                        }
+                        Helper::Copy { dst, src } => {
+                            let (dst64, src64) = (shape.is64(dst)?, shape.is64(src)?);
+                            // The length has the smaller of the two address types.
+                            [
+                                addr_type(dst64),
+                                addr_type(src64),
+                                addr_type(dst64 && src64),
+                            ]
+                        }
                     };
                     types.ty().function(params, []);
                 }
@@ -220,13 +231,6 @@ fn rewrite(wasm: &[u8]) -> Result<Vec<u8>, Error> {
             "the rewritten module is invalid (a beamr bug): {e}"
         ))
     })
-}
-
-fn helper_mem(h: Helper) -> u32 {
-    match h {
-        Helper::Fill { mem } => mem,
-        Helper::Copy { dst, .. } => dst,
-    }
 }
 
 fn addr_type(is64: bool) -> ValType {
@@ -261,10 +265,9 @@ fn reencode_body(
 }
 
 /// Emits a helper body's instructions with 64-bit arithmetic throughout, converting
-/// at the edges for a 32-bit memory.
+/// at the edges for 32-bit operands.
 struct Emit {
     f: Function,
-    is64: bool,
 }
 
 impl Emit {
@@ -272,16 +275,16 @@ impl Emit {
         self.f.instruction(&ins);
         self
     }
-    /// The address-typed value on the stack, as an i64.
-    fn widen(&mut self) -> &mut Self {
-        if !self.is64 {
+    /// The value on the stack, an i64 when `is64` else an i32, as an i64.
+    fn widen(&mut self, is64: bool) -> &mut Self {
+        if !is64 {
             self.op(Instruction::I64ExtendI32U);
         }
         self
     }
-    /// An i64 on the stack, as the address type.
-    fn narrow(&mut self) -> &mut Self {
-        if !self.is64 {
+    /// An i64 on the stack, as an i64 when `is64` else an i32.
+    fn narrow(&mut self, is64: bool) -> &mut Self {
+        if !is64 {
             self.op(Instruction::I32WrapI64);
         }
         self
@@ -295,10 +298,10 @@ impl Emit {
     fn chunk(&mut self) -> &mut Self {
         self.op(Instruction::I64Const(CHUNK as i64))
     }
-    /// The size of memory `mem` in bytes, as an i64.
-    fn size_of(&mut self, mem: u32) -> &mut Self {
+    /// The size of memory `mem` (of address type `is64`) in bytes, as an i64.
+    fn size_of(&mut self, mem: u32, is64: bool) -> &mut Self {
         self.op(Instruction::MemorySize(mem))
-            .widen()
+            .widen(is64)
             .op(Instruction::I64Const(16))
             .op(Instruction::I64Shl)
     }
@@ -317,13 +320,13 @@ impl Emit {
     }
 }
 
-/// The body of a helper. Parameters: `fill(dst, value, len)`, `copy(dst, src, len)`,
-/// in the memory's address type.
+/// The body of a helper. Parameters: `fill(dst, value, len)` in the memory's address
+/// type; `copy(dst, src, len)` in the destination's, the source's, and the smaller of
+/// the two address types.
 fn helper_body(h: Helper, shape: &Shape) -> Result<Function, Error> {
-    let is64 = shape.is64(helper_mem(h))?;
     match h {
-        Helper::Fill { mem } => Ok(fill_body(mem, is64)),
-        Helper::Copy { dst, src } => Ok(copy_body(dst, src, is64)),
+        Helper::Fill { mem } => Ok(fill_body(mem, shape.is64(mem)?)),
+        Helper::Copy { dst, src } => Ok(copy_body(dst, src, shape.is64(dst)?, shape.is64(src)?)),
     }
 }
 
@@ -332,11 +335,10 @@ fn fill_body(mem: u32, is64: bool) -> Function {
     let (dst, value, len, dst64, len64, size) = (0, 1, 2, 3, 4, 5);
     let mut e = Emit {
         f: Function::new([(3, ValType::I64)]),
-        is64,
     };
     let fill = Instruction::MemoryFill(mem);
     // One chunk or less: the instruction itself.
-    e.get(len).widen().chunk().op(Instruction::I64LeU);
+    e.get(len).widen(is64).chunk().op(Instruction::I64LeU);
     e.op(Instruction::If(BlockType::Empty));
     e.get(dst)
         .get(value)
@@ -344,8 +346,13 @@ fn fill_body(mem: u32, is64: bool) -> Function {
         .op(fill.clone())
         .op(Instruction::Return);
     e.op(Instruction::End);
-    e.get(dst).widen().set(dst64).get(len).widen().set(len64);
-    e.size_of(mem).set(size);
+    e.get(dst)
+        .widen(is64)
+        .set(dst64)
+        .get(len)
+        .widen(is64)
+        .set(len64);
+    e.size_of(mem, is64).set(size);
     // Out of bounds: the instruction traps before writing anything.
     e.out_of_bounds(dst64, len64, size);
     e.op(Instruction::If(BlockType::Empty));
@@ -357,10 +364,10 @@ fn fill_body(mem: u32, is64: bool) -> Function {
     e.op(Instruction::End);
     e.op(Instruction::Loop(BlockType::Empty));
     e.get(dst64)
-        .narrow()
+        .narrow(is64)
         .get(value)
         .chunk()
-        .narrow()
+        .narrow(is64)
         .op(fill.clone());
     e.get(dst64).chunk().op(Instruction::I64Add).set(dst64);
     e.get(len64)
@@ -370,25 +377,25 @@ fn fill_body(mem: u32, is64: bool) -> Function {
     e.chunk().op(Instruction::I64GtU).op(Instruction::BrIf(0));
     e.op(Instruction::End);
     e.get(dst64)
-        .narrow()
+        .narrow(is64)
         .get(value)
         .get(len64)
-        .narrow()
+        .narrow(is64)
         .op(fill);
     e.op(Instruction::End);
     e.f
 }
 
-fn copy_body(dst_mem: u32, src_mem: u32, is64: bool) -> Function {
+fn copy_body(dst_mem: u32, src_mem: u32, dst_is64: bool, src_is64: bool) -> Function {
     // Parameters 0 dst, 1 src, 2 len; locals 3 dst64, 4 src64, 5 len64, 6 dst size,
     // 7 src size.
     let (dst, src, len, dst64, src64, len64, dst_size, src_size) = (0, 1, 2, 3, 4, 5, 6, 7);
+    let len_is64 = dst_is64 && src_is64;
     let mut e = Emit {
         f: Function::new([(5, ValType::I64)]),
-        is64,
     };
     let copy = Instruction::MemoryCopy { src_mem, dst_mem };
-    e.get(len).widen().chunk().op(Instruction::I64LeU);
+    e.get(len).widen(len_is64).chunk().op(Instruction::I64LeU);
     e.op(Instruction::If(BlockType::Empty));
     e.get(dst)
         .get(src)
@@ -396,12 +403,12 @@ fn copy_body(dst_mem: u32, src_mem: u32, is64: bool) -> Function {
         .op(copy.clone())
         .op(Instruction::Return);
     e.op(Instruction::End);
-    e.get(dst).widen().set(dst64);
-    e.get(src).widen().set(src64);
-    e.get(len).widen().set(len64);
-    e.size_of(dst_mem)
+    e.get(dst).widen(dst_is64).set(dst64);
+    e.get(src).widen(src_is64).set(src64);
+    e.get(len).widen(len_is64).set(len64);
+    e.size_of(dst_mem, dst_is64)
         .set(dst_size)
-        .size_of(src_mem)
+        .size_of(src_mem, src_is64)
         .set(src_size);
     e.out_of_bounds(dst64, len64, dst_size);
     e.out_of_bounds(src64, len64, src_size);
@@ -416,14 +423,21 @@ fn copy_body(dst_mem: u32, src_mem: u32, is64: bool) -> Function {
     // With the destination above the source, the last chunk goes first, so that no
     // byte is overwritten before it is read. That holds between two memory indices as
     // well: a memory imported twice is one memory at both, and the spec picks the
-    // direction by the addresses alone.
+    // direction by the addresses alone. (Memories of two address types are two
+    // memories, where either direction does.)
     e.get(dst64).get(src64).op(Instruction::I64GtU);
     e.op(Instruction::If(BlockType::Empty));
     e.op(Instruction::Loop(BlockType::Empty));
     e.get(len64).chunk().op(Instruction::I64Sub).set(len64);
-    e.get(dst64).get(len64).op(Instruction::I64Add).narrow();
-    e.get(src64).get(len64).op(Instruction::I64Add).narrow();
-    e.chunk().narrow().op(copy.clone());
+    e.get(dst64)
+        .get(len64)
+        .op(Instruction::I64Add)
+        .narrow(dst_is64);
+    e.get(src64)
+        .get(len64)
+        .op(Instruction::I64Add)
+        .narrow(src_is64);
+    e.chunk().narrow(len_is64).op(copy.clone());
     e.get(len64)
         .chunk()
         .op(Instruction::I64GtU)
@@ -432,17 +446,17 @@ fn copy_body(dst_mem: u32, src_mem: u32, is64: bool) -> Function {
     e.get(dst)
         .get(src)
         .get(len64)
-        .narrow()
+        .narrow(len_is64)
         .op(copy.clone())
         .op(Instruction::Return);
     e.op(Instruction::End);
     e.op(Instruction::Loop(BlockType::Empty));
     e.get(dst64)
-        .narrow()
+        .narrow(dst_is64)
         .get(src64)
-        .narrow()
+        .narrow(src_is64)
         .chunk()
-        .narrow()
+        .narrow(len_is64)
         .op(copy.clone());
     e.get(dst64).chunk().op(Instruction::I64Add).set(dst64);
     e.get(src64).chunk().op(Instruction::I64Add).set(src64);
@@ -453,11 +467,11 @@ fn copy_body(dst_mem: u32, src_mem: u32, is64: bool) -> Function {
     e.chunk().op(Instruction::I64GtU).op(Instruction::BrIf(0));
     e.op(Instruction::End);
     e.get(dst64)
-        .narrow()
+        .narrow(dst_is64)
         .get(src64)
-        .narrow()
+        .narrow(src_is64)
         .get(len64)
-        .narrow()
+        .narrow(len_is64)
         .op(copy);
     e.op(Instruction::End);
     e.f

@@ -455,8 +455,95 @@ fn copies_between_a_64_bit_and_a_32_bit_memory() {
         ("copy_to32", &[small - 1, 0, 2]),
         ("copy_to32", &[0, u64::MAX, 2]),
         ("copy_to64", &[0, 0, u32::MAX as u64]),
+        // Chunked: backwards (the destination above the source) up to the end of the
+        // 64-bit memory, forwards, and out of bounds only in the last chunk.
+        ("copy_to64", &[CHUNK + 3, 0, 3 * CHUNK - 3]),
+        ("copy_to32", &[5, 2 * CHUNK, 2 * CHUNK]),
+        ("copy_to32", &[0, CHUNK + 5, 3 * CHUNK - 1]),
     ];
-    assert_eq!(traps(&same(wat, calls)), 4);
+    assert_eq!(traps(&same(wat, calls)), 5);
+}
+
+mod mixed_address_types {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// 3 MiB of 32-bit memory and 4 MiB of 64-bit memory (exported, so that both are
+    /// compared), with copies both ways.
+    const WAT: &str = r#"(module
+  (memory $m64 (export "m64") i64 64)
+  (memory $m32 (export "m32") 48)
+  (func (export "copy_to64") (param i64 i32 i32) local.get 0 local.get 1 local.get 2 memory.copy $m64 $m32)
+  (func (export "copy_to32") (param i32 i64 i32) local.get 0 local.get 1 local.get 2 memory.copy $m32 $m64))"#;
+
+    /// An offset or length near a chunk edge or a memory end, or anywhere.
+    fn near_edges() -> impl Strategy<Value = u64> {
+        let edges = [0, CHUNK, 2 * CHUNK, 3 * CHUNK, 4 * CHUNK];
+        prop_oneof![
+            (0..edges.len(), -3i64..=3).prop_map(move |(k, d)| edges[k].saturating_add_signed(d)),
+            0..5 * CHUNK,
+        ]
+    }
+
+    /// A copy `(to64, dst, src, len)`: mostly one within both memories of more than a
+    /// chunk (the chunked path), else anything (bounds, the fast path, traps).
+    fn copy() -> impl Strategy<Value = (bool, u64, u64, u64)> {
+        let (m32, m64) = (3 * CHUNK, 4 * CHUNK);
+        let within = (any::<bool>(), CHUNK + 1..=m32).prop_flat_map(move |(to64, len)| {
+            let (dst_size, src_size) = if to64 { (m64, m32) } else { (m32, m64) };
+            (
+                Just(to64),
+                0..=dst_size - len,
+                0..=src_size - len,
+                Just(len),
+            )
+        });
+        prop_oneof![
+            3 => within,
+            1 => (any::<bool>(), near_edges(), near_edges(), near_edges()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Any copies between the two memories leave both as the instruction would.
+        #[test]
+        fn chunked_copies_between_address_types_match_the_instruction(
+            copies in prop::collection::vec(copy(), 1..4)
+        ) {
+            let calls: Vec<(&str, [u64; 3])> = copies
+                .iter()
+                .map(|&(to64, dst, src, len)| {
+                    (if to64 { "copy_to64" } else { "copy_to32" }, [dst, src, len])
+                })
+                .collect();
+            let calls: Vec<(&str, &[u64])> = calls.iter().map(|(n, a)| (*n, &a[..])).collect();
+            same(WAT, &calls);
+        }
+    }
+}
+
+#[test]
+fn copies_between_address_types_pass_an_epoch_check_per_chunk() {
+    let wasm = wat::parse_str(
+        r#"(module
+  (memory $m64 i64 80)
+  (memory $m32 80)
+  (func (export "copy_to64") (param i64 i32 i32) local.get 0 local.get 1 local.get 2 memory.copy $m64 $m32)
+  (func (export "copy_to32") (param i32 i64 i32) local.get 0 local.get 1 local.get 2 memory.copy $m32 $m64))"#,
+    )
+    .unwrap();
+    let out = bound(&wasm).unwrap();
+    for name in ["copy_to64", "copy_to32"] {
+        for (dst, src) in [(0, 1), (1, 0)] {
+            let checks = |wasm: &[u8], chunks: u64| {
+                epoch_checks(wasm, name, &[dst, src, chunks * CHUNK - 1])
+            };
+            assert_eq!(checks(&wasm, 2), checks(&wasm, 4), "{name}");
+            let (two, four) = (checks(&out, 2), checks(&out, 4));
+            assert!(four >= two + 2, "{name} {dst} {src}: {two} then {four}");
+        }
+    }
 }
 
 /// A memory imported twice (under one name) is one memory seen at two indices; a copy
