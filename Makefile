@@ -22,7 +22,7 @@ test: deps
 
 bench: build
 	sh scripts/build-fixtures.sh lua
-	cargo build --release -p beamr_core --example lua_handle --example call_cost
+	cargo build --profile release-lto -p beamr_core --example lua_handle --example call_cost
 	escript scripts/bench.escript
 
 # Instructions per call and per import round trip (callgrind; needs valgrind).

@@ -33,6 +33,7 @@ main(_) ->
         {"Erlang ping-pong round trip", PingPong},
         {"beamr:call fac(5.0)", best(fun() -> calls(500000, fun() -> {ok, [120.0]} = beamr:call(I, <<"fac">>, [5.0]) end) end)},
         {"hb_beamr:call fac(5.0)", best(fun() -> calls(500000, fun() -> {ok, [120.0]} = hb_beamr:call(Pid, "fac", [5.0]) end) end)},
+        {"  4 processes calling one instance, per call", best(fun() -> shared(I, 4, 50000) end)},
         {"import round trip (pow 1^N)", best(fun() -> imports(I, Mul, 200000) end)},
         {"  same + re-entrant fac(5.0) inside", best(fun() -> imports(I, Reenter, 100000) end)},
         {"start + stop small module (cached)", best(fun() -> starts(Wat, 2000) end)},
@@ -201,7 +202,7 @@ lua(Root, PingPong) ->
     Beamr = median([lua_eval(Pid) || _ <- lists:seq(1, 1000)]),
     hb_beamr:stop(Pid),
     Target = os:getenv("CARGO_TARGET_DIR", filename:join(Root, "target")),
-    LuaHandle = filename:join([Target, "release", "examples", "lua_handle"]) ++ " " ++ Path,
+    LuaHandle = filename:join([Target, "release-lto", "examples", "lua_handle"]) ++ " " ++ Path,
     Rust = external(LuaHandle ++ " 1000 bare"),
     Floor = external(LuaHandle ++ " 1000 beamr-config"),
     Node = external("node " ++ filename:join([Root, "bench", "lua_node.cjs"]) ++ " " ++ Path),
@@ -250,7 +251,7 @@ median(Xs) ->
 %% The best of three runs of the call_cost example in `Mode', in microseconds per call.
 call_cost(Root, Mode) ->
     Target = os:getenv("CARGO_TARGET_DIR", filename:join(Root, "target")),
-    Cmd = filename:join([Target, "release", "examples", "call_cost"]) ++ " 1000000 " ++ Mode,
+    Cmd = filename:join([Target, "release-lto", "examples", "call_cost"]) ++ " 1000000 " ++ Mode,
     Runs = [string:trim(os:cmd(Cmd ++ " 2>/dev/null")) || _ <- lists:seq(1, 3)],
     Ns = [Ns || Out <- Runs,
                 {match, [Ns]} <- [re:run(Out, ": ([0-9.]+) ns/call", [{capture, all_but_first, list}])]],
@@ -286,6 +287,17 @@ ping_pong(N) ->
     Us = timed(N, fun() -> repeat(N, fun() -> Echo ! {self(), ping}, receive ping -> ok end end) end),
     Echo ! stop,
     Us.
+
+%% `Procs' processes each make `N' calls on one instance at once: the time per call
+%% overall, with the instance passed between them (a call that finds it taken waits).
+shared(I, Procs, N) ->
+    Self = self(),
+    Call = fun() -> {ok, [120.0]} = beamr:call(I, <<"fac">>, [5.0]) end,
+    timed(Procs * N, fun() ->
+        Pids = [spawn_link(fun() -> repeat(N, Call), Self ! {done, self()} end)
+                || _ <- lists:seq(1, Procs)],
+        [receive {done, P} -> ok end || P <- Pids]
+    end).
 
 imports(I, Mul, N) ->
     timed(N, fun() -> {ok, [1], _} = beamr:call(I, <<"pow">>, [1, N], Mul, ok, #{}) end).
