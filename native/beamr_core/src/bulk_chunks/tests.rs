@@ -267,7 +267,10 @@ fn instantiate(wasm: &[u8]) -> (Store<()>, wasmtime::Instance, Vec<Memory>) {
 /// bytes of every memory the instance reaches.
 fn observe(wasm: &[u8], calls: &[(&str, &[u64])]) -> Vec<(String, Vec<Vec<u8>>)> {
     let (mut store, instance, memories) = instantiate(wasm);
-    assert!(!memories.is_empty(), "no memory is imported or exported to compare");
+    assert!(
+        !memories.is_empty(),
+        "no memory is imported or exported to compare"
+    );
     let mut seen = Vec::new();
     for (name, args) in calls {
         let f = instance.get_func(&mut store, name).unwrap();
