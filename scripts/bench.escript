@@ -33,7 +33,7 @@ main(_) ->
         {"Erlang ping-pong round trip", PingPong},
         {"beamr:call fac(5.0)", best(fun() -> calls(500000, fun() -> {ok, [120.0]} = beamr:call(I, <<"fac">>, [5.0]) end) end)},
         {"hb_beamr:call fac(5.0)", best(fun() -> calls(500000, fun() -> {ok, [120.0]} = hb_beamr:call(Pid, "fac", [5.0]) end) end)},
-        {"  4 processes calling one instance, per call", best(fun() -> shared(I, 4, 50000) end)},
+        {"  4 processes sharing one instance", best(fun() -> shared(I, 4, 50000) end)},
         {"import round trip (pow 1^N)", best(fun() -> imports(I, Mul, 200000) end)},
         {"  same + re-entrant fac(5.0) inside", best(fun() -> imports(I, Reenter, 100000) end)},
         {"start + stop small module (cached)", best(fun() -> starts(Wat, 2000) end)},
