@@ -540,12 +540,7 @@ fn copies_between_address_types_pass_an_epoch_check_per_chunk() {
     let out = bound(&wasm).unwrap();
     for name in ["copy_to64", "copy_to32"] {
         for (dst, src) in [(0, 1), (1, 0)] {
-            let checks = |wasm: &[u8], chunks: u64| {
-                epoch_checks(wasm, name, &[dst, src, chunks * CHUNK - 1])
-            };
-            assert_eq!(checks(&wasm, 2), checks(&wasm, 4), "{name}");
-            let (two, four) = (checks(&out, 2), checks(&out, 4));
-            assert!(four >= two + 2, "{name} {dst} {src}: {two} then {four}");
+            assert_a_check_per_chunk(&wasm, &out, name, dst, src);
         }
     }
 }
@@ -735,20 +730,23 @@ fn epoch_checks(wasm: &[u8], name: &str, args: &[u64]) -> u64 {
     *store.data()
 }
 
+/// `name(dst, src, len)` in `wasm` meets the same epoch checks whatever its length,
+/// and in the rewrite `out` one more for every chunk more.
+fn assert_a_check_per_chunk(wasm: &[u8], out: &[u8], name: &str, dst: u64, src: u64) {
+    let checks =
+        |wasm: &[u8], chunks: u64| epoch_checks(wasm, name, &[dst, src, chunks * CHUNK - 1]);
+    assert_eq!(checks(wasm, 2), checks(wasm, 4), "{name}");
+    let (two, four) = (checks(out, 2), checks(out, 4));
+    assert!(four >= two + 2, "{name} {dst} {src}: {two} then {four}");
+}
+
 #[test]
 fn every_chunk_passes_an_epoch_check() {
     for a in ["i32", "i64"] {
         let wasm = wat::parse_str(one_memory(a)).unwrap();
         let out = bound(&wasm).unwrap();
         for (name, dst, src) in [("fill", 0, 1), ("copy", 0, 1), ("copy", 1, 0)] {
-            // The instruction meets the same checks whatever its length; the rewrite
-            // one more for every chunk more.
-            let checks = |wasm: &[u8], chunks: u64| {
-                epoch_checks(wasm, name, &[dst, src, chunks * CHUNK - 1])
-            };
-            assert_eq!(checks(&wasm, 2), checks(&wasm, 4), "{a} {name}");
-            let (two, four) = (checks(&out, 2), checks(&out, 4));
-            assert!(four >= two + 2, "{a} {name} {dst} {src}: {two} then {four}");
+            assert_a_check_per_chunk(&wasm, &out, name, dst, src);
         }
     }
 }
