@@ -35,7 +35,7 @@ const VERSION: u32 = 1;
 /// The load-time rewrites a source goes through before compilation (see
 /// `module::prepare`, each with its revision): an artifact compiled under another list
 /// is another program.
-const LOAD_REWRITES: &[u8] = b"legacy-eh reserved-exports bulk-chunks-2";
+const LOAD_REWRITES: &[u8] = b"legacy-eh reserved-exports bulk-chunks-3";
 const HEADER: usize = 8 + 4 + 1 + 32 + 32 + 8 + 32;
 
 #[derive(Default)]

@@ -450,7 +450,7 @@ fn copies_between_a_64_bit_and_a_32_bit_memory() {
   (func (export "fill64") (param i64 i32 i64) local.get 0 local.get 1 local.get 2 memory.fill $m64)
   (func (export "copy_to64") (param i64 i32 i32) local.get 0 local.get 1 local.get 2 memory.copy $m64 $m32)
   (func (export "copy_to32") (param i32 i64 i32) local.get 0 local.get 1 local.get 2 memory.copy $m32 $m64))"#;
-    let small = 3 << 20;
+    let (small, big) = (3 << 20, 4 << 20);
     let calls: &[(&str, &[u64])] = &[
         ("fill64", &[5, 1, 2 * CHUNK]),
         ("copy_to64", &[7, CHUNK, 2 * CHUNK]),
@@ -461,9 +461,9 @@ fn copies_between_a_64_bit_and_a_32_bit_memory() {
         ("copy_to64", &[0, 0, u32::MAX as u64]),
         // Chunked: backwards (the destination above the source) up to the end of the
         // 64-bit memory, forwards, and out of bounds only in the last chunk.
-        ("copy_to64", &[CHUNK + 3, 0, 3 * CHUNK - 3]),
+        ("copy_to64", &[big - 3 * CHUNK + 3, 0, 3 * CHUNK - 3]),
         ("copy_to32", &[5, 2 * CHUNK, 2 * CHUNK]),
-        ("copy_to32", &[0, CHUNK + 5, 3 * CHUNK - 1]),
+        ("copy_to32", &[0, big - 3 * CHUNK + 5, 3 * CHUNK - 1]),
     ];
     assert_eq!(traps(&same(wat, calls)), 5);
 }
@@ -482,17 +482,17 @@ mod mixed_address_types {
 
     /// An offset or length near a chunk edge or a memory end, or anywhere.
     fn near_edges() -> impl Strategy<Value = u64> {
-        let edges = [0, CHUNK, 2 * CHUNK, 3 * CHUNK, 4 * CHUNK];
+        let edges = [0, CHUNK, 2 * CHUNK, 3 << 20, 4 << 20];
         prop_oneof![
             (0..edges.len(), -3i64..=3).prop_map(move |(k, d)| edges[k].saturating_add_signed(d)),
-            0..5 * CHUNK,
+            0..5u64 << 20,
         ]
     }
 
     /// A copy `(to64, dst, src, len)`: mostly one within both memories of more than a
     /// chunk (the chunked path), else anything (bounds, the fast path, traps).
     fn copy() -> impl Strategy<Value = (bool, u64, u64, u64)> {
-        let (m32, m64) = (3 * CHUNK, 4 * CHUNK);
+        let (m32, m64) = (3 << 20, 4 << 20);
         let within = (any::<bool>(), CHUNK + 1..=m32).prop_flat_map(move |(to64, len)| {
             let (dst_size, src_size) = if to64 { (m64, m32) } else { (m32, m64) };
             (
