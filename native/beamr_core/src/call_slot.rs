@@ -5,7 +5,8 @@
 //! a free and a copy of the whole future state on every `beamr:call` (a twentieth of
 //! its time). Instead each instance keeps the box of its last call: the next call of
 //! the same kind (the same signature's typed entry point, or the dynamic path) drops
-//! the finished future in place and writes its new one into the same box. A call of another kind gets a box of its own.
+//! the finished future in place and writes its new one into the same box. A call of
+//! another kind gets a box of its own.
 //!
 //! A typed call also needs its `TypedFunc` for as long as it runs. Sharing it into
 //! each call's future was an atomic add and subtract per call; instead the box keeps
