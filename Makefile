@@ -1,5 +1,5 @@
 # beamr: the two set-up commands are `make demo` and `make test`.
-.PHONY: all deps build demo test bench icount lint shell clean
+.PHONY: all deps build demo test bench icount lint audit shell clean
 
 all: build
 
@@ -33,6 +33,10 @@ lint: deps
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	rebar3 dialyzer
+
+# Cargo.lock against the RustSec advisory database, offline (scripts/audit.sh).
+audit:
+	sh scripts/audit.sh
 
 shell: build
 	rebar3 shell

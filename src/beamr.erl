@@ -37,11 +37,13 @@
 %% Snapshots, fuel and the module caches.
 -export([serialize/1, deserialize/2, fuel_consumed/1, precompile/1, precompile/2,
          cache_info/0, clear_cache/0, set_module_cache_dir/1]).
+%% The node-wide memory budget.
+-export([memory_budget/0, set_memory_budget/1]).
 -export([wat_to_wasm/1]).
 -export([continue_call/5]).
 -export_type([instance/0, value/0, func_ref/0, import_request/0, import_fun/0,
               call_opts/0]).
--export_type([module_handle/0, start_opts/0, links/0, item/0, async_opts/0]).
+-export_type([module_handle/0, start_opts/0, links/0, item/0, async_opts/0, proposal/0]).
 
 -type instance() :: reference().
 -type value() :: integer() | float() | nan | infinity | neg_infinity | null | binary().
@@ -65,11 +67,22 @@
 %% canonicalization and fuel metering [false]; `aot' takes `Module' as an artifact of
 %% {@link precompile/2} instead of wasm [false]; `links' (see {@link start/2}). A module
 %% handle runs on the engine it was compiled for unless `deterministic' says otherwise
-%% (then it must match). Links take the same engine. `aot' takes no links. The wasm
-%% stack is 1 MiB for every instance (an engine-wide setting); deeper recursion traps.
+%% (then it must match). `proposals' lists the optional wasm proposals the engine
+%% enables beyond the base set (see {@type proposal()}) [[]]; like `deterministic', a
+%% module handle keeps its own unless this says otherwise. Links take the same
+%% engine. `aot' takes no links. The wasm stack is 1 MiB for every instance (an
+%% engine-wide setting); deeper recursion traps.
 -type start_opts() :: #{timeout => timeout(), max_memory => non_neg_integer(),
                         max_table_elements => non_neg_integer(),
-                        deterministic => boolean(), aot => boolean(), links => links()}.
+                        deterministic => boolean(), proposals => [proposal()],
+                        aot => boolean(), links => links()}.
+%% A wasm proposal outside the base set every engine enables (memory64, multi-value,
+%% bulk memory, reference types, SIMD, tail calls, exceptions, and the wasm 2.0 core).
+%% Each is off unless the `proposals' option of {@link start/2}, {@link compile/2} or
+%% {@link precompile/2} names it: each is attack surface an untrusted guest could reach.
+%% `gc' also enables `function_references'. A module that needs one that is off fails
+%% with `{error, {invalid_module, Message}}', the message naming the option.
+-type proposal() :: gc | function_references | relaxed_simd | multi_memory | extended_const.
 %% A compiled module, from {@link compile/1}: instantiate it any number of times.
 -type module_handle() :: reference().
 %% Modules instantiated into the new instance's store, by the import module name they
@@ -132,7 +145,7 @@ start(Module, Opts) when (is_binary(Module) orelse is_reference(Module)), is_map
         {{ok, []}, plain, false} when is_binary(Module) ->
             beamr_nif:start(Module, Timeout);
         {{ok, []}, NifOpts, true} when is_binary(Module) ->
-            {M, T, D} = nif_opts(NifOpts),
+            {M, T, {D, _}} = nif_opts(NifOpts),
             beamr_nif:start_aot(Module, Timeout, {M, T, D =:= true});
         {{ok, _}, _, true} ->
             {error, {unsupported_options, Opts}};
@@ -156,28 +169,58 @@ link_list(_) ->
     error.
 
 -define(DEFAULT_MAX_MEMORY, 4294967296).
+%% The wasm proposals beyond the base set that the `proposals' option may enable.
+-define(OPTIONAL_PROPOSALS, [gc, function_references, relaxed_simd, multi_memory,
+                             extended_const]).
 -define(DEFAULT_MAX_TABLE_ELEMENTS, 1048576).
 
 %% Validates the start options into the NIF's tuple, or `plain' when none is given
-%% (the start that needs nothing but the bytes). `deterministic' stays `default' when
-%% absent: a module handle then keeps its own engine.
+%% (the start that needs nothing but the bytes). The engine choice stays `default' where
+%% absent: a module handle then keeps its own.
 start_opts(Opts) ->
     Get = fun(K, D) -> maps:get(K, Opts, D) end,
-    case {Get(max_memory, default), Get(max_table_elements, default),
-          Get(deterministic, default)} of
+    case {Get(max_memory, default), Get(max_table_elements, default), engine_opt(Opts)} of
         {M, _, _} when M =/= default, not (is_integer(M) andalso M >= 0) ->
             {error, {bad_option, max_memory, M}};
         {_, T, _} when T =/= default, not (is_integer(T) andalso T >= 0) ->
             {error, {bad_option, max_table_elements, T}};
-        {_, _, D} when D =/= default, not is_boolean(D) ->
-            {error, {bad_option, deterministic, D}};
-        {default, default, default} ->
+        {_, _, {error, _} = Error} ->
+            Error;
+        {default, default, {ok, {default, default}}} ->
             plain;
-        {M, T, D} ->
-            {ok, {default(M, ?DEFAULT_MAX_MEMORY), default(T, ?DEFAULT_MAX_TABLE_ELEMENTS), D}}
+        {M, T, {ok, Engine}} ->
+            {ok, {default(M, ?DEFAULT_MAX_MEMORY), default(T, ?DEFAULT_MAX_TABLE_ELEMENTS),
+                  Engine}}
     end.
 
-nif_opts(plain) -> {?DEFAULT_MAX_MEMORY, ?DEFAULT_MAX_TABLE_ELEMENTS, default};
+%% The engine the options ask for, as the NIF reads it: `{Deterministic, Proposals}',
+%% each `default' when its option is absent.
+engine_opt(Opts) ->
+    case {maps:get(deterministic, Opts, default), maps:get(proposals, Opts, default)} of
+        {D, _} when D =/= default, not is_boolean(D) ->
+            {error, {bad_option, deterministic, D}};
+        {D, default} ->
+            {ok, {D, default}};
+        {D, P} ->
+            case known_proposals(P) of
+                true -> {ok, {D, lists:usort(P)}};
+                false -> {error, {bad_option, proposals, P}}
+            end
+    end.
+
+%% Whether `P' is a proper list of optional proposals.
+known_proposals([]) -> true;
+known_proposals([P | Rest]) -> lists:member(P, ?OPTIONAL_PROPOSALS) andalso known_proposals(Rest);
+known_proposals(_) -> false.
+
+%% The engine of a fresh compilation: `default' means the default engine's choice.
+engine_opt_fixed(Opts) ->
+    case engine_opt(Opts) of
+        {ok, {D, P}} -> {ok, {default(D, false), default(P, [])}};
+        Error -> Error
+    end.
+
+nif_opts(plain) -> {?DEFAULT_MAX_MEMORY, ?DEFAULT_MAX_TABLE_ELEMENTS, {default, default}};
 nif_opts({ok, Nif}) -> Nif.
 
 default(default, D) -> D;
@@ -259,15 +302,50 @@ fuel_consumed(I) ->
 precompile(Module) ->
     precompile(Module, #{}).
 
-%% @doc As {@link precompile/1}; `#{deterministic => true}' for that engine.
+%% @doc As {@link precompile/1}; `deterministic' and `proposals' choose the engine as
+%% for {@link compile/2}.
 %%
 %% ```
 %% {ok, Artifact} = beamr:precompile(<<"(module)">>, #{deterministic => true}),
 %% {ok, _} = beamr:start(Artifact, #{aot => true, deterministic => true}).
 %% '''
--spec precompile(binary(), #{deterministic => boolean()}) -> {ok, binary()} | {error, term()}.
+-spec precompile(binary(), #{deterministic => boolean(), proposals => [proposal()]}) ->
+          {ok, binary()} | {error, term()}.
 precompile(Module, Opts) when is_binary(Module), is_map(Opts) ->
-    beamr_nif:precompile(Module, maps:get(deterministic, Opts, false) =:= true).
+    case engine_opt_fixed(Opts) of
+        {ok, Engine} -> beamr_nif:precompile(Module, Engine);
+        Error -> Error
+    end.
+
+%% @doc The node-wide budget for linear memory: the sizes of all instances' memories
+%% together may not pass `budget' bytes (by default half the machine's physical
+%% memory; the application environment key `memory_budget' or
+%% {@link set_memory_budget/1} changes it). `used' is what live instances hold. A
+%% `memory.grow' past the budget returns -1; a start whose initial memory does not fit
+%% fails with `{error, {memory_budget, Requested, Budget}}'.
+%%
+%% ```
+%% #{budget := Budget, used := Used} = beamr:memory_budget(),
+%% true = Budget > 0 andalso Used >= 0.
+%% '''
+-spec memory_budget() -> #{budget := non_neg_integer(), used := non_neg_integer()}.
+memory_budget() ->
+    {Budget, Used} = beamr_nif:memory_budget(),
+    #{budget => Budget, used => Used}.
+
+%% @doc Sets the node-wide memory budget, in bytes. Memory instances already hold stays
+%% theirs; only later starts and growth are checked against the new budget.
+%%
+%% ```
+%% #{budget := Budget} = beamr:memory_budget(),
+%% ok = beamr:set_memory_budget(Budget),
+%% {error, {bad_option, memory_budget, -1}} = beamr:set_memory_budget(-1).
+%% '''
+-spec set_memory_budget(non_neg_integer()) -> ok | {error, {bad_option, memory_budget, term()}}.
+set_memory_budget(Bytes) when is_integer(Bytes), Bytes >= 0, Bytes < 1 bsl 64 ->
+    beamr_nif:set_memory_budget(Bytes);
+set_memory_budget(Bytes) ->
+    {error, {bad_option, memory_budget, Bytes}}.
 
 %% @doc The compiled-module caches: `modules' held in memory, its `hits' and
 %% `misses', and `disk' (`dir', `files', `bytes', `hits', `misses').
@@ -775,7 +853,8 @@ compile(Bytes) ->
     compile(Bytes, #{}).
 
 %% @doc As {@link compile/1}, with options: `deterministic' compiles for the
-%% deterministic engine (NaN canonicalization, fuel metering) [false]; the handle's
+%% deterministic engine (NaN canonicalization, fuel metering) [false]; `proposals' for
+%% an engine with those optional proposals (see {@type proposal()}) [[]]; the handle's
 %% instances run there.
 %%
 %% ```
@@ -786,11 +865,12 @@ compile(Bytes) ->
 %% {error, {invalid_module, _}} = beamr:compile(<<"junk">>, #{}),
 %% {error, {bad_option, deterministic, yes}} = beamr:compile(<<"(module)">>, #{deterministic => yes}).
 %% '''
--spec compile(binary(), #{deterministic => boolean()}) -> {ok, module_handle()} | {error, term()}.
+-spec compile(binary(), #{deterministic => boolean(), proposals => [proposal()]}) ->
+          {ok, module_handle()} | {error, term()}.
 compile(Bytes, Opts) when is_binary(Bytes), is_map(Opts) ->
-    case maps:get(deterministic, Opts, false) of
-        D when is_boolean(D) -> beamr_nif:compile_module(Bytes, D);
-        D -> {error, {bad_option, deterministic, D}}
+    case engine_opt_fixed(Opts) of
+        {ok, Engine} -> beamr_nif:compile_module(Bytes, Engine);
+        Error -> Error
     end;
 compile(Bytes, Opts) ->
     {error, {badarg, [Bytes, Opts]}}.

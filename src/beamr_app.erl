@@ -11,6 +11,10 @@ start(_Type, _Args) ->
         {ok, Dir} -> ok = beamr:set_module_cache_dir(Dir);
         undefined -> ok
     end,
+    case application:get_env(beamr, memory_budget) of
+        {ok, Bytes} -> ok = beamr:set_memory_budget(Bytes);
+        undefined -> ok
+    end,
     beamr_sup:start_link().
 
 -spec stop(term()) -> ok.

@@ -8,6 +8,7 @@
          size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
          start_aot/3, precompile/2, serialize/1, deserialize/2,
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1,
+         memory_budget/0, set_memory_budget/1,
          compilations/0]).
 -export([compile_module/2, module_hash/1, module_count/0, delete_module/1, instantiate/4,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
@@ -19,12 +20,14 @@
        size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
        start_aot/3, precompile/2, serialize/1, deserialize/2,
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1,
+         memory_budget/0, set_memory_budget/1,
          compilations/0]).
 -nifs([compile_module/2, module_hash/1, module_count/0, delete_module/1, instantiate/4,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
          table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1]).
 
 -type instance() :: reference().
+-type engine() :: {boolean(), [beamr:proposal()]}.
 -type step() :: {ok, [beamr:value()]}
               | {import, binary(), binary(), [beamr:value()], binary()}
               | yield
@@ -84,18 +87,21 @@ stop(_I) -> ?NOT_LOADED.
 is_stopped(_I) -> ?NOT_LOADED.
 
 %% The wider API (see beamr_nif's api.rs).
--spec compile_module(binary(), boolean()) -> {ok, reference()} | {error, term()}.
-compile_module(_Bytes, _Deterministic) -> ?NOT_LOADED.
+%% `Engine': `{Deterministic, Proposals}', a boolean and the optional proposals
+%% (see `beamr:proposal()') the engine enables.
+-spec compile_module(binary(), engine()) -> {ok, reference()} | {error, term()}.
+compile_module(_Bytes, _Engine) -> ?NOT_LOADED.
 -spec module_hash(reference()) -> binary().
 module_hash(_Module) -> ?NOT_LOADED.
 -spec module_count() -> non_neg_integer().
 module_count() -> ?NOT_LOADED.
 -spec delete_module(reference() | binary()) -> boolean().
 delete_module(_Module) -> ?NOT_LOADED.
-%% `Deterministic' is `default' to run a module handle on the engine it was compiled
-%% for (bytes: the default engine).
+%% Either element of the engine choice is `default' to take a module handle's (bytes:
+%% the default engine's).
 -spec instantiate(binary() | reference(), timeout(), [{binary(), binary() | reference()}],
-                  {non_neg_integer(), non_neg_integer(), boolean() | default}) ->
+                  {non_neg_integer(), non_neg_integer(),
+                   {boolean() | default, [beamr:proposal()] | default}}) ->
           {ok, instance()} | {error, term()}.
 instantiate(_Source, _Timeout, _Links, _Opts) -> ?NOT_LOADED.
 -spec describe_module(binary() | reference()) -> {ok, map()} | {error, term()}.
@@ -121,8 +127,8 @@ wat_to_wasm(_Text) -> ?NOT_LOADED.
 -type start_opts() :: {non_neg_integer(), non_neg_integer(), boolean()}.
 -spec start_aot(binary(), timeout(), start_opts()) -> {ok, instance()} | {error, term()}.
 start_aot(_Artifact, _Timeout, _Opts) -> ?NOT_LOADED.
--spec precompile(binary(), boolean()) -> {ok, binary()} | {error, term()}.
-precompile(_Bytes, _Deterministic) -> ?NOT_LOADED.
+-spec precompile(binary(), engine()) -> {ok, binary()} | {error, term()}.
+precompile(_Bytes, _Engine) -> ?NOT_LOADED.
 -spec serialize(instance()) -> {ok, binary()} | {error, term()} | busy.
 serialize(_I) -> ?NOT_LOADED.
 -spec deserialize(instance(), binary()) -> ok | {error, term()} | busy.
@@ -134,6 +140,10 @@ call_fuel(_I, _Func, _Args, _Timeout, _Fuel) -> ?NOT_LOADED.
 fuel_consumed(_I) -> ?NOT_LOADED.
 -spec cache_info() -> map().
 cache_info() -> ?NOT_LOADED.
+-spec memory_budget() -> {non_neg_integer(), non_neg_integer()}.
+memory_budget() -> ?NOT_LOADED.
+-spec set_memory_budget(non_neg_integer()) -> ok.
+set_memory_budget(_Bytes) -> ?NOT_LOADED.
 -spec clear_cache() -> ok.
 clear_cache() -> ?NOT_LOADED.
 -spec set_cache_dir(binary() | undefined) -> ok | {error, term()}.

@@ -1,11 +1,12 @@
 %%% @doc Instances named by a process, for APIs (like HyperBEAM's) whose instance
 %%% handle must be a pid.
 %%%
-%%% {@link start/2} spawns a small process that holds the instance and keeps it alive
-%%% until {@link stop/1}; a public ETS table maps its pid to the instance resource, so
-%%% that callers on this node reach the instance with one lookup and no message to
-%%% that process. This server owns the table and removes the entry of any instance
-%%% process that dies.
+%%% {@link start/2} starts a {@link beamr_holder} under {@link beamr_holder_sup} that
+%%% holds the instance and keeps it alive until {@link stop/1}; a public ETS table maps
+%%% its pid to the instance resource, so that callers on this node reach the instance
+%%% with one lookup and no message to that process. This server owns the table; when
+%%% a holder dies, however it dies, it stops the instance and removes the entry, so
+%%% later calls answer `{error, stopped}'.
 -module(beamr_proc).
 -behaviour(gen_server).
 
@@ -25,10 +26,15 @@ start(Module, Opts) ->
     ok = beamr_app:ensure_table(?TABLE),
     case beamr:start(Module, Opts) of
         {ok, I} ->
-            Pid = spawn(fun() -> hold(I) end),
-            true = ets:insert(?TABLE, {Pid, I}),
-            gen_server:cast(?MODULE, {watch, Pid}),
-            {ok, Pid, I};
+            case beamr_holder_sup:start_holder(I) of
+                {ok, Pid} ->
+                    true = ets:insert(?TABLE, {Pid, I}),
+                    gen_server:cast(?MODULE, {watch, Pid}),
+                    {ok, Pid, I};
+                {error, Reason} ->
+                    beamr:stop(I),
+                    {error, {holder, Reason}}
+            end;
         {error, _} = Error ->
             Error
     end.
@@ -55,11 +61,6 @@ stop(Pid) ->
             ok
     end.
 
-hold(I) ->
-    receive
-        stop -> beamr:stop(I)
-    end.
-
 %%% gen_server
 
 -spec init([]) -> {ok, #{}}.
@@ -78,6 +79,10 @@ handle_cast({watch, Pid}, State) ->
 
 -spec handle_info({'DOWN', reference(), process, pid(), term()}, map()) -> {noreply, map()}.
 handle_info({'DOWN', _Ref, process, Pid, _Reason}, State) ->
+    case lookup(Pid) of
+        {ok, I} -> beamr:stop(I);
+        {error, stopped} -> ok
+    end,
     ets:delete(?TABLE, Pid),
     {noreply, State};
 handle_info(_Other, State) ->

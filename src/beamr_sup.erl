@@ -1,6 +1,7 @@
 %%% @doc Top supervisor of beamr: it keeps {@link beamr_proc}, the owner of the
-%%% table that maps instance processes to instances, and {@link beamr_image_store},
-%%% the owner of the standalone image store.
+%%% table that maps instance processes to instances, {@link beamr_holder_sup}, under
+%%% which those processes run, and {@link beamr_image_store}, the owner of the
+%%% standalone image store.
 -module(beamr_sup).
 -behaviour(supervisor).
 
@@ -13,5 +14,7 @@ start_link() ->
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
     Proc = #{id => beamr_proc, start => {beamr_proc, start_link, []}},
+    Holders = #{id => beamr_holder_sup, start => {beamr_holder_sup, start_link, []},
+                type => supervisor, shutdown => infinity},
     Images = #{id => beamr_image_store, start => {beamr_image_store, start_link, []}},
-    {ok, {#{strategy => one_for_one, intensity => 5, period => 10}, [Proc, Images]}}.
+    {ok, {#{strategy => one_for_one, intensity => 5, period => 10}, [Proc, Holders, Images]}}.

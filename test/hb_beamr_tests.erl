@@ -144,6 +144,24 @@ stop_during_call_test() ->
     ok = hb_beamr:stop(Pid),
     ?assertEqual([{error, stopped}], beamr_test_util:collect(spun, 1, 2000)).
 
+%% The process behind an instance is a child of beamr_holder_sup; killing it stops the
+%% instance, also one in the middle of a call, and later calls get an error.
+supervised_holder_test() ->
+    Pid = start("test.wat"),
+    ?assert(lists:member(Pid, [C || {_, C, _, _} <- supervisor:which_children(beamr_holder_sup)])),
+    {ok, I} = beamr_proc:lookup(Pid),
+    Self = self(),
+    spawn(fun() -> Self ! {spun, hb_beamr:call(Pid, "spin", [])} end),
+    timer:sleep(20),
+    MRef = erlang:monitor(process, Pid),
+    exit(Pid, kill),
+    receive {'DOWN', MRef, process, Pid, killed} -> ok after 2000 -> error(holder_alive) end,
+    ?assertEqual([{error, stopped}], beamr_test_util:collect(spun, 1, 2000)),
+    ?assert(beamr:is_stopped(I)),
+    ?assertEqual({error, stopped}, hb_beamr:call(Pid, "fac", [5.0])),
+    _ = sys:get_state(beamr_holder_sup),
+    ?assertNot(lists:member(Pid, [C || {_, C, _, _} <- supervisor:which_children(beamr_holder_sup)])).
+
 %%% hb_beamr_io
 
 io_size_test() ->

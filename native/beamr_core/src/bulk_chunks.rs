@@ -17,7 +17,7 @@
 //! helper's instructions in fuel, so its fuel grows with its length.
 
 use crate::error::Error;
-use crate::legacy_eh::engine_features;
+use crate::proposals::widest_features;
 use crate::rewrite::{bytes, copy_section, finish_valid};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -37,7 +37,7 @@ pub const CHUNK: u64 = 1 << 14;
 /// Bytes that do not validate come back as they are, for wasmtime to report on.
 pub fn bound(bytes: &[u8]) -> Result<Cow<'_, [u8]>, Error> {
     if !uses_bulk_memory(bytes)
-        || Validator::new_with_features(engine_features())
+        || Validator::new_with_features(widest_features())
             .validate_all(bytes)
             .is_err()
     {

@@ -2,9 +2,10 @@
 //!
 //! Every module and instance in a node is built on one of a small set of engines (see
 //! [`Variant`]) so that compiled code, type registrations and copy-on-write memory
-//! images are shared. Fuel metering and NaN canonicalization are engine-wide in
-//! wasmtime, so they live in a second engine, built on first use, and the default
-//! engine's calls carry no fuel accounting. Calls are
+//! images are shared. Fuel metering, NaN canonicalization and the enabled proposals are
+//! engine-wide in wasmtime, so each combination the node's options ask for is an engine
+//! of its own, built on first use, and the default engine's calls carry no fuel
+//! accounting and reach only the base proposals. Calls are
 //! bounded in time by epoch interruption: a ticker thread advances the engine's epoch
 //! every [`TICK`], and each store's epoch callback decides whether the running call
 //! yields (it is on a normal scheduler), continues (it is on a dirty one), or stops
@@ -16,6 +17,7 @@ use once_cell::sync::OnceCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::Thread;
 use std::time::Duration;
+use crate::proposals::Optional;
 use wasmtime::{Config, Engine};
 
 /// How often the epoch advances. A normal-scheduler slice yields once it has seen a
@@ -33,35 +35,53 @@ pub const MAX_WASM_STACK: usize = 1 << 20;
 /// The fiber stack each call runs on: the wasm stack plus room for host frames.
 const ASYNC_STACK: usize = MAX_WASM_STACK + (1 << 20);
 
-/// Which engine a module is compiled for.
+/// Which engine a module is compiled for: fuel metering or not, and which optional
+/// proposals (see [`crate::proposals`]) it enables. Each combination is one engine,
+/// built on first use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Variant {
-    /// No fuel accounting; the fast path.
-    Default,
+pub struct Variant {
     /// Fuel metering and NaN canonicalization: deterministic, budgetable execution.
-    Deterministic,
+    pub deterministic: bool,
+    /// The optional proposals enabled beyond the base set.
+    pub optional: Optional,
 }
 
 impl Variant {
+    /// No fuel accounting, no optional proposal; the fast path.
+    pub const DEFAULT: Variant = Variant {
+        deterministic: false,
+        optional: Optional::NONE,
+    };
+    /// [`Variant::DEFAULT`] with fuel metering and NaN canonicalization.
+    pub const DETERMINISTIC: Variant = Variant {
+        deterministic: true,
+        optional: Optional::NONE,
+    };
+
     /// A stable byte naming the variant in on-disk artifacts.
+    ///
+    /// ```
+    /// use beamr_core::engine::Variant;
+    /// use beamr_core::proposals::Optional;
+    /// let v = Variant { deterministic: true, optional: Optional::from_names(["gc"]).unwrap() };
+    /// assert_eq!(Variant::from_tag(v.tag()), Some(v));
+    /// assert_eq!(Variant::DEFAULT.tag(), 0);
+    /// assert_eq!(Variant::from_tag(255), None);
+    /// ```
     pub fn tag(self) -> u8 {
-        match self {
-            Variant::Default => 0,
-            Variant::Deterministic => 1,
-        }
+        u8::from(self.deterministic) | self.optional.bits() << 1
     }
 
     pub fn from_tag(tag: u8) -> Option<Variant> {
-        match tag {
-            0 => Some(Variant::Default),
-            1 => Some(Variant::Deterministic),
-            _ => None,
-        }
+        Some(Variant {
+            deterministic: tag & 1 == 1,
+            optional: Optional::from_bits(tag >> 1)?,
+        })
     }
 }
 
-static ENGINE: OnceCell<Engine> = OnceCell::new();
-static DETERMINISTIC: OnceCell<Engine> = OnceCell::new();
+/// One slot per possible tag: every engine a node may build.
+static ENGINES: [OnceCell<Engine>; 64] = [const { OnceCell::new() }; 64];
 static TICKER: OnceCell<()> = OnceCell::new();
 
 /// Ticks since the ticker started; lets a time slice tell how long it has run.
@@ -101,15 +121,12 @@ pub(crate) fn note_activity() {
 
 /// The default engine, created with the ticker on first use.
 pub fn engine() -> &'static Engine {
-    engine_for(Variant::Default)
+    engine_for(Variant::DEFAULT)
 }
 
 /// The engine of `variant`, created on first use; the ticker drives every engine.
 pub fn engine_for(variant: Variant) -> &'static Engine {
-    let cell = match variant {
-        Variant::Default => &ENGINE,
-        Variant::Deterministic => &DETERMINISTIC,
-    };
+    let cell = &ENGINES[usize::from(variant.tag())];
     let engine = cell.get_or_init(|| {
         Engine::new(&config_for(variant)).expect("beamr's engine configuration is valid")
     });
@@ -120,7 +137,8 @@ pub fn engine_for(variant: Variant) -> &'static Engine {
 /// The configuration of `variant`'s engine.
 pub fn config_for(variant: Variant) -> Config {
     let mut config = config();
-    if variant == Variant::Deterministic {
+    crate::proposals::configure(&mut config, variant.optional);
+    if variant.deterministic {
         config
             .consume_fuel(true)
             .cranelift_nan_canonicalization(true);
@@ -128,19 +146,12 @@ pub fn config_for(variant: Variant) -> Config {
     config
 }
 
-/// The engine configuration: the proposals HyperBEAM's images use, and epochs.
+/// The engine configuration every variant shares: the base proposals (see
+/// [`crate::proposals`]), epochs, copy-on-write memory images and the stacks.
 pub fn config() -> Config {
     let mut config = Config::new();
+    crate::proposals::configure(&mut config, Optional::NONE);
     config
-        .wasm_memory64(true)
-        .wasm_multi_value(true)
-        .wasm_bulk_memory(true)
-        .wasm_reference_types(true)
-        .wasm_simd(true)
-        .wasm_tail_call(true)
-        .wasm_exceptions(true)
-        .wasm_gc(true)
-        .wasm_function_references(true)
         .epoch_interruption(true)
         .memory_init_cow(true)
         .max_wasm_stack(MAX_WASM_STACK)
@@ -243,10 +254,7 @@ fn tick_forever() {
 /// One tick: the tick count and every engine's epoch advance.
 fn advance() {
     TICKS.fetch_add(1, Ordering::Relaxed);
-    for engine in [&ENGINE, &DETERMINISTIC]
-        .into_iter()
-        .filter_map(|c| c.get())
-    {
+    for engine in ENGINES.iter().filter_map(|c| c.get()) {
         engine.increment_epoch();
     }
 }

@@ -66,6 +66,9 @@ pub enum Error {
     Snapshot(SnapshotError),
     /// A precompiled artifact was refused, or the module cache failed.
     Aot(String),
+    /// The instance's initial memory (`requested` bytes) does not fit in what is left
+    /// of the node-wide memory budget of `budget` bytes.
+    MemoryBudget { requested: u64, budget: u64 },
 }
 
 /// Why a snapshot was refused. Nothing of the instance changes when one is.
@@ -135,6 +138,10 @@ impl fmt::Display for Error {
                 write!(f, "memory of {pages} pages cannot grow by {delta}")
             }
             Error::OutOfFuel => write!(f, "out of fuel"),
+            Error::MemoryBudget { requested, budget } => write!(
+                f,
+                "initial memory of {requested} bytes does not fit the node's memory budget of {budget} bytes"
+            ),
             Error::NotMetered => write!(f, "instance not started with fuel metering"),
             Error::Snapshot(e) => write!(f, "snapshot: {e}"),
             Error::Aot(m) => write!(f, "precompiled artifact: {m}"),

@@ -11,11 +11,11 @@
 //! store.
 
 use crate::call_slot::{place, CallFuture, CallOutput};
-use crate::engine::{note_activity, ticks, Variant};
+use crate::engine::{note_activity, ticks};
 use crate::error::{Error, Interrupt};
 use crate::exchange::{Command, Event, Shared, StoreTask};
 use crate::initial_tables::{Initial, InitialFuncs, TableInit};
-use crate::limits::Options;
+use crate::limits::{Limits, Options};
 use crate::link::Link;
 use crate::memory::{checked_range, cstring_range, default_memory};
 use crate::module::{CompiledModule, ImportDesc};
@@ -33,13 +33,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use wasmtime::{
     AsContextMut, Extern, Func, Linker, Memory, Ref, RootScope, Store, StoreContextMut,
-    StoreLimits, UpdateDeadline, Val, ValType,
+    UpdateDeadline, Val, ValType,
 };
 
 /// The data every beamr store carries.
 pub struct Host {
     pub(crate) shared: Arc<Shared>,
-    limits: StoreLimits,
+    limits: Limits,
     /// emscripten's per-instance runtime variables (see `emscripten.rs`).
     pub(crate) emscripten: crate::emscripten::EmState,
 }
@@ -339,14 +339,14 @@ impl Instance {
             module.wasmtime_module().engine(),
             Host {
                 shared: shared.clone(),
-                limits: options.store_limits(),
+                limits: options.limits(),
                 emscripten: Default::default(),
             },
         );
         store.limiter(|host| &mut host.limits);
         store.epoch_deadline_callback(on_epoch);
         store.set_epoch_deadline(1);
-        if module.variant() == Variant::Deterministic {
+        if module.variant().deterministic {
             store
                 .set_fuel(UNBOUNDED_FUEL)
                 .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
@@ -399,7 +399,13 @@ impl Instance {
             }
             None if e.downcast_ref::<wasmtime::Trap>().is_some() => Error::from_wasm(e),
             None if e.downcast_ref::<Interrupt>().is_some() => Error::from_wasm(e),
-            None => Error::Instantiate(format!("{e:#}")),
+            None => match store.data().limits.over_budget() {
+                Some(requested) => Error::MemoryBudget {
+                    requested,
+                    budget: crate::memory_budget::budget(),
+                },
+                None => Error::Instantiate(format!("{e:#}")),
+            },
         })?;
         shared.set_deadline(None);
         store.data_mut().emscripten.set_instance(handle);
@@ -428,7 +434,7 @@ impl Instance {
 
     /// Whether calls on this instance are metered in fuel.
     pub fn is_metered(&self) -> bool {
-        self.module.variant() == Variant::Deterministic
+        self.module.variant().deterministic
     }
 
     /// Sets the fuel budget of the next outermost call (`None`: unbounded). A call
@@ -482,7 +488,11 @@ impl Instance {
         }
         let parsed = snapshot::parse(bytes)?;
         let funcs = self.initial_funcs()?;
-        self.with_store(|store| snapshot::restore(store, &refs, &funcs, &hash, &parsed))?
+        // Linked modules may own the memory; then nothing is known of its pages.
+        let fresh_from = self.module.memory_extent().filter(|_| !self.linked);
+        self.with_store(|store| {
+            snapshot::restore(store, &refs, &funcs, &hash, &parsed, fresh_from)
+        })?
     }
 
     /// The functions of the initial tables, resolved in the store on first use.
@@ -787,7 +797,7 @@ impl Instance {
             State::Idle(mut store) => {
                 self.shared.set_deadline(deadline);
                 store.set_epoch_deadline(1);
-                if self.module.variant() == Variant::Deterministic {
+                if self.module.variant().deterministic {
                     let fuel = self.fuel_budget.take().unwrap_or(UNBOUNDED_FUEL);
                     self.fuel_start = fuel;
                     if let Err(e) = store.set_fuel(fuel) {
@@ -924,7 +934,7 @@ impl Instance {
         if result.is_err() {
             drop_pending_exception(&mut store);
         }
-        if self.module.variant() == Variant::Deterministic {
+        if self.module.variant().deterministic {
             let left = store.get_fuel().unwrap_or(0);
             self.fuel_consumed = Some(self.fuel_start.saturating_sub(left));
         }

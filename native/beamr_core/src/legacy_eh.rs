@@ -12,18 +12,11 @@
 mod body;
 
 use crate::error::Error;
+use crate::proposals::widest_features;
 use crate::rewrite::{bytes, copy_section, finish_valid};
 use std::borrow::Cow;
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasmparser::{CompositeInnerType, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures};
-
-/// The features wasmtime's engine enables (see `engine.rs` and wasmtime's defaults:
-/// the wasm 3.0 set without threads, whose crate feature beamr leaves off).
-pub fn engine_features() -> WasmFeatures {
-    (WasmFeatures::WASM3 | WasmFeatures::GC_TYPES)
-        - WasmFeatures::THREADS
-        - WasmFeatures::SHARED_EVERYTHING_THREADS
-}
 
 /// The bytes wasmtime should compile for `input`: WAT is parsed, and legacy exception
 /// handling is translated. Borrows `input` when it is wasm needing no change.
@@ -121,7 +114,7 @@ fn val_type(t: wasmparser::ValType) -> Result<wasm_encoder::ValType, Error> {
 /// (with legacy exceptions allowed) so the rewrite can rely on well-formed code, and
 /// the output is validated against the engine's features.
 pub fn translate(wasm: &[u8]) -> Result<Vec<u8>, Error> {
-    Validator::new_with_features(engine_features() | WasmFeatures::LEGACY_EXCEPTIONS)
+    Validator::new_with_features(widest_features() | WasmFeatures::LEGACY_EXCEPTIONS)
         .validate_all(wasm)
         .map_err(|e| fail(format!("invalid input module: {e}")))?;
 

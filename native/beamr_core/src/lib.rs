@@ -22,7 +22,10 @@ pub mod legacy_eh;
 pub mod limits;
 pub mod link;
 pub mod memory;
+pub mod memory_budget;
+pub mod memory_extent;
 pub mod module;
+pub mod proposals;
 mod reaper;
 pub mod reserved_exports;
 mod rewrite;
@@ -30,6 +33,7 @@ pub mod snapshot;
 pub mod stacks;
 mod typed;
 pub mod value;
+mod zero_pages;
 
 pub use engine::Variant;
 pub use error::{Error, SnapshotError};

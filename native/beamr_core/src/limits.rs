@@ -1,13 +1,17 @@
 //! What an instance may consume, chosen when it starts.
 //!
-//! Memory and table sizes are enforced by a wasmtime `StoreLimits` in the store, so a
-//! `memory.grow` or `table.grow` past them returns -1 as the spec says, and the VM never
-//! runs out of memory because of one instance. The wasm stack is bounded engine-wide
+//! Memory and table sizes are enforced by the store's resource limiter ([`Limits`]), so
+//! a `memory.grow` or `table.grow` past them returns -1 as the spec says, and the VM
+//! never runs out of memory because of one instance; the same limiter takes every
+//! memory's bytes from the node-wide budget (`memory_budget.rs`), so neither does it
+//! because of many. The wasm stack is bounded engine-wide
 //! ([`crate::engine::MAX_WASM_STACK`]); time by the per-call deadline; instructions by
 //! fuel, available when the instance runs on the deterministic engine.
 
 use crate::engine::Variant;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use crate::proposals::Optional;
+use crate::memory_budget;
+use wasmtime::ResourceLimiter;
 
 /// Default ceiling on one linear memory: 4 GiB.
 pub const DEFAULT_MAX_MEMORY: u64 = 4 << 30;
@@ -23,6 +27,8 @@ pub struct Options {
     pub max_table_elements: u64,
     /// Run on the deterministic engine: NaN canonicalization and fuel metering.
     pub deterministic: bool,
+    /// The optional wasm proposals the instance's engine enables.
+    pub optional: Optional,
 }
 
 impl Default for Options {
@@ -31,6 +37,7 @@ impl Default for Options {
             max_memory: DEFAULT_MAX_MEMORY,
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
             deterministic: false,
+            optional: Optional::NONE,
         }
     }
 }
@@ -38,18 +45,85 @@ impl Default for Options {
 impl Options {
     /// The engine these options need.
     pub fn variant(&self) -> Variant {
-        if self.deterministic {
-            Variant::Deterministic
-        } else {
-            Variant::Default
+        Variant {
+            deterministic: self.deterministic,
+            optional: self.optional,
         }
     }
 
-    pub(crate) fn store_limits(&self) -> StoreLimits {
+    pub(crate) fn limits(&self) -> Limits {
         let clamp = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-        StoreLimitsBuilder::new()
-            .memory_size(clamp(self.max_memory))
-            .table_elements(clamp(self.max_table_elements))
-            .build()
+        Limits {
+            max_memory: clamp(self.max_memory),
+            max_table_elements: clamp(self.max_table_elements),
+            held: 0,
+            pending: 0,
+            over_budget: None,
+        }
+    }
+}
+
+/// A store's resource limiter: each memory's and table's own ceiling, and the bytes
+/// this store holds of the node-wide memory budget (given back when it is dropped).
+#[derive(Debug)]
+pub struct Limits {
+    max_memory: usize,
+    max_table_elements: usize,
+    /// Bytes reserved from the budget for this store's memories.
+    held: u64,
+    /// The reservation of the growth in progress, given back if wasmtime then fails it.
+    pending: u64,
+    /// The size a memory asked for when the budget refused it, last time it did.
+    over_budget: Option<u64>,
+}
+
+impl Limits {
+    /// The size a memory of this store asked for when the budget last refused it.
+    pub(crate) fn over_budget(&self) -> Option<u64> {
+        self.over_budget
+    }
+}
+
+impl ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.pending = 0;
+        if desired > self.max_memory {
+            return Ok(false);
+        }
+        let delta = desired.saturating_sub(current) as u64;
+        if !memory_budget::reserve(delta) {
+            self.over_budget = Some(desired as u64);
+            return Ok(false);
+        }
+        self.held += delta;
+        self.pending = delta;
+        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        memory_budget::release(self.pending);
+        self.held -= self.pending;
+        self.pending = 0;
+        Ok(())
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= self.max_table_elements)
+    }
+}
+
+impl Drop for Limits {
+    fn drop(&mut self) {
+        memory_budget::release(self.held);
     }
 }

@@ -99,6 +99,9 @@ pub struct CompiledModule {
     initial_tables: Arc<InitialTables>,
     /// The reserved exports through which instances reach their state.
     state_exports: StateExports,
+    /// Where the initial contents of the module's own memory end, when known (see
+    /// `memory_extent.rs`).
+    memory_extent: Option<u64>,
 }
 
 impl CompiledModule {
@@ -132,6 +135,12 @@ impl CompiledModule {
     pub(crate) fn state_exports(&self) -> &StateExports {
         &self.state_exports
     }
+
+    /// Where the initial contents of the module's own memory end, when known: past it
+    /// memory starts as zero pages from the kernel.
+    pub fn memory_extent(&self) -> Option<u64> {
+        self.memory_extent
+    }
 }
 
 fn sig_of(ty: &ExternType) -> String {
@@ -146,8 +155,13 @@ fn build(bytes: &[u8], hash: [u8; 32], variant: Variant) -> Result<CompiledModul
         // Only reached when the disk cache (if any) has no artifact either.
         COMPILATIONS.fetch_add(1, Ordering::Relaxed);
         prepare(bytes)
-    })?;
-    describe(module, hash, variant, InitialTables::derive(bytes))
+    })
+    .map_err(|e| crate::proposals::explain(e, bytes, variant.optional))?;
+    let mut compiled = describe(module, hash, variant, InitialTables::derive(bytes))?;
+    compiled.memory_extent = wat::parse_bytes(bytes)
+        .ok()
+        .and_then(|wasm| crate::memory_extent::initial_extent(&wasm));
+    Ok(compiled)
 }
 
 /// The binary encoding of a module given as WAT text; wasm bytes come back unchanged.
@@ -253,6 +267,7 @@ pub(crate) fn describe_with(
         variant,
         initial_tables: Arc::new(initial_tables),
         state_exports: StateExports::of(&module),
+        memory_extent: None,
         module,
     })
 }
@@ -281,7 +296,7 @@ static CACHE: Lazy<Mutex<Cache>> = Lazy::new(|| {
 
 /// Compiles wasm bytes or WAT text, reusing an earlier compilation of the same bytes.
 pub fn compile(bytes: &[u8]) -> Result<Arc<CompiledModule>, Error> {
-    compile_for(bytes, Variant::Default)
+    compile_for(bytes, Variant::DEFAULT)
 }
 
 /// [`compile`] for the engine `variant`. The cache is keyed on the hash of the bytes

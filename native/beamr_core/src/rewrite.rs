@@ -28,6 +28,6 @@ pub(crate) fn copy_section(
 /// The finished module, validated against the engine's features.
 pub(crate) fn finish_valid(module: wasm_encoder::Module) -> Result<Vec<u8>, BinaryReaderError> {
     let out = module.finish();
-    Validator::new_with_features(crate::legacy_eh::engine_features()).validate_all(&out)?;
+    Validator::new_with_features(crate::proposals::widest_features()).validate_all(&out)?;
     Ok(out)
 }

@@ -23,6 +23,7 @@
 
 use crate::error::{Error, SnapshotError};
 use crate::initial_tables::{Initial, InitialFuncs, Was};
+use crate::zero_pages;
 use wasmtime::{AsContextMut, Func, Global, Memory, Ref, Table, Val, ValType};
 
 pub const MAGIC: &[u8; 8] = b"BEAMRSNP";
@@ -434,7 +435,8 @@ fn does_not_fit(m: impl Into<String>) -> Error {
 }
 
 /// Restores a parsed snapshot into the instance whose state `state` describes
-/// (`funcs` resolving the functions of its initial tables). Everything is checked
+/// (`funcs` resolving the functions of its initial tables; its memory starting as
+/// kernel zero pages from offset `fresh_from`, when known). Everything is checked
 /// before the first change; only growing memory or a table can fail after that (a
 /// limit), leaving the instance grown but otherwise unchanged.
 pub(crate) fn restore(
@@ -443,6 +445,7 @@ pub(crate) fn restore(
     initial_funcs: &InitialFuncs,
     hash: &[u8; 32],
     parsed: &Parsed,
+    fresh_from: Option<u64>,
 ) -> Result<(), Error> {
     if &parsed.hash != hash {
         return Err(snap(SnapshotError::WrongModule));
@@ -545,19 +548,28 @@ pub(crate) fn restore(
         let target = memory.data_mut(&mut store);
         let len = len as usize;
         let mut from = 0;
-        for (i, chunk) in target[..len].chunks_mut(CHUNK).enumerate() {
-            if bitmap[i / 8] & (1 << (i % 8)) != 0 {
+        // Runs of zero chunks are cleared whole, so that fresh pages go back to the
+        // kernel in one call per run (see `zero_pages.rs`).
+        let mut zero_run: Option<usize> = None;
+        let chunks = len.div_ceil(CHUNK);
+        for i in 0..=chunks {
+            let saved = i < chunks && bitmap[i / 8] & (1 << (i % 8)) != 0;
+            if saved || i == chunks {
+                if let Some(start) = zero_run.take() {
+                    let end = (i * CHUNK).min(len);
+                    zero_pages::clear(&mut target[start..end], start as u64, fresh_from);
+                }
+            }
+            if saved {
+                let chunk = &mut target[i * CHUNK..((i + 1) * CHUNK).min(len)];
                 chunk.copy_from_slice(&data[from..from + chunk.len()]);
                 from += chunk.len();
-            } else if !is_zero(chunk) {
-                chunk.fill(0);
+            } else if i < chunks && zero_run.is_none() {
+                zero_run = Some(i * CHUNK);
             }
         }
         // Memory cannot shrink: bytes past the snapshot's size are cleared.
-        let tail = &mut target[len..];
-        if !is_zero(tail) {
-            tail.fill(0);
-        }
+        zero_pages::clear(&mut target[len..], len as u64, fresh_from);
     }
     Ok(())
 }

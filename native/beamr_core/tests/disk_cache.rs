@@ -44,7 +44,7 @@ fn disk_cache_and_artifacts() {
     assert_eq!(info().misses, first.misses + 1);
 
     // Artifacts: ours load; tampered, foreign or junk ones are refused.
-    let artifact = precompile(WAT.as_bytes(), Variant::Default).unwrap();
+    let artifact = precompile(WAT.as_bytes(), Variant::DEFAULT).unwrap();
     clear_cache();
     let loaded = load_artifact(&artifact).unwrap();
     Instance::new(loaded, None).unwrap();

@@ -233,7 +233,7 @@ fn metered() -> Instance {
         deterministic: true,
         ..Options::default()
     };
-    let module = compile_for(LOOP.as_bytes(), Variant::Deterministic).unwrap();
+    let module = compile_for(LOOP.as_bytes(), Variant::DETERMINISTIC).unwrap();
     Instance::with_options(module, None, &options).unwrap()
 }
 

@@ -9,6 +9,7 @@
 use crate::instance::Handle;
 use crate::{atoms, deadline, terms, with_store};
 use beamr_core::module::compile_hashed;
+use beamr_core::proposals::Optional;
 use beamr_core::{
     describe, function_exists, CompiledModule, Error, Instance, ItemType, Link, Options,
     TableEntry, Variant,
@@ -48,15 +49,47 @@ fn module_of(term: Term, variant: Variant) -> Result<Arc<CompiledModule>, Error>
     }
 }
 
-/// `compile(Bytes, Deterministic) -> {ok, Module} | {error, Reason}`: compiled for the
-/// deterministic engine when `Deterministic`.
-#[rustler::nif(schedule = "DirtyCpu")]
-fn compile_module<'a>(env: Env<'a>, bytes: Binary<'a>, deterministic: bool) -> Term<'a> {
-    let variant = Options {
+/// The engine the Erlang side names as `{Deterministic, Proposals}` (a boolean and a
+/// list of optional proposal names), either one `default` to take `handle`'s choice
+/// (the default engine's without a handle). `None` for a term of another shape.
+pub(crate) fn variant_of(term: Term, handle: Option<&CompiledModule>) -> Option<Variant> {
+    let (deterministic, proposals): (Term, Term) = term.decode().ok()?;
+    let base = handle.map_or(Variant::DEFAULT, |m| m.variant());
+    let is_default = |t: Term| t.as_c_arg() == atoms::default().as_c_arg();
+    let deterministic = if is_default(deterministic) {
+        base.deterministic
+    } else {
+        deterministic.decode::<bool>().ok()?
+    };
+    let optional = if is_default(proposals) {
+        base.optional
+    } else {
+        let names = proposals
+            .decode::<Vec<Term>>()
+            .ok()?
+            .into_iter()
+            .map(|t| t.atom_to_string().ok())
+            .collect::<Option<Vec<String>>>()?;
+        Optional::from_names(names.iter().map(String::as_str)).ok()?
+    };
+    Some(Variant {
         deterministic,
-        ..Options::default()
-    }
-    .variant();
+        optional,
+    })
+}
+
+/// `{error, {bad_option, engine, Term}}`: an engine choice [`variant_of`] refused.
+pub(crate) fn bad_engine<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
+    terms::error(env, (atoms::bad_option(), atoms::engine(), term).encode(env))
+}
+
+/// `compile(Bytes, Engine) -> {ok, Module} | {error, Reason}`: compiled for the engine
+/// `{Deterministic, Proposals}` names (see [`variant_of`]).
+#[rustler::nif(schedule = "DirtyCpu")]
+fn compile_module<'a>(env: Env<'a>, bytes: Binary<'a>, engine: Term<'a>) -> Term<'a> {
+    let Some(variant) = variant_of(engine, None) else {
+        return bad_engine(env, engine);
+    };
     match compile_hashed(
         bytes.as_slice(),
         crate::image_hash::hash_of(&bytes),
@@ -95,9 +128,8 @@ fn delete_module(term: Term) -> bool {
 
 /// `instantiate(Source, Timeout, [{Name, Source}], Options) -> {ok, Instance} |
 /// {error, Reason}`: `Source` is a module handle or bytes; the list names the links
-/// (see `link.rs`); `Options` is `{MaxMemory, MaxTableElements, Deterministic}` as the
-/// Erlang side validated them, where `Deterministic` is `default` to take a handle's
-/// engine (bytes: the default engine).
+/// (see `link.rs`); `Options` is `{MaxMemory, MaxTableElements, Engine}` as the
+/// Erlang side validated them, `Engine` as [`variant_of`] reads it.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn instantiate<'a>(
     env: Env<'a>,
@@ -112,17 +144,17 @@ fn instantiate<'a>(
     let Ok(pairs) = links.decode::<Vec<(Binary, Term)>>() else {
         return terms::error(env, (atoms::bad_links(), links).encode(env));
     };
-    let (max_memory, max_table_elements, deterministic) = options;
+    let (max_memory, max_table_elements, engine) = options;
     // A handle is compiled already; bytes are compiled below, for the options' engine.
     let compiled = module_of_handle(source).ok();
-    let deterministic = match deterministic.decode::<bool>() {
-        Ok(d) => d,
-        Err(_) => (compiled.as_ref()).is_some_and(|m| m.variant() == Variant::Deterministic),
+    let Some(variant) = variant_of(engine, compiled.as_deref()) else {
+        return bad_engine(env, engine);
     };
     let options = Options {
         max_memory,
         max_table_elements,
-        deterministic,
+        deterministic: variant.deterministic,
+        optional: variant.optional,
     };
     let mut resolved = Vec::with_capacity(pairs.len());
     for (name, source) in pairs {
@@ -222,7 +254,7 @@ fn item<'a>(env: Env<'a>, module: Option<&str>, name: &str, ty: &ItemType) -> Te
 /// `describe(Module | Instance | Bytes) -> #{imports => [map()], exports => [map()]}`.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn describe_module<'a>(env: Env<'a>, source: Term<'a>) -> Term<'a> {
-    let module = match module_of(source, Variant::Default) {
+    let module = match module_of(source, Variant::DEFAULT) {
         Ok(m) => m,
         Err(e) => return terms::core_error(env, &e),
     };

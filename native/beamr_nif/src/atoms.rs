@@ -91,4 +91,7 @@ rustler::atoms! {
     files,
     bytes,
     bad_option,
+    default,
+    memory_budget,
+    engine,
 }

@@ -48,7 +48,7 @@ fn start<'a>(env: Env<'a>, bytes: Binary<'a>, timeout: Term<'a>) -> Term<'a> {
     let module = beamr_core::module::compile_hashed(
         bytes.as_slice(),
         image_hash::hash_of(&bytes),
-        beamr_core::Variant::Default,
+        beamr_core::Variant::DEFAULT,
     );
     started(env, module.and_then(|m| Instance::new(m, deadline)))
 }

@@ -17,6 +17,7 @@ fn options((max_memory, max_table_elements, deterministic): OptionsTerm) -> Opti
         max_memory,
         max_table_elements,
         deterministic,
+        ..Options::default()
     }
 }
 
@@ -35,7 +36,8 @@ fn start_aot<'a>(
     let opts = options(opts);
     let made = disk_cache::load_artifact(artifact.as_slice()).and_then(|m| {
         let opts = Options {
-            deterministic: m.variant() == beamr_core::Variant::Deterministic,
+            deterministic: m.variant().deterministic,
+            optional: m.variant().optional,
             ..opts
         };
         Instance::with_options(m, deadline, &opts)
@@ -43,14 +45,13 @@ fn start_aot<'a>(
     started(env, made)
 }
 
-/// `precompile(Bytes, Deterministic) -> {ok, Artifact} | {error, Reason}`.
+/// `precompile(Bytes, Engine) -> {ok, Artifact} | {error, Reason}`, `Engine` as
+/// `api::variant_of` reads it.
 #[rustler::nif(schedule = "DirtyCpu")]
-fn precompile<'a>(env: Env<'a>, bytes: Binary<'a>, deterministic: bool) -> Term<'a> {
-    let variant = Options {
-        deterministic,
-        ..Options::default()
-    }
-    .variant();
+fn precompile<'a>(env: Env<'a>, bytes: Binary<'a>, engine: Term<'a>) -> Term<'a> {
+    let Some(variant) = crate::api::variant_of(engine, None) else {
+        return crate::api::bad_engine(env, engine);
+    };
     match disk_cache::precompile(bytes.as_slice(), variant) {
         Ok(a) => (atoms::ok(), terms::bytes(env, &a)).encode(env),
         Err(e) => terms::core_error(env, &e),
@@ -152,4 +153,21 @@ fn set_cache_dir<'a>(env: Env<'a>, dir: Term<'a>) -> Term<'a> {
         Ok(()) => atoms::ok().encode(env),
         Err(e) => terms::core_error(env, &e),
     }
+}
+
+/// `memory_budget() -> {Budget, Used}`: the node-wide linear memory budget and what
+/// live instances hold of it, in bytes.
+#[rustler::nif]
+fn memory_budget() -> (u64, u64) {
+    (
+        beamr_core::memory_budget::budget(),
+        beamr_core::memory_budget::used(),
+    )
+}
+
+/// `set_memory_budget(Bytes) -> ok`.
+#[rustler::nif]
+fn set_memory_budget(bytes: u64) -> rustler::Atom {
+    beamr_core::memory_budget::set_budget(bytes);
+    atoms::ok()
 }

@@ -267,6 +267,9 @@ pub fn reason<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
         Error::NotMetered => atoms::not_metered().encode(env),
         Error::Snapshot(e) => snapshot_reason(env, e),
         Error::Aot(m) => (atoms::aot(), text(m)).encode(env),
+        Error::MemoryBudget { requested, budget } => {
+            (atoms::memory_budget(), *requested, *budget).encode(env)
+        }
     }
 }
 

@@ -99,12 +99,12 @@ fn instance(signature: &str, binding: Binding) -> Instance {
              (import "env" "f" (func $f {p} {r}))
              (func (export "go") {p} {r} {gets} call $f))"#
     );
-    let engine = engine_for(Variant::Default);
+    let engine = engine_for(Variant::DEFAULT);
     let module = wasmtime::Module::new(engine, &wat).expect(&wat);
     let compiled = describe_with(
         module,
         [0; 32],
-        Variant::Default,
+        Variant::DEFAULT,
         crate::initial_tables::InitialTables::unknown(),
         binding,
     )

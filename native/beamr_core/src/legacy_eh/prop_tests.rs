@@ -5,7 +5,8 @@
 //! direct interpreter of the legacy semantics (the oracle below) computes, uncaught
 //! exceptions included.
 
-use super::{engine_features, prepare, translate, uses_legacy_eh};
+use super::{prepare, translate, uses_legacy_eh};
+use crate::proposals::widest_features as engine_features;
 use crate::{compile, Arg, Error, Instance, Slice, Step, Target};
 use arbitrary::Unstructured;
 use std::borrow::Cow;

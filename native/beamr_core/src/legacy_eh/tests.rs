@@ -2,7 +2,8 @@
 //! (expected values derived by hand in that file's comments) translated, validated,
 //! compiled by wasmtime and called through an [`Instance`].
 
-use super::{engine_features, prepare, translate, uses_legacy_eh};
+use super::{prepare, translate, uses_legacy_eh};
+use crate::proposals::widest_features as engine_features;
 use crate::{compile, Arg, Error, Instance, Slice, Step, Target};
 use std::borrow::Cow;
 use wasmparser::Validator;
