@@ -13,11 +13,11 @@
 //! wasm runs, so the ticker parks after [`IDLE_TICKS`] ticks in which nothing ran, and
 //! the next poll wakes it: an idle node spends no CPU on it.
 
+use crate::proposals::Optional;
 use once_cell::sync::OnceCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::Thread;
 use std::time::Duration;
-use crate::proposals::Optional;
 use wasmtime::{Config, Engine};
 
 /// How often the epoch advances. A normal-scheduler slice yields once it has seen a

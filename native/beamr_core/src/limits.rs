@@ -9,8 +9,8 @@
 //! fuel, available when the instance runs on the deterministic engine.
 
 use crate::engine::Variant;
-use crate::proposals::Optional;
 use crate::memory_budget;
+use crate::proposals::Optional;
 use wasmtime::ResourceLimiter;
 
 /// Default ceiling on one linear memory: 4 GiB.

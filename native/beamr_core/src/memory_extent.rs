@@ -88,7 +88,9 @@ mod tests {
     #[test]
     fn a_computed_offset_is_unknown() {
         assert_eq!(
-            extent(r#"(module (global $g i32 (i32.const 4)) (memory 1) (data (global.get $g) "x"))"#),
+            extent(
+                r#"(module (global $g i32 (i32.const 4)) (memory 1) (data (global.get $g) "x"))"#
+            ),
             None
         );
     }

@@ -150,8 +150,8 @@ pub fn needed_by(wasm: &[u8], enabled: Optional) -> Optional {
         Validator::new_with_features(
             base_features() | WasmFeatures::LEGACY_EXCEPTIONS | Optional(set).features(),
         )
-            .validate_all(wasm)
-            .is_ok()
+        .validate_all(wasm)
+        .is_ok()
     };
     if valid(enabled.0) || !valid(Optional::ALL.0) {
         return Optional::NONE;
@@ -164,6 +164,27 @@ pub fn needed_by(wasm: &[u8], enabled: Optional) -> Optional {
         }
     }
     Optional(set & !enabled.0)
+}
+
+/// `error`, when it is a compile error of `wasm` (wasm bytes or WAT text) that enabling
+/// optional proposals would cure, with the option that enables them named.
+pub(crate) fn explain(error: crate::Error, source: &[u8], enabled: Optional) -> crate::Error {
+    let crate::Error::Compile(message) = &error else {
+        return error;
+    };
+    let wasm = match crate::module::wat_to_wasm(source) {
+        Ok(wasm) => wasm,
+        Err(_) => return error,
+    };
+    let needed = needed_by(&wasm, enabled);
+    if needed == Optional::NONE {
+        return error;
+    }
+    let names = needed.names().join(", ");
+    crate::Error::Compile(format!(
+        "{message} (the module needs the wasm proposals [{names}], which are off by \
+         default: the start or compile option `proposals => [{names}]` enables them)"
+    ))
 }
 
 #[cfg(test)]
@@ -197,7 +218,10 @@ mod tests {
     #[test]
     fn two_missing_proposals_are_both_named() {
         let m = wasm("(module (memory 1) (memory 1) (type (struct)) (func (export \"f\") (result i32) i32.const 0 i32.load 1))");
-        assert_eq!(needed_by(&m, Optional::NONE).names(), vec!["gc", "multi_memory"]);
+        assert_eq!(
+            needed_by(&m, Optional::NONE).names(),
+            vec!["gc", "multi_memory"]
+        );
     }
 
     #[test]
@@ -215,25 +239,4 @@ mod tests {
             .validate_all(&m)
             .unwrap();
     }
-}
-
-/// `error`, when it is a compile error of `wasm` (wasm bytes or WAT text) that enabling
-/// optional proposals would cure, with the option that enables them named.
-pub(crate) fn explain(error: crate::Error, source: &[u8], enabled: Optional) -> crate::Error {
-    let crate::Error::Compile(message) = &error else {
-        return error;
-    };
-    let wasm = match crate::module::wat_to_wasm(source) {
-        Ok(wasm) => wasm,
-        Err(_) => return error,
-    };
-    let needed = needed_by(&wasm, enabled);
-    if needed == Optional::NONE {
-        return error;
-    }
-    let names = needed.names().join(", ");
-    crate::Error::Compile(format!(
-        "{message} (the module needs the wasm proposals [{names}], which are off by \
-         default: the start or compile option `proposals => [{names}]` enables them)"
-    ))
 }

@@ -65,13 +65,7 @@ fn drop_pages(bytes: &mut [u8]) -> bool {
     // private anonymous mapping (the caller's contract): MADV_DONTNEED leaves the
     // mapping in place and makes those pages read as zeros, which is exactly writing
     // zeros through the borrow; no other reference to them exists meanwhile.
-    unsafe {
-        libc::madvise(
-            bytes.as_mut_ptr().cast(),
-            bytes.len(),
-            libc::MADV_DONTNEED,
-        ) == 0
-    }
+    unsafe { libc::madvise(bytes.as_mut_ptr().cast(), bytes.len(), libc::MADV_DONTNEED) == 0 }
 }
 
 #[cfg(not(target_os = "linux"))]

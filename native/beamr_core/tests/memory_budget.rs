@@ -68,13 +68,21 @@ fn budget_bounds_starts_and_growth_and_restores_cost_the_snapshot() {
     let mut big = Instance::new(module, None).unwrap();
     assert_eq!(grow(&mut big, 16384 - 64), 64);
     let top = (1u64 << 30) - 1;
-    done(call(&mut big, "store", &[Arg::Int(top as i128), Arg::Int(7)]));
+    done(call(
+        &mut big,
+        "store",
+        &[Arg::Int(top as i128), Arg::Int(7)],
+    ));
     done(call(&mut big, "store", &[Arg::Int(100), Arg::Int(7)]));
     let before = rss();
     big.deserialize(&snapshot).unwrap();
     let grew = rss().saturating_sub(before);
     assert!(grew < 64 * MIB, "restore made {grew} bytes resident");
-    assert_eq!(big.memory_size().unwrap(), 1 << 30, "memory does not shrink");
+    assert_eq!(
+        big.memory_size().unwrap(),
+        1 << 30,
+        "memory does not shrink"
+    );
     assert_eq!(big.read(top, 1, |b| b[0]).unwrap(), 0);
     assert_eq!(big.read(100, 1, |b| b[0]).unwrap(), 0);
     assert_eq!(big.serialize().unwrap().len(), {

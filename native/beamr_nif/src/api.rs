@@ -80,7 +80,10 @@ pub(crate) fn variant_of(term: Term, handle: Option<&CompiledModule>) -> Option<
 
 /// `{error, {bad_option, engine, Term}}`: an engine choice [`variant_of`] refused.
 pub(crate) fn bad_engine<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
-    terms::error(env, (atoms::bad_option(), atoms::engine(), term).encode(env))
+    terms::error(
+        env,
+        (atoms::bad_option(), atoms::engine(), term).encode(env),
+    )
 }
 
 /// `compile(Bytes, Engine) -> {ok, Module} | {error, Reason}`: compiled for the engine
