@@ -6,7 +6,11 @@
 mod common;
 
 use beamr_core::initial_tables::TableInit;
-use beamr_core::{compile, Arg, Error, Instance, Link, SnapshotError, TableEntry, Val};
+use beamr_core::proposals::Optional;
+use beamr_core::{
+    compile, compile_for, Arg, Error, Instance, Link, Options, SnapshotError, TableEntry, Val,
+    Variant,
+};
 use common::{call, done};
 use proptest::prelude::*;
 use std::fmt::Write;
@@ -463,6 +467,22 @@ fn expected_tables(fresh: &[Vec<Option<u32>>], live: &[Vec<Option<u32>>]) -> Vec
     encode(&tables)
 }
 
+/// The generated modules may place a segment at a defined global's value, which wasm
+/// allows since the GC proposal: they are compiled for an engine that has it on.
+fn gc_variant() -> Variant {
+    Variant {
+        deterministic: false,
+        optional: Optional::from_names(["gc"]).unwrap(),
+    }
+}
+
+fn gc_options() -> Options {
+    Options {
+        optional: gc_variant().optional,
+        ..Options::default()
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
 
@@ -475,8 +495,8 @@ proptest! {
         g in generated(),
         ops in prop::collection::vec((any::<bool>(), 0u8..3, 0u8..10, 0u8..3, 0u8..10), 0..12),
     ) {
-        let module = compile(g.wat().as_bytes()).unwrap();
-        let mut a = Instance::new(module.clone(), None).unwrap();
+        let module = compile_for(g.wat().as_bytes(), gc_variant()).unwrap();
+        let mut a = Instance::with_options(module.clone(), None, &gc_options()).unwrap();
         let names: Vec<String> = (0..g.sizes.len()).map(|t| format!("t{t}")).collect();
         let fresh: Vec<_> = names.iter().map(|n| contents(&mut a, n)).collect();
         for (t, name) in names.iter().enumerate() {
@@ -502,7 +522,7 @@ proptest! {
         let snap = a.serialize().unwrap();
         prop_assert_eq!(tables_section(&snap), &expected_tables(&fresh, &live)[..]);
 
-        let mut b = Instance::new(module, None).unwrap();
+        let mut b = Instance::with_options(module, None, &gc_options()).unwrap();
         b.deserialize(&snap).unwrap();
         let restored: Vec<_> = names.iter().map(|n| contents(&mut b, n)).collect();
         prop_assert_eq!(&restored, &live);
