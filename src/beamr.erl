@@ -156,6 +156,8 @@ link_list(_) ->
     error.
 
 -define(DEFAULT_MAX_MEMORY, 4294967296).
+%% What the NIF takes as a count or a size: an integer in [0, 2^64).
+-define(IS_U64(N), (is_integer(N) andalso N >= 0 andalso N < 1 bsl 64)).
 -define(DEFAULT_MAX_TABLE_ELEMENTS, 1048576).
 
 %% Validates the start options into the NIF's tuple, or `plain' when none is given
@@ -165,9 +167,9 @@ start_opts(Opts) ->
     Get = fun(K, D) -> maps:get(K, Opts, D) end,
     case {Get(max_memory, default), Get(max_table_elements, default),
           Get(deterministic, default)} of
-        {M, _, _} when M =/= default, not (is_integer(M) andalso M >= 0) ->
+        {M, _, _} when M =/= default, not ?IS_U64(M) ->
             {error, {bad_option, max_memory, M}};
-        {_, T, _} when T =/= default, not (is_integer(T) andalso T >= 0) ->
+        {_, T, _} when T =/= default, not ?IS_U64(T) ->
             {error, {bad_option, max_table_elements, T}};
         {_, _, D} when D =/= default, not is_boolean(D) ->
             {error, {bad_option, deterministic, D}};
@@ -267,7 +269,12 @@ precompile(Module) ->
 %% '''
 -spec precompile(binary(), #{deterministic => boolean()}) -> {ok, binary()} | {error, term()}.
 precompile(Module, Opts) when is_binary(Module), is_map(Opts) ->
-    beamr_nif:precompile(Module, maps:get(deterministic, Opts, false) =:= true).
+    case maps:get(deterministic, Opts, false) of
+        D when is_boolean(D) -> beamr_nif:precompile(Module, D);
+        D -> {error, {bad_option, deterministic, D}}
+    end;
+precompile(Module, Opts) ->
+    {error, {badarg, [Module, Opts]}}.
 
 %% @doc The compiled-module caches: `modules' held in memory, its `hits' and
 %% `misses', and `disk' (`dir', `files', `bytes', `hits', `misses').
@@ -307,7 +314,23 @@ clear_cache() ->
 set_module_cache_dir(undefined) ->
     beamr_nif:set_cache_dir(undefined);
 set_module_cache_dir(Dir) ->
-    beamr_nif:set_cache_dir(unicode:characters_to_binary(filename:absname(Dir))).
+    case absolute_dir(Dir) of
+        {ok, Abs} -> beamr_nif:set_cache_dir(Abs);
+        error -> {error, {badarg, [Dir]}}
+    end.
+
+%% A directory name (a binary, a string or an atom) as an absolute path in a binary.
+absolute_dir(Dir) when is_atom(Dir) ->
+    absolute_dir(atom_to_binary(Dir));
+absolute_dir(Dir) when is_binary(Dir); is_list(Dir) ->
+    try unicode:characters_to_binary(Dir) of
+        Name when is_binary(Name), byte_size(Name) > 0 -> {ok, filename:absname(Name)};
+        _ -> error
+    catch
+        error:badarg -> error
+    end;
+absolute_dir(_) ->
+    error.
 
 %% @doc The binary encoding of a module given as WAT text (wasm bytes come back as
 %% they are). Every function that takes a module takes WAT too; this is for storing or
@@ -319,7 +342,9 @@ set_module_cache_dir(Dir) ->
 %% '''
 -spec wat_to_wasm(binary()) -> {ok, binary()} | {error, term()}.
 wat_to_wasm(Text) when is_binary(Text) ->
-    beamr_nif:wat_to_wasm(Text).
+    beamr_nif:wat_to_wasm(Text);
+wat_to_wasm(Text) ->
+    {error, {badarg, [Text]}}.
 
 %% @doc The module's imports: `{Kind, Module, Name, Signature}'. Takes an instance
 %% or a module handle.
@@ -572,17 +597,20 @@ write(_I, _Offset, Data) ->
 
 %% @doc Stops the instance and frees its state now. A call in progress ends with
 %% `{error, stopped}' within about a millisecond; later calls return the same.
+%% A term that is no instance is `{error, {bad_instance, Term}}' (as for every
+%% function taking an instance).
 %%
 %% ```
 %% {ok, I} = beamr:start(<<"(module (func (export \"f\")))">>),
 %% ok = beamr:stop(I),
 %% {error, stopped} = beamr:call(I, <<"f">>, []).
 %% '''
--spec stop(instance()) -> ok.
+-spec stop(instance()) -> ok | {error, {bad_instance, term()}}.
 stop(I) ->
     beamr_nif:stop(I).
 
-%% @doc Whether {@link stop/1} was called on the instance.
+%% @doc Whether {@link stop/1} was called on the instance
+%% (`{error, {bad_instance, Term}}' for a term that is no instance).
 %%
 %% ```
 %% {ok, I} = beamr:start(<<"(module)">>),
@@ -590,7 +618,7 @@ stop(I) ->
 %% ok = beamr:stop(I),
 %% true = beamr:is_stopped(I).
 %% '''
--spec is_stopped(instance()) -> boolean().
+-spec is_stopped(instance()) -> boolean() | {error, {bad_instance, term()}}.
 is_stopped(I) ->
     beamr_nif:is_stopped(I).
 
@@ -612,7 +640,9 @@ exports(I, typed) ->
     case describe(I) of
         {ok, #{exports := Exports}} -> Exports;
         {error, _} = Error -> Error
-    end.
+    end;
+exports(_I, Kind) ->
+    {error, {bad_kind, Kind}}.
 
 %% @doc As {@link exports/2}, for imports (their maps carry `module' too).
 %%
@@ -628,7 +658,9 @@ imports(I, typed) ->
     case describe(I) of
         {ok, #{imports := Imports}} -> Imports;
         {error, _} = Error -> Error
-    end.
+    end;
+imports(_I, Kind) ->
+    {error, {bad_kind, Kind}}.
 
 %% @doc Every import and export of an instance, a module handle, or module bytes,
 %% with full types. Each is a map with `kind' and `name' (and `module' for imports):
@@ -795,7 +827,8 @@ compile(Bytes, Opts) when is_binary(Bytes), is_map(Opts) ->
 compile(Bytes, Opts) ->
     {error, {badarg, [Bytes, Opts]}}.
 
-%% @doc The SHA-256 of the bytes a module handle was compiled from: its cache key.
+%% @doc The SHA-256 of the bytes a module handle was compiled from: its cache key
+%% (`{error, {bad_module, Term}}' for a term that is no module handle).
 %%
 %% ```
 %% Wat = <<"(module)">>,
@@ -803,7 +836,7 @@ compile(Bytes, Opts) ->
 %% Hash = crypto:hash(sha256, Wat),
 %% Hash = beamr:module_hash(M).
 %% '''
--spec module_hash(module_handle()) -> binary().
+-spec module_hash(module_handle()) -> binary() | {error, {bad_module, term()}}.
 module_hash(Module) ->
     beamr_nif:module_hash(Module).
 
@@ -867,12 +900,39 @@ call_async(I, Func, Args, From) ->
 %%      after 5000 -> timeout end,
 %% {ok, [42]} = receive {Tag, Reply} -> Reply after 5000 -> timeout end.
 %% '''
+%%
+%% Checked before it returns `ok', so that a call that could never reply does not
+%% start: `{error, {badarg, [From, Opts]}}', `{error, {bad_instance, I}}', and
+%% `{error, {bad_option, import_handler, H}}' for a handler that is neither a pid nor
+%% a registered name. Any other bad input (function, arguments, timeout) is replied.
 -spec call_async(instance(), func_ref(), [value()], gen_server:from(), async_opts()) ->
-          ok | {error, {badarg, term()}}.
+          ok | {error, term()}.
 call_async(I, Func, Args, {To, _} = From, Opts) when is_pid(To), is_map(Opts) ->
-    beamr_async:start(I, Func, Args, From, Opts);
+    case async_checks(I, maps:get(import_handler, Opts, undefined)) of
+        ok -> beamr_async:start(I, Func, Args, From, Opts);
+        {error, _} = Error -> Error
+    end;
 call_async(_I, _Func, _Args, From, Opts) ->
     {error, {badarg, [From, Opts]}}.
+
+async_checks(I, Handler) ->
+    case is_instance(I) of
+        false ->
+            {error, {bad_instance, I}};
+        true when Handler =:= undefined; is_pid(Handler) ->
+            ok;
+        true when is_atom(Handler) ->
+            case whereis(Handler) of
+                undefined -> {error, {bad_option, import_handler, Handler}};
+                _ -> ok
+            end;
+        true ->
+            {error, {bad_option, import_handler, Handler}}
+    end.
+
+%% Whether a term is an instance handle (stopped or not).
+is_instance(I) ->
+    is_boolean(beamr_nif:is_stopped(I)).
 
 %% @doc Answers an import request of an async call: its results, or `{error, Reason}'
 %% to fail the import (the call then ends with
@@ -886,9 +946,17 @@ call_async(_I, _Func, _Args, From, Opts) ->
 %% ok = receive {beamr_import, ReplyTo, _} -> beamr:reply_import(ReplyTo, {error, nope}) end,
 %% {error, {import_crashed, <<"env">>, <<"get">>, throw, nope}} = receive {Tag, R} -> R end.
 %% '''
--spec reply_import({pid(), reference()}, [value()] | {error, term()}) -> ok.
+%%
+%% Anything but a `ReplyTo' of a request and a list or `{error, _}' is
+%% `{error, {badarg, [ReplyTo, Results]}}'.
+-spec reply_import({pid(), reference()}, [value()] | {error, term()}) -> ok | {error, term()}.
+reply_import({Worker, Tag} = ReplyTo, Results)
+        when is_pid(Worker), is_reference(Tag),
+             (is_list(Results) orelse (tuple_size(Results) =:= 2 andalso
+                                       element(1, Results) =:= error)) ->
+    beamr_async:reply(ReplyTo, Results);
 reply_import(ReplyTo, Results) ->
-    beamr_async:reply(ReplyTo, Results).
+    {error, {badarg, [ReplyTo, Results]}}.
 
 %% @doc How many modules this node has compiled since beamr loaded. Starting bytes
 %% already compiled (same SHA-256, still in the cache) reuses that compilation and
@@ -952,7 +1020,7 @@ step(I, Op, Deadline) ->
     end.
 
 nif(I, {call, Ref, Args}, Deadline) -> beamr_nif:call(I, Ref, Args, remaining(Deadline));
-nif(I, {call, Ref, Args, Fuel}, Deadline) when is_integer(Fuel), Fuel >= 0 ->
+nif(I, {call, Ref, Args, Fuel}, Deadline) when ?IS_U64(Fuel) ->
     beamr_nif:call_fuel(I, Ref, Args, remaining(Deadline), Fuel);
 nif(_I, {call, _Ref, _Args, Fuel}, _) -> {error, {bad_option, fuel, Fuel}};
 nif(I, serialize, _) -> beamr_nif:serialize(I);

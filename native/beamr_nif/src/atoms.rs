@@ -54,6 +54,8 @@ rustler::atoms! {
     anyref,
     // The wider API (api.rs).
     bad_links,
+    bad_instance,
+    bad_module,
     name,
     module,
     kind,
