@@ -277,9 +277,13 @@ restore(RawM1, M2, Opts) ->
     DeviceKey =
         case dev_wasm_env:get(<<"device-key">>, RawM1, Opts) of
             not_found -> [];
-            Key -> [Key]
+            Key when is_binary(Key) -> [Key];
+            Key -> {error, {wasm_restore_error, {bad_device_key, Key}}}
         end,
-    case dev_wasm_env:get_message([<<"snapshot">>] ++ DeviceKey ++ [<<"body">>], RawM1, Opts) of
+    case is_list(DeviceKey) andalso
+         dev_wasm_env:get_message([<<"snapshot">>] ++ DeviceKey ++ [<<"body">>], RawM1, Opts) of
+        false ->
+            DeviceKey;
         State when is_binary(State) ->
             case init(RawM1, State, Opts) of
                 {ok, M1} ->

@@ -178,7 +178,10 @@ adapt(PID, ImportFun) ->
 %% {@link hb_beamr_io}); `Stopped' when there is none. An answer that says the instance
 %% is stopped is checked against the registry: the remembered instance may belong to a
 %% pid since reused.
--spec with_instance(pid(), fun((beamr:instance()) -> Result), Stopped) -> Result | Stopped.
+-spec with_instance(pid(), fun((beamr:instance()) -> Result), Stopped) ->
+          Result | Stopped | {error, {badarg, list()}}.
+with_instance(PID, Fun, _Stopped) when not is_pid(PID); not is_function(Fun, 1) ->
+    {error, {badarg, [PID, Fun]}};
 with_instance(PID, Fun, Stopped) ->
     case instance(PID) of
         {ok, I} ->

@@ -479,7 +479,10 @@ drive({error, Reason}, _Ctx, State) ->
 drive(yield, {I, _, _, Deadline} = Ctx, State) ->
     drive(step(I, proceed, Deadline), Ctx, State);
 drive({import, Module, Name, Args, Sig}, Ctx, State) ->
-    answer(Module, Name, Args, Sig, Ctx, State).
+    answer(Module, Name, Args, Sig, Ctx, State);
+drive(Other, _Ctx, State) ->
+    %% Only continue_call/5 can pass something no NIF returned.
+    {error, {bad_step, Other}, State}.
 
 %% Answers an import with `ImportFun' and resumes the call. While the call comes back
 %% to the same import (`{again, Args}'), only the arguments change. (A new request
