@@ -66,8 +66,7 @@ cache_wasm_image(Image, Opts) when is_map(Opts) ->
         {ok, Bin} ->
             case dev_wasm_env:write_image(#{<<"body">> => Bin}, Opts) of
                 {ok, ID} -> #{<<"device">> => <<"wasm-64@1.0">>, <<"image">> => ID};
-                {error, _} = Error -> Error;
-                Other -> {error, Other}
+                {error, _} = Error -> Error
             end;
         {error, _} = Error ->
             Error
@@ -152,7 +151,7 @@ snapshot(M1, M2, Opts) ->
 terminate(M1, M2, Opts) when is_map(M1), is_map(Opts) ->
     Prefix = dev_wasm_env:prefix(M1, M2, Opts),
     case instance(M1, M2, Opts) of
-        Instance when is_pid(Instance) -> hb_beamr:stop(Instance);
+        Instance when is_pid(Instance) -> ok = hb_beamr:stop(Instance);
         _ -> ok
     end,
     {ok, dev_wasm_env:priv_set(M1, #{<<Prefix/binary, "/instance">> => unset}, Opts)};

@@ -415,7 +415,10 @@ without_state({error, Reason, _}) -> {error, Reason}.
 %% else, the call ends with `{error, {import_crashed, Module, Name, Class, Reason}}'
 %% or `{error, {bad_import_return, Module, Name, Term}}' and the instance stays usable.
 %% Results that do not fit the import's type end it with
-%% `{error, {bad_import_result, Module, Name, Why}}'.
+%% `{error, {bad_import_result, Module, Name, Why}}'. Bad input ends it before it
+%% starts: `{bad_instance, I}', `{bad_func, Func}', `{bad_args, Args}',
+%% `{bad_import_fun, ImportFun}', `{badarg, [Opts]}' (options not a map),
+%% `{bad_timeout, T}', `{bad_option, fuel, F}'.
 %%
 %% ```
 %% {ok, I} = beamr:start(<<"(module (import \"env\" \"twice\" (func $t (param i32) (result i32)))
@@ -428,7 +431,7 @@ without_state({error, Reason, _}) -> {error, Reason}.
 call(I, Func, Args, ImportFun, State, Opts) when is_map(Opts) ->
     call_with_timeout(I, Func, Args, ImportFun, State, Opts, maps:get(timeout, Opts, infinity));
 call(_I, _Func, _Args, _ImportFun, State, Opts) ->
-    {error, {badarg, Opts}, State}.
+    {error, {badarg, [Opts]}, State}.
 
 %% @private As {@link call/6}, with the timeout given apart from `Opts', which are
 %% then passed to `ImportFun' untouched (for faces such as `hb_beamr').
