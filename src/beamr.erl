@@ -265,7 +265,8 @@ precompile(Module) ->
 %%
 %% ```
 %% {ok, Artifact} = beamr:precompile(<<"(module)">>, #{deterministic => true}),
-%% {ok, _} = beamr:start(Artifact, #{aot => true, deterministic => true}).
+%% {ok, _} = beamr:start(Artifact, #{aot => true, deterministic => true}),
+%% {error, {badarg, [42, #{}]}} = beamr:precompile(42, #{}).
 %% '''
 -spec precompile(binary(), #{deterministic => boolean()}) -> {ok, binary()} | {error, term()}.
 precompile(Module, Opts) when is_binary(Module), is_map(Opts) ->
@@ -308,7 +309,8 @@ clear_cache() ->
 %% {ok, _} = beamr:start(<<"(module (func (export \"f\")))">>),
 %% #{disk := #{dir := _, files := Files}} = beamr:cache_info(),
 %% true = Files >= 1,
-%% ok = beamr:set_module_cache_dir(undefined).
+%% ok = beamr:set_module_cache_dir(undefined),
+%% {error, {badarg, [42]}} = beamr:set_module_cache_dir(42).
 %% '''
 -spec set_module_cache_dir(file:filename_all() | undefined) -> ok | {error, term()}.
 set_module_cache_dir(undefined) ->
@@ -338,7 +340,8 @@ absolute_dir(_) ->
 %%
 %% ```
 %% {ok, <<0, "asm", 1, 0, 0, 0>>} = beamr:wat_to_wasm(<<"(module)">>),
-%% {error, {invalid_module, _}} = beamr:wat_to_wasm(<<"(module">>).
+%% {error, {invalid_module, _}} = beamr:wat_to_wasm(<<"(module">>),
+%% {error, {badarg, ["(module)"]}} = beamr:wat_to_wasm("(module)").
 %% '''
 -spec wat_to_wasm(binary()) -> {ok, binary()} | {error, term()}.
 wat_to_wasm(Text) when is_binary(Text) ->
@@ -622,7 +625,9 @@ stop(I) ->
 %% {ok, I} = beamr:start(<<"(module)">>),
 %% false = beamr:is_stopped(I),
 %% ok = beamr:stop(I),
-%% true = beamr:is_stopped(I).
+%% true = beamr:is_stopped(I),
+%% NotAnInstance = make_ref(),
+%% {error, {bad_instance, NotAnInstance}} = beamr:is_stopped(NotAnInstance).
 %% '''
 -spec is_stopped(instance()) -> boolean() | {error, {bad_instance, term()}}.
 is_stopped(I) ->
@@ -637,7 +642,8 @@ is_stopped(I) ->
 %% {ok, I} = beamr:start(<<"(module (global (export \"g\") (mut i64) (i64.const 5)))">>),
 %% [#{kind := global, name := <<"g">>, type := i64, mutable := true}] = beamr:exports(I, typed),
 %% [] = beamr:imports(I, typed),
-%% [{global, <<"g">>, <<>>}] = beamr:exports(I, plain).
+%% [{global, <<"g">>, <<>>}] = beamr:exports(I, plain),
+%% {error, {bad_kind, tuples}} = beamr:exports(I, tuples).
 %% '''
 -spec exports(instance() | module_handle(), typed | plain) -> [item()] | list() | {error, term()}.
 exports(I, plain) ->

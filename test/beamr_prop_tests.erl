@@ -54,6 +54,9 @@ hb_beamr_test_() ->
 dev_wasm_test_() ->
     property(prop_dev_wasm(), 500).
 
+cache_dir_test_() ->
+    property(prop_cache_dir(), 200).
+
 property(Prop, N) ->
     {timeout, 300,
      fun() ->
@@ -222,6 +225,9 @@ shape(hb_beamr, start, R) ->
     end;
 shape(hb_beamr, call, R) ->
     ok_or_error(R) orelse with_state(R);
+shape(hb_beamr, with_instance, _) ->
+    %% Whatever the fun returns (only its arguments are checked).
+    true;
 shape(hb_beamr, stub, R) ->
     element(1, R) =:= ok;
 shape(hb_beamr, _, R) ->
@@ -251,6 +257,26 @@ is_error(_) -> false.
 with_state({ok, L, _}) -> is_list(L);
 with_state({error, _, _}) -> true;
 with_state(_) -> false.
+
+%% A term that names no directory is refused and leaves the cache where it was.
+prop_cache_dir() ->
+    proper:forall(
+      %% ([<<"id">> | <<"x">>] is chardata, a fine name.)
+      oneof([integer(), float(), big(), tuple([small(), small()]),
+             elements(['$improper', '$improper_ints', '$improper_float']),
+             elements(['$ref', '$dead_pid', '$fun', '$good', {}, #{}, "", <<>>]),
+             list(oneof([float(), big(), elements([-1, {}, [a | b]])]))]),
+      fun(Raw) ->
+              Before = maps:get(disk, beamr:cache_info()),
+              Env = env(),
+              Dir = resolve(Env, Raw),
+              Result = beamr:set_module_cache_dir(Dir),
+              cleanup(Env),
+              Fine = Result =:= {error, {badarg, [Dir]}}
+                  andalso maps:get(disk, beamr:cache_info()) =:= Before,
+              Fine orelse io:format(user, "~nFAILED: ~0P~n  -> ~0P~n", [Raw, 30, Result, 30]),
+              Fine
+      end).
 
 %%% Run-time values behind the placeholders
 
@@ -441,7 +467,8 @@ prop_dev_wasm() ->
               Fine = case Outcome of
                          {returned, R} -> shape(M, F, R);
                          _ -> false
-                     end,
+                     end
+                  andalso usable(maps:get('$good', Env)),
               Fine orelse io:format(user, "~nFAILED: ~0P~n  -> ~0P~n", [Case, 30, Outcome, 30]),
               _ = dev_wasm:terminate(Booted, #{}, #{}),
               cleanup(Env),
