@@ -132,3 +132,11 @@ dev_wasm_bad_arguments_test() ->
     ?assertEqual({error, enoent}, dev_wasm:cache_wasm_image("/nonexistent/image.wasm")),
     ?assertEqual({error, {badarg, [1, 2]}}, dev_wasm:cache_wasm_image(1, 2)),
     ?assertEqual({error, {badarg, [1]}}, dev_wasm:cache_wasm_image(1)).
+
+%% An improper argument list is `{bad_args, List}', as a non-list is.
+improper_args_are_bad_args_test() ->
+    I = start("test.wat"),
+    ?assertEqual({error, {bad_args, [5.0 | 1.0]}}, beamr:call(I, <<"fac">>, [5.0 | 1.0])),
+    ?assertEqual({error, {bad_args, [1, 2 | 3]}}, beamr:call(I, "add", [1, 2 | 3], #{})),
+    ?assertEqual({error, {bad_args, 5.0}}, beamr:call(I, <<"fac">>, 5.0, #{})),
+    ?assertEqual({ok, [120.0]}, beamr:call(I, <<"fac">>, [5.0])).

@@ -55,6 +55,7 @@ rustler::atoms! {
     // The wider API (api.rs).
     bad_links,
     bad_instance,
+    bad_args,
     bad_module,
     name,
     module,
