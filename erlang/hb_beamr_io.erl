@@ -69,7 +69,8 @@ write_string(WASM, Data) when is_pid(WASM), is_binary(Data) ->
 write_string(WASM, Data) ->
     {error, {badarg, [WASM, Data]}}.
 
-%% @doc Calls the module's exported `malloc'.
+%% @doc Calls the module's exported `malloc': `{error, malloc_failed}' if it returns 0,
+%% `{error, {bad_malloc_result, Results}}' if it does not return one value.
 -spec malloc(pid(), integer()) -> {ok, non_neg_integer()} | {error, term()}.
 malloc(WASM, Size) when is_pid(WASM), is_integer(Size) ->
     case hb_beamr:call(WASM, "malloc", [Size]) of
