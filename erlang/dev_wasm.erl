@@ -30,6 +30,8 @@
 %%% `{error, {wasm_restore_error, Why}}', `{error, {wasm_snapshot_error, Why}}'.
 %%% A call that fails (a trap, an unknown function, a bad argument) is not an
 %%% error of the device: compute writes `type' `error' and the reason as `output'.
+%%% A base message or node options that are not maps (or an import request without
+%%% binary `module' and `func') are `{error, {badarg, Args}}'.
 -module(dev_wasm).
 
 -export([info/2, init/3, compute/3, import/3, terminate/3, snapshot/3, normalize/3]).
@@ -57,15 +59,33 @@ cache_wasm_image(Image) ->
     cache_wasm_image(Image, #{}).
 
 %% @doc As {@link cache_wasm_image/1}, with node options for the cache.
--spec cache_wasm_image(file:filename_all(), map()) -> map().
+%% A file that cannot be read (or stored) is `{error, Reason}'.
+-spec cache_wasm_image(file:filename_all(), map()) -> map() | {error, term()}.
+cache_wasm_image(Image, Opts) when is_map(Opts) ->
+    case read_image_file(Image) of
+        {ok, Bin} ->
+            case dev_wasm_env:write_image(#{<<"body">> => Bin}, Opts) of
+                {ok, ID} -> #{<<"device">> => <<"wasm-64@1.0">>, <<"image">> => ID};
+                {error, _} = Error -> Error
+            end;
+        {error, _} = Error ->
+            Error
+    end;
 cache_wasm_image(Image, Opts) ->
-    {ok, Bin} = file:read_file(Image),
-    {ok, ID} = dev_wasm_env:write_image(#{<<"body">> => Bin}, Opts),
-    #{<<"device">> => <<"wasm-64@1.0">>, <<"image">> => ID}.
+    {error, {badarg, [Image, Opts]}}.
+
+%% file:read_file/1 raises for a name that is no filename (a deep improper list, say).
+read_image_file(Image) when is_binary(Image); is_list(Image); is_atom(Image) ->
+    try file:read_file(Image)
+    catch
+        error:_ -> {error, {badarg, [Image]}}
+    end;
+read_image_file(Image) ->
+    {error, {badarg, [Image]}}.
 
 %% @doc Boots the image and stores the instance and its helpers in `priv/[Prefix]/'.
 -spec init(map(), term(), map()) -> {ok, map()} | {error, term()}.
-init(M1, M2, Opts) ->
+init(M1, M2, Opts) when is_map(M1), is_map(Opts) ->
     InPrefix = dev_wasm_env:input_prefix(M1, M2, Opts),
     Prefix = dev_wasm_env:prefix(M1, M2, Opts),
     case image(InPrefix, M1, Opts) of
@@ -76,11 +96,13 @@ init(M1, M2, Opts) ->
             end;
         {error, _} = Error ->
             Error
-    end.
+    end;
+init(M1, M2, Opts) ->
+    badarg(M1, M2, Opts).
 
 %% @doc Calls the WASM function named by the messages (on pass 1 or no pass).
 -spec compute(map(), term(), map()) -> {ok, map()} | {error, term()}.
-compute(RawM1, M2, Opts) ->
+compute(RawM1, M2, Opts) when is_map(RawM1), is_map(Opts) ->
     case normalize(RawM1, M2, Opts) of
         {ok, M1} ->
             case dev_wasm_env:get(pass, M1, Opts) of
@@ -89,12 +111,14 @@ compute(RawM1, M2, Opts) ->
             end;
         {error, _} = Error ->
             Error
-    end.
+    end;
+compute(M1, M2, Opts) ->
+    badarg(M1, M2, Opts).
 
 %% @doc Ensures a live instance: without one, boots the image and restores the
 %% state in `snapshot/[device-key]/body'. Removes `snapshot' either way.
 -spec normalize(map(), term(), map()) -> {ok, map()} | {error, term()}.
-normalize(RawM1, M2, Opts) ->
+normalize(RawM1, M2, Opts) when is_map(RawM1), is_map(Opts) ->
     Normalized =
         case instance(RawM1, M2, Opts) of
             not_found -> restore(RawM1, M2, Opts);
@@ -103,11 +127,13 @@ normalize(RawM1, M2, Opts) ->
     case Normalized of
         {ok, M} -> {ok, dev_wasm_env:set(M, #{<<"snapshot">> => unset}, Opts)};
         {error, _} = Error -> Error
-    end.
+    end;
+normalize(M1, M2, Opts) ->
+    badarg(M1, M2, Opts).
 
 %% @doc The instance's state as `#{<<"body">> => Binary}'.
 -spec snapshot(map(), term(), map()) -> {ok, #{binary() => binary()}} | {error, term()}.
-snapshot(M1, M2, Opts) ->
+snapshot(M1, M2, Opts) when is_map(M1), is_map(Opts) ->
     case instance(M1, M2, Opts) of
         Instance when is_pid(Instance) ->
             case hb_beamr:serialize(Instance) of
@@ -116,32 +142,46 @@ snapshot(M1, M2, Opts) ->
             end;
         _ ->
             {error, no_wasm_instance}
-    end.
+    end;
+snapshot(M1, M2, Opts) ->
+    badarg(M1, M2, Opts).
 
 %% @doc Stops the instance and removes it from `priv/[Prefix]/instance'.
--spec terminate(map(), term(), map()) -> {ok, map()}.
-terminate(M1, M2, Opts) ->
+-spec terminate(map(), term(), map()) -> {ok, map()} | {error, term()}.
+terminate(M1, M2, Opts) when is_map(M1), is_map(Opts) ->
     Prefix = dev_wasm_env:prefix(M1, M2, Opts),
     case instance(M1, M2, Opts) of
-        Instance when is_pid(Instance) -> hb_beamr:stop(Instance);
+        Instance when is_pid(Instance) -> ok = hb_beamr:stop(Instance);
         _ -> ok
     end,
-    {ok, dev_wasm_env:priv_set(M1, #{<<Prefix/binary, "/instance">> => unset}, Opts)}.
+    {ok, dev_wasm_env:priv_set(M1, #{<<Prefix/binary, "/instance">> => unset}, Opts)};
+terminate(M1, M2, Opts) ->
+    badarg(M1, M2, Opts).
 
 %% @doc The instance in `priv/[Prefix]/instance', or `not_found'.
 -spec instance(map(), term(), map()) -> pid() | not_found | term().
-instance(M1, M2, Opts) ->
+instance(M1, M2, Opts) when is_map(M1), is_map(Opts) ->
     Prefix = dev_wasm_env:prefix(M1, M2, Opts),
-    dev_wasm_env:priv_get(<<Prefix/binary, "/instance">>, M1, Opts#{hashpath => ignore}).
+    dev_wasm_env:priv_get(<<Prefix/binary, "/instance">>, M1, Opts#{hashpath => ignore});
+instance(_M1, _M2, _Opts) ->
+    not_found.
 
 %% @doc Answers an import from `[Prefix]/stdlib/[module]/[func]', resolved against
 %% `Msg1' with `Msg1' placed at `[Prefix]/stdlib/[module]/state'; an import that
 %% is not found there goes to the undefined-import stub. Returns
 %% `{ok, #{state => NextState, results => Results}}' (either key form).
 -spec import(map(), map(), map()) -> {ok, term()} | {error, term()}.
+import(Msg1, Msg2, Opts) when is_map(Msg1), is_map(Msg2), is_map(Opts) ->
+    case {dev_wasm_env:get(<<"module">>, Msg2, Opts), dev_wasm_env:get(<<"func">>, Msg2, Opts)} of
+        {ModName, FuncName} when is_binary(ModName), is_binary(FuncName) ->
+            import(ModName, FuncName, Msg1, Msg2, Opts);
+        _ ->
+            badarg(Msg1, Msg2, Opts)
+    end;
 import(Msg1, Msg2, Opts) ->
-    ModName = dev_wasm_env:get(<<"module">>, Msg2, Opts),
-    FuncName = dev_wasm_env:get(<<"func">>, Msg2, Opts),
+    badarg(Msg1, Msg2, Opts).
+
+import(ModName, FuncName, Msg1, Msg2, Opts) ->
     Prefix = dev_wasm_env:prefix(Msg1, Msg2, Opts),
     LibPath = <<Prefix/binary, "/stdlib/", ModName/binary>>,
     AdjustedMsg2 = Msg2#{<<"path">> => <<LibPath/binary, "/", FuncName/binary>>},
@@ -155,6 +195,9 @@ import(Msg1, Msg2, Opts) ->
     end.
 
 %%% Internal
+
+badarg(M1, M2, Opts) ->
+    {error, {badarg, [M1, M2, Opts]}}.
 
 %% The image binary: [InPrefix]/image as an ID, a message or a binary; else body.
 image(InPrefix, M1, Opts) ->
@@ -233,9 +276,13 @@ restore(RawM1, M2, Opts) ->
     DeviceKey =
         case dev_wasm_env:get(<<"device-key">>, RawM1, Opts) of
             not_found -> [];
-            Key -> [Key]
+            Key when is_binary(Key) -> [Key];
+            Key -> {error, {wasm_restore_error, {bad_device_key, Key}}}
         end,
-    case dev_wasm_env:get_message([<<"snapshot">>] ++ DeviceKey ++ [<<"body">>], RawM1, Opts) of
+    case is_list(DeviceKey) andalso
+         dev_wasm_env:get_message([<<"snapshot">>] ++ DeviceKey ++ [<<"body">>], RawM1, Opts) of
+        false ->
+            DeviceKey;
         State when is_binary(State) ->
             case init(RawM1, State, Opts) of
                 {ok, M1} ->

@@ -19,6 +19,11 @@
 %%% `{ok, Results, State}'. The optional `Opts' key `beamr_timeout' (milliseconds)
 %%% bounds the call. Unlike BEAMR, a crashing import fun gives
 %%% `{error, {import_crashed, Module, Name, Class, Reason}, State}'.
+%%%
+%%% Bad input is an error, never an exception: a `PID' that is not a pid, or
+%%% arguments of the wrong type, give `{error, {badarg, Args}}' (`Args' the
+%%% offending arguments; `{error, badarg, State}' from `call/4,5,6', as BEAMR);
+%%% a pid that holds no instance gives `{error, stopped}'.
 -module(hb_beamr).
 
 -define(LAST, '$hb_beamr_last_instance').
@@ -46,8 +51,10 @@ start(WasmBinary, Mode) when is_binary(WasmBinary), (Mode =:= wasm orelse Mode =
         {error, _} = Error ->
             Error
     end;
-start(_WasmBinary, Mode) ->
-    {error, {unsupported_mode, Mode}}.
+start(WasmBinary, Mode) when is_binary(WasmBinary) ->
+    {error, {unsupported_mode, Mode}};
+start(WasmBinary, Mode) ->
+    {error, {badarg, [WasmBinary, Mode]}}.
 
 %% @doc Calls a function; any import is answered by {@link stub/3}.
 -spec call(pid(), beamr:func_ref(), [beamr:value()]) -> {ok, [beamr:value()]} | {error, term()}.
@@ -120,9 +127,11 @@ fast_name(_) ->
     error.
 
 %% @doc Stops an instance. Calls in progress end with `{error, stopped}'.
--spec stop(pid()) -> ok.
+-spec stop(pid()) -> ok | {error, {badarg, [term()]}}.
 stop(PID) when is_pid(PID) ->
-    beamr_proc:stop(PID).
+    beamr_proc:stop(PID);
+stop(PID) ->
+    {error, {badarg, [PID]}}.
 
 %% @doc The instance's whole state (memory, mutable globals, changed table entries)
 %% in beamr's snapshot format; see `beamr:serialize/1'.
@@ -131,7 +140,9 @@ serialize(PID) when is_pid(PID) ->
     case beamr_proc:lookup(PID) of
         {ok, I} -> beamr:serialize(I);
         {error, _} = Error -> Error
-    end.
+    end;
+serialize(PID) ->
+    {error, {badarg, [PID]}}.
 
 %% @doc Restores a state produced by {@link serialize/1}, or a BEAMR (raw memory)
 %% snapshot; see `beamr:deserialize/2'.
@@ -140,7 +151,9 @@ deserialize(PID, Bin) when is_pid(PID), is_binary(Bin) ->
     case beamr_proc:lookup(PID) of
         {ok, I} -> beamr:deserialize(I, Bin);
         {error, _} = Error -> Error
-    end.
+    end;
+deserialize(PID, Bin) ->
+    {error, {badarg, [PID, Bin]}}.
 
 %% @doc HyperBEAM's default import fun: answers every import with `[0]'.
 -spec stub(term(), map(), map()) -> {ok, [0], term()}.
@@ -165,7 +178,10 @@ adapt(PID, ImportFun) ->
 %% {@link hb_beamr_io}); `Stopped' when there is none. An answer that says the instance
 %% is stopped is checked against the registry: the remembered instance may belong to a
 %% pid since reused.
--spec with_instance(pid(), fun((beamr:instance()) -> Result), Stopped) -> Result | Stopped.
+-spec with_instance(pid(), fun((beamr:instance()) -> Result), Stopped) ->
+          Result | Stopped | {error, {badarg, list()}}.
+with_instance(PID, Fun, _Stopped) when not is_pid(PID); not is_function(Fun, 1) ->
+    {error, {badarg, [PID, Fun]}};
 with_instance(PID, Fun, Stopped) ->
     case instance(PID) of
         {ok, I} ->

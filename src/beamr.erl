@@ -172,6 +172,8 @@ link_list(_) ->
 %% The wasm proposals beyond the base set that the `proposals' option may enable.
 -define(OPTIONAL_PROPOSALS, [gc, function_references, relaxed_simd, multi_memory,
                              extended_const]).
+%% What the NIF takes as a count or a size: an integer in [0, 2^64).
+-define(IS_U64(N), (is_integer(N) andalso N >= 0 andalso N < 1 bsl 64)).
 -define(DEFAULT_MAX_TABLE_ELEMENTS, 1048576).
 
 %% Validates the start options into the NIF's tuple, or `plain' when none is given
@@ -180,9 +182,9 @@ link_list(_) ->
 start_opts(Opts) ->
     Get = fun(K, D) -> maps:get(K, Opts, D) end,
     case {Get(max_memory, default), Get(max_table_elements, default), engine_opt(Opts)} of
-        {M, _, _} when M =/= default, not (is_integer(M) andalso M >= 0) ->
+        {M, _, _} when M =/= default, not ?IS_U64(M) ->
             {error, {bad_option, max_memory, M}};
-        {_, T, _} when T =/= default, not (is_integer(T) andalso T >= 0) ->
+        {_, T, _} when T =/= default, not ?IS_U64(T) ->
             {error, {bad_option, max_table_elements, T}};
         {_, _, {error, _} = Error} ->
             Error;
@@ -307,7 +309,8 @@ precompile(Module) ->
 %%
 %% ```
 %% {ok, Artifact} = beamr:precompile(<<"(module)">>, #{deterministic => true}),
-%% {ok, _} = beamr:start(Artifact, #{aot => true, deterministic => true}).
+%% {ok, _} = beamr:start(Artifact, #{aot => true, deterministic => true}),
+%% {error, {badarg, [42, #{}]}} = beamr:precompile(42, #{}).
 %% '''
 -spec precompile(binary(), #{deterministic => boolean(), proposals => [proposal()]}) ->
           {ok, binary()} | {error, term()}.
@@ -315,7 +318,9 @@ precompile(Module, Opts) when is_binary(Module), is_map(Opts) ->
     case engine_opt_fixed(Opts) of
         {ok, Engine} -> beamr_nif:precompile(Module, Engine);
         Error -> Error
-    end.
+    end;
+precompile(Module, Opts) ->
+    {error, {badarg, [Module, Opts]}}.
 
 %% @doc The node-wide budget for linear memory: the sizes of all instances' memories
 %% together may not pass `budget' bytes (by default half the machine's physical
@@ -342,7 +347,7 @@ memory_budget() ->
 %% {error, {bad_option, memory_budget, -1}} = beamr:set_memory_budget(-1).
 %% '''
 -spec set_memory_budget(non_neg_integer()) -> ok | {error, {bad_option, memory_budget, term()}}.
-set_memory_budget(Bytes) when is_integer(Bytes), Bytes >= 0, Bytes < 1 bsl 64 ->
+set_memory_budget(Bytes) when ?IS_U64(Bytes) ->
     beamr_nif:set_memory_budget(Bytes);
 set_memory_budget(Bytes) ->
     {error, {bad_option, memory_budget, Bytes}}.
@@ -379,13 +384,30 @@ clear_cache() ->
 %% {ok, _} = beamr:start(<<"(module (func (export \"f\")))">>),
 %% #{disk := #{dir := _, files := Files}} = beamr:cache_info(),
 %% true = Files >= 1,
-%% ok = beamr:set_module_cache_dir(undefined).
+%% ok = beamr:set_module_cache_dir(undefined),
+%% {error, {badarg, [42]}} = beamr:set_module_cache_dir(42).
 %% '''
 -spec set_module_cache_dir(file:filename_all() | undefined) -> ok | {error, term()}.
 set_module_cache_dir(undefined) ->
     beamr_nif:set_cache_dir(undefined);
 set_module_cache_dir(Dir) ->
-    beamr_nif:set_cache_dir(unicode:characters_to_binary(filename:absname(Dir))).
+    case absolute_dir(Dir) of
+        {ok, Abs} -> beamr_nif:set_cache_dir(Abs);
+        error -> {error, {badarg, [Dir]}}
+    end.
+
+%% A directory name (a binary, a string or an atom) as an absolute path in a binary.
+absolute_dir(Dir) when is_atom(Dir) ->
+    absolute_dir(atom_to_binary(Dir));
+absolute_dir(Dir) when is_binary(Dir); is_list(Dir) ->
+    try unicode:characters_to_binary(Dir) of
+        Name when is_binary(Name), byte_size(Name) > 0 -> {ok, filename:absname(Name)};
+        _ -> error
+    catch
+        error:badarg -> error
+    end;
+absolute_dir(_) ->
+    error.
 
 %% @doc The binary encoding of a module given as WAT text (wasm bytes come back as
 %% they are). Every function that takes a module takes WAT too; this is for storing or
@@ -393,11 +415,14 @@ set_module_cache_dir(Dir) ->
 %%
 %% ```
 %% {ok, <<0, "asm", 1, 0, 0, 0>>} = beamr:wat_to_wasm(<<"(module)">>),
-%% {error, {invalid_module, _}} = beamr:wat_to_wasm(<<"(module">>).
+%% {error, {invalid_module, _}} = beamr:wat_to_wasm(<<"(module">>),
+%% {error, {badarg, ["(module)"]}} = beamr:wat_to_wasm("(module)").
 %% '''
 -spec wat_to_wasm(binary()) -> {ok, binary()} | {error, term()}.
 wat_to_wasm(Text) when is_binary(Text) ->
-    beamr_nif:wat_to_wasm(Text).
+    beamr_nif:wat_to_wasm(Text);
+wat_to_wasm(Text) ->
+    {error, {badarg, [Text]}}.
 
 %% @doc The module's imports: `{Kind, Module, Name, Signature}'. Takes an instance
 %% or a module handle.
@@ -468,7 +493,10 @@ without_state({error, Reason, _}) -> {error, Reason}.
 %% else, the call ends with `{error, {import_crashed, Module, Name, Class, Reason}}'
 %% or `{error, {bad_import_return, Module, Name, Term}}' and the instance stays usable.
 %% Results that do not fit the import's type end it with
-%% `{error, {bad_import_result, Module, Name, Why}}'.
+%% `{error, {bad_import_result, Module, Name, Why}}'. Bad input ends it before it
+%% starts: `{bad_instance, I}', `{bad_func, Func}', `{bad_args, Args}',
+%% `{bad_import_fun, ImportFun}', `{badarg, [Opts]}' (options not a map),
+%% `{bad_timeout, T}', `{bad_option, fuel, F}'.
 %%
 %% ```
 %% {ok, I} = beamr:start(<<"(module (import \"env\" \"twice\" (func $t (param i32) (result i32)))
@@ -481,7 +509,7 @@ without_state({error, Reason, _}) -> {error, Reason}.
 call(I, Func, Args, ImportFun, State, Opts) when is_map(Opts) ->
     call_with_timeout(I, Func, Args, ImportFun, State, Opts, maps:get(timeout, Opts, infinity));
 call(_I, _Func, _Args, _ImportFun, State, Opts) ->
-    {error, {badarg, Opts}, State}.
+    {error, {badarg, [Opts]}, State}.
 
 %% @private As {@link call/6}, with the timeout given apart from `Opts', which are
 %% then passed to `ImportFun' untouched (for faces such as `hb_beamr').
@@ -532,7 +560,10 @@ drive({error, Reason}, _Ctx, State) ->
 drive(yield, {I, _, _, Deadline} = Ctx, State) ->
     drive(step(I, proceed, Deadline), Ctx, State);
 drive({import, Module, Name, Args, Sig}, Ctx, State) ->
-    answer(Module, Name, Args, Sig, Ctx, State).
+    answer(Module, Name, Args, Sig, Ctx, State);
+drive(Other, _Ctx, State) ->
+    %% Only continue_call/5 can pass something no NIF returned.
+    {error, {bad_step, Other}, State}.
 
 %% Answers an import with `ImportFun' and resumes the call. While the call comes back
 %% to the same import (`{again, Args}'), only the arguments change. (A new request
@@ -650,25 +681,30 @@ write(_I, _Offset, Data) ->
 
 %% @doc Stops the instance and frees its state now. A call in progress ends with
 %% `{error, stopped}' within about a millisecond; later calls return the same.
+%% A term that is no instance is `{error, {bad_instance, Term}}' (as for every
+%% function taking an instance).
 %%
 %% ```
 %% {ok, I} = beamr:start(<<"(module (func (export \"f\")))">>),
 %% ok = beamr:stop(I),
 %% {error, stopped} = beamr:call(I, <<"f">>, []).
 %% '''
--spec stop(instance()) -> ok.
+-spec stop(instance()) -> ok | {error, {bad_instance, term()}}.
 stop(I) ->
     beamr_nif:stop(I).
 
-%% @doc Whether {@link stop/1} was called on the instance.
+%% @doc Whether {@link stop/1} was called on the instance
+%% (`{error, {bad_instance, Term}}' for a term that is no instance).
 %%
 %% ```
 %% {ok, I} = beamr:start(<<"(module)">>),
 %% false = beamr:is_stopped(I),
 %% ok = beamr:stop(I),
-%% true = beamr:is_stopped(I).
+%% true = beamr:is_stopped(I),
+%% NotAnInstance = make_ref(),
+%% {error, {bad_instance, NotAnInstance}} = beamr:is_stopped(NotAnInstance).
 %% '''
--spec is_stopped(instance()) -> boolean().
+-spec is_stopped(instance()) -> boolean() | {error, {bad_instance, term()}}.
 is_stopped(I) ->
     beamr_nif:is_stopped(I).
 
@@ -681,7 +717,8 @@ is_stopped(I) ->
 %% {ok, I} = beamr:start(<<"(module (global (export \"g\") (mut i64) (i64.const 5)))">>),
 %% [#{kind := global, name := <<"g">>, type := i64, mutable := true}] = beamr:exports(I, typed),
 %% [] = beamr:imports(I, typed),
-%% [{global, <<"g">>, <<>>}] = beamr:exports(I, plain).
+%% [{global, <<"g">>, <<>>}] = beamr:exports(I, plain),
+%% {error, {bad_kind, tuples}} = beamr:exports(I, tuples).
 %% '''
 -spec exports(instance() | module_handle(), typed | plain) -> [item()] | list() | {error, term()}.
 exports(I, plain) ->
@@ -690,7 +727,9 @@ exports(I, typed) ->
     case describe(I) of
         {ok, #{exports := Exports}} -> Exports;
         {error, _} = Error -> Error
-    end.
+    end;
+exports(_I, Kind) ->
+    {error, {bad_kind, Kind}}.
 
 %% @doc As {@link exports/2}, for imports (their maps carry `module' too).
 %%
@@ -706,7 +745,9 @@ imports(I, typed) ->
     case describe(I) of
         {ok, #{imports := Imports}} -> Imports;
         {error, _} = Error -> Error
-    end.
+    end;
+imports(_I, Kind) ->
+    {error, {bad_kind, Kind}}.
 
 %% @doc Every import and export of an instance, a module handle, or module bytes,
 %% with full types. Each is a map with `kind' and `name' (and `module' for imports):
@@ -875,7 +916,8 @@ compile(Bytes, Opts) when is_binary(Bytes), is_map(Opts) ->
 compile(Bytes, Opts) ->
     {error, {badarg, [Bytes, Opts]}}.
 
-%% @doc The SHA-256 of the bytes a module handle was compiled from: its cache key.
+%% @doc The SHA-256 of the bytes a module handle was compiled from: its cache key
+%% (`{error, {bad_module, Term}}' for a term that is no module handle).
 %%
 %% ```
 %% Wat = <<"(module)">>,
@@ -883,7 +925,7 @@ compile(Bytes, Opts) ->
 %% Hash = crypto:hash(sha256, Wat),
 %% Hash = beamr:module_hash(M).
 %% '''
--spec module_hash(module_handle()) -> binary().
+-spec module_hash(module_handle()) -> binary() | {error, {bad_module, term()}}.
 module_hash(Module) ->
     beamr_nif:module_hash(Module).
 
@@ -947,12 +989,39 @@ call_async(I, Func, Args, From) ->
 %%      after 5000 -> timeout end,
 %% {ok, [42]} = receive {Tag, Reply} -> Reply after 5000 -> timeout end.
 %% '''
+%%
+%% Checked before it returns `ok', so that a call that could never reply does not
+%% start: `{error, {badarg, [From, Opts]}}', `{error, {bad_instance, I}}', and
+%% `{error, {bad_option, import_handler, H}}' for a handler that is neither a pid nor
+%% a registered name. Any other bad input (function, arguments, timeout) is replied.
 -spec call_async(instance(), func_ref(), [value()], gen_server:from(), async_opts()) ->
-          ok | {error, {badarg, term()}}.
+          ok | {error, term()}.
 call_async(I, Func, Args, {To, _} = From, Opts) when is_pid(To), is_map(Opts) ->
-    beamr_async:start(I, Func, Args, From, Opts);
+    case async_checks(I, maps:get(import_handler, Opts, undefined)) of
+        ok -> beamr_async:start(I, Func, Args, From, Opts);
+        {error, _} = Error -> Error
+    end;
 call_async(_I, _Func, _Args, From, Opts) ->
     {error, {badarg, [From, Opts]}}.
+
+async_checks(I, Handler) ->
+    case is_instance(I) of
+        false ->
+            {error, {bad_instance, I}};
+        true when Handler =:= undefined; is_pid(Handler) ->
+            ok;
+        true when is_atom(Handler) ->
+            case whereis(Handler) of
+                undefined -> {error, {bad_option, import_handler, Handler}};
+                _ -> ok
+            end;
+        true ->
+            {error, {bad_option, import_handler, Handler}}
+    end.
+
+%% Whether a term is an instance handle (stopped or not).
+is_instance(I) ->
+    is_boolean(beamr_nif:is_stopped(I)).
 
 %% @doc Answers an import request of an async call: its results, or `{error, Reason}'
 %% to fail the import (the call then ends with
@@ -966,9 +1035,17 @@ call_async(_I, _Func, _Args, From, Opts) ->
 %% ok = receive {beamr_import, ReplyTo, _} -> beamr:reply_import(ReplyTo, {error, nope}) end,
 %% {error, {import_crashed, <<"env">>, <<"get">>, throw, nope}} = receive {Tag, R} -> R end.
 %% '''
--spec reply_import({pid(), reference()}, [value()] | {error, term()}) -> ok.
+%%
+%% Anything but a `ReplyTo' of a request and a list or `{error, _}' is
+%% `{error, {badarg, [ReplyTo, Results]}}'.
+-spec reply_import({pid(), reference()}, [value()] | {error, term()}) -> ok | {error, term()}.
+reply_import({Worker, Tag} = ReplyTo, Results)
+        when is_pid(Worker), is_reference(Tag),
+             (is_list(Results) orelse (tuple_size(Results) =:= 2 andalso
+                                       element(1, Results) =:= error)) ->
+    beamr_async:reply(ReplyTo, Results);
 reply_import(ReplyTo, Results) ->
-    beamr_async:reply(ReplyTo, Results).
+    {error, {badarg, [ReplyTo, Results]}}.
 
 %% @doc How many modules this node has compiled since beamr loaded. Starting bytes
 %% already compiled (same SHA-256, still in the cache) reuses that compilation and
@@ -1032,7 +1109,7 @@ step(I, Op, Deadline) ->
     end.
 
 nif(I, {call, Ref, Args}, Deadline) -> beamr_nif:call(I, Ref, Args, remaining(Deadline));
-nif(I, {call, Ref, Args, Fuel}, Deadline) when is_integer(Fuel), Fuel >= 0 ->
+nif(I, {call, Ref, Args, Fuel}, Deadline) when ?IS_U64(Fuel) ->
     beamr_nif:call_fuel(I, Ref, Args, remaining(Deadline), Fuel);
 nif(_I, {call, _Ref, _Args, Fuel}, _) -> {error, {bad_option, fuel, Fuel}};
 nif(I, serialize, _) -> beamr_nif:serialize(I);

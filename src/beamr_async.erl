@@ -39,9 +39,12 @@ run(I, Func, Args, From, Handler, CallOpts) ->
                   _ -> monitor(process, Handler)
               end,
     Ask = fun(State, Request, _Opts) -> ask(Handler, Monitor, Request, State) end,
-    Result = case beamr:call(I, Func, Args, Ask, undefined, CallOpts) of
+    %% Whatever happens, `From' gets an answer: a caller must never wait forever.
+    Result = try beamr:call(I, Func, Args, Ask, undefined, CallOpts) of
                  {ok, Results, _} -> {ok, Results};
                  {error, Reason, _} -> {error, Reason}
+             catch
+                 Class:Why -> {error, {crashed, Class, Why}}
              end,
     gen_server:reply(From, Result).
 

@@ -40,4 +40,5 @@ handle_info(_Other, Instance) ->
 
 -spec terminate(term(), beamr:instance()) -> ok.
 terminate(_Reason, Instance) ->
-    beamr:stop(Instance).
+    _ = beamr:stop(Instance),
+    ok.

@@ -81,9 +81,9 @@ read_string_dirty(_I, _Offset, _Max) -> ?NOT_LOADED.
 write(_I, _Offset, _Data) -> ?NOT_LOADED.
 -spec write_dirty(instance(), term(), binary()) -> ok | {error, term()} | busy.
 write_dirty(_I, _Offset, _Data) -> ?NOT_LOADED.
--spec stop(instance()) -> ok.
+-spec stop(instance()) -> ok | {error, term()}.
 stop(_I) -> ?NOT_LOADED.
--spec is_stopped(instance()) -> boolean().
+-spec is_stopped(instance()) -> boolean() | {error, term()}.
 is_stopped(_I) -> ?NOT_LOADED.
 
 %% The wider API (see beamr_nif's api.rs).
@@ -91,7 +91,7 @@ is_stopped(_I) -> ?NOT_LOADED.
 %% (see `beamr:proposal()') the engine enables.
 -spec compile_module(binary(), engine()) -> {ok, reference()} | {error, term()}.
 compile_module(_Bytes, _Engine) -> ?NOT_LOADED.
--spec module_hash(reference()) -> binary().
+-spec module_hash(reference()) -> binary() | {error, term()}.
 module_hash(_Module) -> ?NOT_LOADED.
 -spec module_count() -> non_neg_integer().
 module_count() -> ?NOT_LOADED.

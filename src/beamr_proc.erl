@@ -53,7 +53,7 @@ lookup(Pid) ->
 stop(Pid) ->
     case lookup(Pid) of
         {ok, I} ->
-            beamr:stop(I),
+            ok = beamr:stop(I),
             ets:delete(?TABLE, Pid),
             Pid ! stop,
             ok;

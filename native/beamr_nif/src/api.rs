@@ -103,10 +103,14 @@ fn compile_module<'a>(env: Env<'a>, bytes: Binary<'a>, engine: Term<'a>) -> Term
     }
 }
 
-/// `module_hash(Module) -> binary()`: the SHA-256 the cache knows it by.
+/// `module_hash(Module) -> binary() | {error, {bad_module, Term}}`: the SHA-256 the
+/// cache knows it by.
 #[rustler::nif]
-fn module_hash<'a>(env: Env<'a>, module: ResourceArc<ModuleResource>) -> Term<'a> {
-    terms::bytes(env, module.module.hash())
+fn module_hash<'a>(env: Env<'a>, module: Term<'a>) -> Term<'a> {
+    match module.decode::<ResourceArc<ModuleResource>>() {
+        Ok(m) => terms::bytes(env, m.module.hash()),
+        Err(_) => terms::error(env, (atoms::bad_module(), module).encode(env)),
+    }
 }
 
 /// `module_count() -> non_neg_integer()`: compiled modules in the cache.

@@ -54,6 +54,9 @@ rustler::atoms! {
     anyref,
     // The wider API (api.rs).
     bad_links,
+    bad_instance,
+    bad_args,
+    bad_module,
     name,
     module,
     kind,

@@ -8,7 +8,11 @@
 //! borrows the resource for the NIF call (the argument term keeps it alive) instead of
 //! counting a reference. The resource's destructor drops the instance; its `down`
 //! callback is [`InstanceResource::down`].
+//!
+//! A term that is no instance handle does not raise `badarg`: every NIF taking one
+//! returns `{error, {bad_instance, Term}}` instead (see [`NotAnInstance`]).
 
+use crate::atoms;
 use rustler::sys::{
     c_void, enif_alloc_resource, enif_demonitor_process, enif_get_resource,
     enif_init_resource_type, enif_make_resource, enif_monitor_process, enif_release_resource,
@@ -73,6 +77,27 @@ pub fn new_term(env: Env<'_>, instance: InstanceResource) -> Term<'_> {
     }
 }
 
+/// The reason a NIF gives for an argument that is no instance handle:
+/// `{bad_instance, Term}`. rustler returns an `Error::Term` from a NIF as
+/// `{error, Reason}`, encoding it in that NIF call's environment, the one the
+/// argument lives in; holding the raw term (its encoder must be `'static`) lets the
+/// error carry the argument back without copying it.
+pub struct NotAnInstance(rustler::sys::ErlNifTerm);
+
+impl Encoder for NotAnInstance {
+    fn encode<'b>(&self, env: Env<'b>) -> Term<'b> {
+        // SAFETY: made by `Handle::decode` from an argument of the running NIF call,
+        // and encoded only while that call returns, in the same environment.
+        let term = unsafe { Term::new(env, self.0) };
+        (atoms::bad_instance(), term).encode(env)
+    }
+}
+
+/// `{error, {bad_instance, Term}}`, for NIFs that decode a handle themselves.
+pub fn bad_instance<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
+    crate::terms::error(env, (atoms::bad_instance(), term).encode(env))
+}
+
 /// An instance handle decoded from a NIF argument, valid for the NIF call.
 #[derive(Clone, Copy)]
 pub struct Handle<'a> {
@@ -97,7 +122,7 @@ impl<'a> Decoder<'a> for Handle<'a> {
             enif_get_resource(term.get_env().as_c_arg(), term.as_c_arg(), ty, &mut object)
         };
         if found == 0 {
-            return Err(Error::BadArg);
+            return Err(Error::Term(Box::new(NotAnInstance(term.as_c_arg()))));
         }
         // SAFETY: a resource of `ty` holds an initialized instance at `slot` (written
         // by `new_term` before any term of it existed) until its destructor runs, which

@@ -178,7 +178,9 @@ pub(crate) fn with_store<'a>(
 /// `call(Instance, Func, Args, Timeout) -> Step | busy` where `Func` is a binary name
 /// or a table index. Starts a call, or a re-entrant one from inside an import.
 fn call<'a>(env: Env<'a>, [handle, func, values, timeout]: [Term<'a>; 4]) -> RawResult<'a> {
-    let handle: Handle = handle.decode().map_err(|_| ())?;
+    let Ok(handle) = handle.decode::<Handle>() else {
+        return Ok(handle::bad_instance(env, handle));
+    };
     let Ok(deadline) = deadline(timeout) else {
         return Ok(bad_timeout(env, timeout));
     };
@@ -244,7 +246,9 @@ pub(crate) fn call_target_fuel<'a>(
 /// `resume(Instance, Results) -> Step | {bad_import_result, Why} | busy`: answers the
 /// pending import. Results that do not fit its type leave it pending.
 fn resume<'a>(env: Env<'a>, [handle, results]: [Term<'a>; 2]) -> RawResult<'a> {
-    let handle: Handle = handle.decode().map_err(|_| ())?;
+    let Ok(handle) = handle.decode::<Handle>() else {
+        return Ok(handle::bad_instance(env, handle));
+    };
     Ok(resume_step(env, &handle, results, false))
 }
 raw_nif!("resume", 2, resume);
@@ -254,7 +258,9 @@ raw_nif!("resume", 2, resume);
 /// import's module, name and signature, and making three binaries again cost a tenth
 /// of a round trip.
 fn resume_again<'a>(env: Env<'a>, [handle, results]: [Term<'a>; 2]) -> RawResult<'a> {
-    let handle: Handle = handle.decode().map_err(|_| ())?;
+    let Ok(handle) = handle.decode::<Handle>() else {
+        return Ok(handle::bad_instance(env, handle));
+    };
     Ok(resume_step(env, &handle, results, true))
 }
 raw_nif!("resume_again", 2, resume_again);

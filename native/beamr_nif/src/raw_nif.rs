@@ -4,10 +4,11 @@
 //! result through rustler's generic return machinery; on `beamr:call` and on an import
 //! round trip (a few thousand instructions each) that was about a tenth of the work.
 //! [`raw_nif!`] registers a function with the same `rustler::init!` table, takes the
-//! arguments as an array on the stack, and keeps the guarantees that matter: an
-//! argument that does not decode raises `badarg`, and a panic never crosses into the
-//! VM: it comes back as `{error, internal_error}`, the answer these NIFs' callers
-//! already handle (the instance was settled as the panic unwound).
+//! arguments as an array on the stack, and keeps the guarantees that matter: a body
+//! answers an argument that does not decode (with an error tuple, or `badarg` if it
+//! returns `Err(())`), and a panic never crosses into the VM: it comes back as
+//! `{error, internal_error}`, the answer these NIFs' callers already handle (the
+//! instance was settled as the panic unwound).
 
 use rustler::{Env, Term};
 

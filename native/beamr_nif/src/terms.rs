@@ -47,7 +47,7 @@ pub fn mismatch<'a>(env: Env<'a>, e: Mismatch<'a>) -> Term<'a> {
             expected,
             got,
         } => (atoms::bad_arg(), index + 1, type_atom(&expected), got).encode(env),
-        Mismatch::NotAList(t) => (atoms::bad_arg(), 0, atoms::bad_arg(), t).encode(env),
+        Mismatch::NotAList(t) => (atoms::bad_args(), t).encode(env),
     }
 }
 
