@@ -57,6 +57,9 @@ dev_wasm_test_() ->
 cache_dir_test_() ->
     property(prop_cache_dir(), 200).
 
+memory_budget_test_() ->
+    property(prop_memory_budget(), 300).
+
 property(Prop, N) ->
     {timeout, 300,
      fun() ->
@@ -69,7 +72,8 @@ property(Prop, N) ->
 
 %% Every export of beamr with random arguments.
 prop_beamr() ->
-    proper:forall(call_of(beamr, exports(beamr) -- [{set_module_cache_dir, 1}]),
+    proper:forall(call_of(beamr, exports(beamr) -- [{set_module_cache_dir, 1},
+                                                     {set_memory_budget, 1}]),
                   fun(Case) -> check(beamr, Case) end).
 
 %% set_module_cache_dir is called with terms that are no directory name only: a
@@ -216,7 +220,7 @@ shape(beamr, module_hash, R) ->
     is_binary(R) orelse is_error(R);
 shape(beamr, F, R) when F =:= module_count; F =:= compilations ->
     is_integer(R) andalso R >= 0;
-shape(beamr, cache_info, R) ->
+shape(beamr, F, R) when F =:= cache_info; F =:= memory_budget ->
     is_map(R);
 shape(hb_beamr, start, R) ->
     case R of
@@ -275,6 +279,28 @@ prop_cache_dir() ->
               Fine = Result =:= {error, {badarg, [Dir]}}
                   andalso maps:get(disk, beamr:cache_info()) =:= Before,
               Fine orelse io:format(user, "~nFAILED: ~0P~n  -> ~0P~n", [Raw, 30, Result, 30]),
+              Fine
+      end).
+
+%% set_memory_budget takes exactly the integers in [0, 2^64); anything else is refused
+%% and leaves the budget as it was. The node's budget is put back after each case.
+prop_memory_budget() ->
+    proper:forall(
+      oneof([proper_types:non_neg_integer(), integer(), big(), float(),
+             proper_types:atom(), binary(),
+             elements([1 bsl 64 - 1, 1 bsl 64, -1, [1 | 2], {}, #{}])]),
+      fun(Bytes) ->
+              #{budget := Original} = beamr:memory_budget(),
+              Result = beamr:set_memory_budget(Bytes),
+              #{budget := After} = beamr:memory_budget(),
+              ok = beamr:set_memory_budget(Original),
+              Valid = is_integer(Bytes) andalso Bytes >= 0 andalso Bytes < 1 bsl 64,
+              Fine = case Valid of
+                         true -> Result =:= ok andalso After =:= min(Bytes, 1 bsl 64 - 2);
+                         false -> Result =:= {error, {bad_option, memory_budget, Bytes}}
+                                      andalso After =:= Original
+                     end,
+              Fine orelse io:format(user, "~nFAILED: ~0P~n  -> ~0P~n", [Bytes, 30, Result, 30]),
               Fine
       end).
 
