@@ -32,7 +32,7 @@ start(Module, Opts) ->
                     gen_server:cast(?MODULE, {watch, Pid}),
                     {ok, Pid, I};
                 {error, Reason} ->
-                    beamr:stop(I),
+                    _ = beamr:stop(I),
                     {error, {holder, Reason}}
             end;
         {error, _} = Error ->
@@ -80,7 +80,7 @@ handle_cast({watch, Pid}, State) ->
 -spec handle_info({'DOWN', reference(), process, pid(), term()}, map()) -> {noreply, map()}.
 handle_info({'DOWN', _Ref, process, Pid, _Reason}, State) ->
     case lookup(Pid) of
-        {ok, I} -> beamr:stop(I);
+        {ok, I} -> _ = beamr:stop(I);
         {error, stopped} -> ok
     end,
     ets:delete(?TABLE, Pid),
