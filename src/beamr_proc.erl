@@ -79,10 +79,10 @@ handle_cast({watch, Pid}, State) ->
 
 -spec handle_info({'DOWN', reference(), process, pid(), term()}, map()) -> {noreply, map()}.
 handle_info({'DOWN', _Ref, process, Pid, _Reason}, State) ->
-    case lookup(Pid) of
-        {ok, I} -> _ = beamr:stop(I);
-        {error, stopped} -> ok
-    end,
+    _ = case lookup(Pid) of
+            {ok, I} -> beamr:stop(I);
+            {error, stopped} -> ok
+        end,
     ets:delete(?TABLE, Pid),
     {noreply, State};
 handle_info(_Other, State) ->
