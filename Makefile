@@ -1,5 +1,5 @@
 # beamr: the two set-up commands are `make demo` and `make test`.
-.PHONY: all deps build demo test bench icount lint audit shell clean
+.PHONY: all deps build demo test test-otp27 bench icount lint audit shell clean
 
 all: build
 
@@ -19,6 +19,13 @@ test: deps
 	cargo test --release --workspace
 	sh scripts/build-fixtures.sh all
 	rebar3 eunit
+
+# The EUnit suites and dialyzer again on Erlang/OTP 27 (HyperBEAM's), in a Debian trixie
+# root kept in /var/tmp (scripts/test-otp27.sh), with the NIF and fixtures built here.
+test-otp27: deps
+	sh scripts/build-nif.sh
+	sh scripts/build-fixtures.sh all
+	sh scripts/test-otp27.sh
 
 bench: build
 	sh scripts/build-fixtures.sh lua

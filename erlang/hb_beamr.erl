@@ -29,6 +29,7 @@
 -define(LAST, '$hb_beamr_last_instance').
 
 -export([with_instance/3]).
+-export([load_driver/0]).
 -export([start/1, start/2, call/3, call/4, call/5, call/6, stop/1,
          serialize/1, deserialize/2, stub/3]).
 
@@ -154,6 +155,17 @@ deserialize(PID, Bin) when is_pid(PID), is_binary(Bin) ->
     end;
 deserialize(PID, Bin) ->
     {error, {badarg, [PID, Bin]}}.
+
+%% @doc Compatibility with BEAMR, which loads its port driver here (HyperBEAM's
+%% `driver_loads_test' calls it). beamr has no driver: its NIF library loads with the
+%% `beamr_nif' module, so this only makes sure that module is loaded and returns `ok',
+%% or `{error, Reason}' when the library cannot be loaded.
+-spec load_driver() -> ok | {error, term()}.
+load_driver() ->
+    case code:ensure_loaded(beamr_nif) of
+        {module, beamr_nif} -> ok;
+        {error, Reason} -> {error, Reason}
+    end.
 
 %% @doc HyperBEAM's default import fun: answers every import with `[0]'.
 -spec stub(term(), map(), map()) -> {ok, [0], term()}.

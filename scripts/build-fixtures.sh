@@ -13,7 +13,9 @@
 #        and long double formatting trap (`unreachable`) in V8 as in beamr, so the
 #        tests use these builds for exceptions, not for those.
 # Outputs are rebuilt only when their sources are newer. Fails loudly when the
-# toolchain or a download is missing.
+# toolchain or a download is missing. BEAMR_FIXTURES_PREBUILT=1 builds nothing and only
+# checks that the set's outputs are there: for a root without emscripten that runs
+# fixtures built on the host (scripts/test-otp27.sh).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-all}
@@ -21,6 +23,27 @@ out=${BEAMR_FIXTURE_OUT:-$root/_build/fixtures}
 cache=${BEAMR_FIXTURE_CACHE:-/var/tmp/beamr-fixture-cache}
 lua_src_version=547.1.0
 mkdir -p "$out"
+
+# outputs SET: the files a set produces.
+outputs() {
+  case $1 in
+    cxx) echo unwind-weh.wasm unwind-jseh.wasm ;;
+    lua) echo lua-aos.wasm ;;
+    cxx64) echo unwind64-weh.wasm ;;
+    lua64) echo lua64-aos.wasm ;;
+    all) echo unwind-weh.wasm unwind-jseh.wasm lua-aos.wasm unwind64-weh.wasm lua64-aos.wasm ;;
+    *) echo "usage: $0 [cxx|lua|cxx64|lua64|all]" >&2; exit 2 ;;
+  esac
+}
+
+if [ "${BEAMR_FIXTURES_PREBUILT:-}" = 1 ]; then
+  files=$(outputs "$what")
+  for f in $files; do
+    [ -f "$out/$f" ] || {
+      echo "build-fixtures: BEAMR_FIXTURES_PREBUILT=1 but $out/$f is missing" >&2; exit 1; }
+  done
+  exit 0
+fi
 
 command -v em++ >/dev/null 2>&1 || {
   echo "build-fixtures: em++ not found (run scripts/ensure-deps.sh)" >&2; exit 1; }

@@ -4,8 +4,15 @@
 # minutes after any Rust change), or BEAMR_NIF_PROFILE: `release` rebuilds in seconds,
 # for working on the Rust code, and makes calls about a fifth slower.
 # Honours CARGO_TARGET_DIR so CI can keep cargo's artifacts outside the clone.
+# BEAMR_NIF_PREBUILT=1 builds nothing and only checks that priv/beamr_nif.so is there:
+# for a root without cargo that runs a NIF built on the host (scripts/test-otp27.sh).
 set -eu
 cd "$(dirname "$0")/.."
+if [ "${BEAMR_NIF_PREBUILT:-}" = 1 ]; then
+  [ -f priv/beamr_nif.so ] && exit 0
+  echo "build-nif: BEAMR_NIF_PREBUILT=1 but priv/beamr_nif.so is missing" >&2
+  exit 1
+fi
 profile="${BEAMR_NIF_PROFILE:-release-lto}"
 cargo build --profile "$profile" --quiet -p beamr_nif
 target="${CARGO_TARGET_DIR:-target}"

@@ -58,7 +58,7 @@ policy_error_test() ->
 policy_stub_test() ->
     I = start(),
     Fun = beamr_imports:new([fun user/3, beamr_wasi, beamr_emscripten], #{undefined => stub}),
-    {ok, [0, 0, 0.0, 0.0], S1} = beamr_imports:call(I, <<"many">>, [5, 2.5], Fun, state(), #{}),
+    {ok, [0, 0, +0.0, +0.0], S1} = beamr_imports:call(I, <<"many">>, [5, 2.5], Fun, state(), #{}),
     ?assertEqual([{<<"env">>, <<"missing_many">>, [5, 2.5]}], beamr_imports:undefined_calls(S1)),
     {ok, [1], S2} = beamr_imports:call(I, <<"none">>, [-3], Fun, S1, #{}),
     ?assertEqual([{<<"env">>, <<"missing_many">>, [5, 2.5]}, {<<"other">>, <<"missing_none">>, [-3]}],
@@ -112,7 +112,7 @@ stub_follows_the_signature_test() ->
     Fun = beamr_imports:new([], #{undefined => stub}),
     Req = fun(Sig) -> #{instance => undefined, module => <<"m">>, func => <<"f">>,
                         args => [1], func_sig => Sig} end,
-    ?assertMatch({ok, [0, 0.0], _}, Fun(#{}, Req(<<"(i)iF">>), #{})),
+    ?assertMatch({ok, [0, +0.0], _}, Fun(#{}, Req(<<"(i)iF">>), #{})),
     ?assertMatch({ok, [], _}, Fun(#{}, Req(<<"(i">>), #{})),
     %% A state that is not a map is answered but not recorded.
     ?assertEqual({ok, [0], nomap}, Fun(nomap, Req(<<"(i)i">>), #{})).

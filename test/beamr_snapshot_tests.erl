@@ -133,7 +133,7 @@ handle_and_link_options_test() ->
     ?assertEqual({error, out_of_fuel}, beamr:call(K, <<"grow_lib">>, [0], #{fuel => 1})),
     ?assertMatch({error, {unsupported_options, _}},
                  beamr:start(Main, #{links => #{lib => Lib}, aot => true})),
-    ?assertEqual({error, {bad_option, aot, maybe}}, beamr:start(Main, #{aot => maybe})).
+    ?assertEqual({error, {bad_option, aot, 'maybe'}}, beamr:start(Main, #{aot => 'maybe'})).
 
 table_limit_test() ->
     Wat = <<"(module (table $t 1 funcref)
