@@ -1,18 +1,20 @@
 %%% @doc Pid-named instances used from another node of an Erlang cluster: the
-%%% protocol between a caller on one node and the {@link beamr_holder} of an instance
-%%% on another, placement ({@link start_on/3}) and moves ({@link move/3}).
+%%% protocol between a caller on one node and an instance held on another (see
+%%% {@link beamr_proc}), placement ({@link start_on/3}) and moves ({@link move/2}).
 %%%
-%%% A call is one message to the holder, which spawns a worker on its node to drive
-%%% the call with beamr's call driver; the worker sends each import request to the
-%%% caller (to an alias of its monitor on the holder) and waits for the answer, so an
-%%% import crosses the network once each way and the import fun runs in the calling
+%%% A call or memory operation spawns a worker on the instance's node
+%%% (`erlang:spawn_request/5', monitored, no reply unless the spawn fails), which
+%%% finds the instance in that node's table (a pid that holds none answers `stopped'
+%%% or `{moved, NewPid}', so no request waits on a process that will never answer),
+%%% drives the call with beamr's call driver and sends each import request to the
+%%% caller (to an alias, dropped when the call ends) and waits for the answer: an
+%%% import crosses the network once each way, and the import fun runs in the calling
 %%% process with its state, which never travels. While the caller runs the import
 %%% fun, its calls and memory operations on the same instance go to that worker
 %%% (remembered in the caller's dictionary), which owns the suspended call and so
-%%% reaches the live state. The caller monitors the holder (a lost node is
-%%% `{nodedown, Node}'); the worker monitors the caller while it waits on an import
-%%% (a dead caller fails the import, which releases the instance); the holder
-%%% monitors its workers (one killed is `{worker_down, Reason}' to its caller).
+%%% reaches the live state. The caller's monitor on the worker turns a lost node into
+%%% `{nodedown, Node}'; the worker monitors the caller while it waits on an import,
+%%% so a dead caller fails the import, which releases the instance.
 %%%
 %%% Moving an instance snapshots it, starts a copy on the target node (whose module
 %%% bytes are sent only if that node holds none with the same SHA-256, see
@@ -22,99 +24,100 @@
 -module(beamr_remote).
 
 -export([call/7, op/2]).
--export([serve/2, run_op/2]).
+-export([worker/4, run_op/2]).
 -export([start_on/3, start_here/3, move/2, relocate/4]).
--export_type([op/0, request/0]).
+-export_type([op/0]).
 
--define(TAG, '$beamr_remote').
 -define(CTX(Holder), {'$beamr_remote_ctx', Holder}).
 %% Bound on a placement's remote steps (transfer, compile, restore).
 -define(RPC_TIMEOUT, 600000).
 
 -type op() :: size | {read, integer(), integer()} | {write, integer(), binary()}
-            | {read_string, integer()} | serialize | {deserialize, binary()} | stop.
-%% A message for the holder, see {@link serve/2}.
--type request() :: {'$beamr_remote', call, reference(), pid(), beamr:func_ref(),
-                    [beamr:value()], map()}
-                 | {'$beamr_remote', op, reference(), op()}
-                 | {'$beamr_remote', move, reference(), node()}.
+            | {read_string, integer()} | serialize | {deserialize, binary()} | stop
+            | {move, node()}.
 
 %%% The caller's side
 
 %% @doc Calls a function of the instance held by `Holder' (a pid of another node),
 %% answering its imports with `ImportFun' in this process. Results are those of
-%% `beamr:call_with_timeout/7'; a lost node is `{error, {nodedown, Node}, State}', a
-%% holder that is gone `{error, stopped, State}'. `Opts' stay here except `fuel'.
+%% `beamr:call_with_timeout/7'; a lost node is `{error, {nodedown, Node}, State}'.
+%% `Opts' stay here except `fuel'.
 -spec call(pid(), beamr:func_ref(), [beamr:value()], beamr:import_fun(), State, map(),
            timeout()) -> {ok, [beamr:value()], State} | {error, term(), State}.
 call(Holder, Func, Args, ImportFun, State, Opts, Timeout) ->
     WOpts = (maps:with([fuel], Opts))#{timeout => Timeout},
     case get(?CTX(Holder)) of
-        {Worker, Alias} ->
+        {Worker, Alias, Mon} ->
             %% From an import fun of a call on this instance: the worker that holds
             %% the suspended call runs this one inside it.
             Ref = make_ref(),
             Worker ! {Alias, call, Ref, Func, Args, WOpts},
-            wait(Ref, Alias, Holder, ImportFun, State, Opts);
+            wait(Ref, {Worker, Alias, Mon}, Holder, ImportFun, State, Opts);
         undefined ->
-            Alias = monitor(process, Holder, [{alias, demonitor}]),
-            Holder ! {?TAG, call, Alias, self(), Func, Args, WOpts},
-            Result = wait(Alias, Alias, Holder, ImportFun, State, Opts),
-            true = demonitor(Alias, [flush]),
+            {Alias, Mon} = spawn_worker(Holder, {call, Func, Args, WOpts}),
+            Result = wait(Alias, {undefined, Alias, Mon}, Holder, ImportFun, State, Opts),
+            finish(Alias, Mon),
             Result
     end.
 
-%% @doc Runs a memory or snapshot operation (or `stop') on the instance held by
-%% `Holder', on its node; errors as for {@link call/7}.
+%% @doc Runs a memory or snapshot operation, `stop' or `{move, Node}' on the instance
+%% held by `Holder', on its node; errors as for {@link call/7}.
 -spec op(pid(), op()) -> term().
 op(Holder, Op) ->
     case get(?CTX(Holder)) of
-        {Worker, Alias} when Op =/= stop ->
+        {Worker, Alias, Mon} when Op =/= stop, not is_tuple(Op) orelse element(1, Op) =/= move ->
             Ref = make_ref(),
             Worker ! {Alias, op, Ref, Op},
-            wait_done(Ref, Alias, Holder);
+            wait_done(Ref, Alias, Mon, Holder);
         _ ->
-            request(Holder, op, Op)
+            {Alias, Mon} = spawn_worker(Holder, Op),
+            Result = wait_done(Alias, Alias, Mon, Holder),
+            finish(Alias, Mon),
+            Result
     end.
 
-request(Holder, Kind, Arg) ->
-    Alias = monitor(process, Holder, [{alias, demonitor}]),
-    Holder ! {?TAG, Kind, Alias, Arg},
-    Result = wait_done(Alias, Alias, Holder),
-    true = demonitor(Alias, [flush]),
-    Result.
+spawn_worker(Holder, Request) ->
+    Alias = alias(),
+    Mon = erlang:spawn_request(node(Holder), ?MODULE, worker, [Holder, Alias, self(), Request],
+                               [monitor, {reply, error_only}]),
+    {Alias, Mon}.
 
-wait(Ref, Alias, Holder, ImportFun, State, Opts) ->
+finish(Alias, Mon) ->
+    _ = unalias(Alias),
+    _ = demonitor(Mon, [flush]),
+    receive {spawn_reply, Mon, _, _} -> ok after 0 -> ok end.
+
+wait(Ref, {_, Alias, Mon} = Ctx, Holder, ImportFun, State, Opts) ->
     receive
         {Ref, import, Worker, Module, Name, Args, Sig} ->
             Request = #{instance => Holder, module => Module, func => Name, args => Args,
                         func_sig => Sig},
-            {Answer, State2} = run_import(Holder, {Worker, Alias}, ImportFun, State, Request,
-                                          Opts),
+            {Answer, State2} = run_import(Holder, {Worker, Alias, Mon}, ImportFun, State,
+                                          Request, Opts),
             Worker ! {Ref, answer, Answer},
-            wait(Ref, Alias, Holder, ImportFun, State2, Opts);
+            wait(Ref, Ctx, Holder, ImportFun, State2, Opts);
         {Ref, done, {ok, Results}} ->
             {ok, Results, State};
         {Ref, done, {error, Reason}} ->
             {error, Reason, State};
-        {Alias, worker_down, Why} = Msg ->
-            {error, lost(Ref, Alias, Msg, {worker_down, Why}), State};
-        {'DOWN', Alias, process, _, Why} = Msg ->
+        {spawn_reply, Mon, error, Why} ->
+            {error, spawn_failed(Holder, Why), State};
+        {'DOWN', Mon, process, _, Why} = Msg ->
             {error, lost(Ref, Alias, Msg, down_reason(Holder, Why)), State}
     end.
 
-wait_done(Ref, Alias, Holder) ->
+wait_done(Ref, Alias, Mon, Holder) ->
     receive
         {Ref, done, Result} ->
             Result;
-        {Alias, worker_down, Why} = Msg ->
-            {error, lost(Ref, Alias, Msg, {worker_down, Why})};
-        {'DOWN', Alias, process, _, Why} = Msg ->
+        {spawn_reply, Mon, error, Why} ->
+            {error, spawn_failed(Holder, Why)};
+        {'DOWN', Mon, process, _, Why} = Msg ->
             {error, lost(Ref, Alias, Msg, down_reason(Holder, Why))}
     end.
 
-%% A nested level that sees the holder or worker go puts the news back for the
-%% levels below it, which wait on the same monitor.
+%% A nested level that sees the worker go puts the news back for the levels below
+%% it, which wait on the same monitor.
 lost(Alias, Alias, _Msg, Reason) ->
     Reason;
 lost(_Ref, _Alias, Msg, Reason) ->
@@ -122,7 +125,10 @@ lost(_Ref, _Alias, Msg, Reason) ->
     Reason.
 
 down_reason(Holder, noconnection) -> {nodedown, node(Holder)};
-down_reason(_Holder, _) -> stopped.
+down_reason(_Holder, Why) -> {worker_down, Why}.
+
+spawn_failed(Holder, noconnection) -> {nodedown, node(Holder)};
+spawn_failed(_Holder, Why) -> {spawn_failed, Why}.
 
 run_import(Holder, Ctx, ImportFun, State, Request, Opts) ->
     Previous = put(?CTX(Holder), Ctx),
@@ -138,20 +144,28 @@ run_import(Holder, Ctx, ImportFun, State, Request, Opts) ->
         end
     end.
 
-%%% The holder's side
+%%% The worker, on the instance's node
 
-%% @doc Serves a request for the holder of `Instance' (from its `handle_info'):
-%% returns the monitor of the worker it spawned (the holder tells the caller if that
-%% worker is killed), or `none'. `stop' and `move' are the holder's own business.
--spec serve(request(), beamr:instance()) -> {worker, reference(), reference()} | none.
-serve({?TAG, call, Alias, Caller, Func, Args, WOpts}, I) ->
-    {_, Mon} = spawn_monitor(fun() -> run_call(I, Alias, Caller, Func, Args, WOpts) end),
-    {worker, Mon, Alias};
-serve({?TAG, op, Alias, Op}, I) ->
-    {_, Mon} = spawn_monitor(fun() -> Alias ! {Alias, done, run_op(I, Op)} end),
-    {worker, Mon, Alias};
-serve(_Other, _I) ->
-    none.
+%% @doc The body of a worker spawned by a caller on another node (or this one):
+%% serves one request on the instance `Holder' holds and sends the answer to `Alias'.
+-spec worker(pid(), reference(), pid(), term()) -> term().
+worker(Holder, Alias, Caller, Request) ->
+    Alias ! {Alias, done, serve(Holder, Alias, Caller, Request)}.
+
+serve(Holder, Alias, Caller, Request) ->
+    case {beamr_proc:lookup(Holder), Request} of
+        {{error, {moved, _}} = Moved, _} -> Moved;
+        {_, stop} -> beamr_proc:stop(Holder);
+        {{error, stopped}, _} -> {error, stopped};
+        {{ok, _}, {move, Node}} -> ask_holder(Holder, {move, Node});
+        {{ok, I}, {call, Func, Args, WOpts}} -> level({I, Alias, Caller}, Alias, Func, Args, WOpts);
+        {{ok, I}, Op} -> run_op(I, Op)
+    end.
+
+ask_holder(Holder, Request) ->
+    try gen_server:call(Holder, Request, infinity)
+    catch exit:_ -> {error, stopped}
+    end.
 
 %% @doc One operation on a local instance.
 -spec run_op(beamr:instance(), term()) -> term().
@@ -167,10 +181,6 @@ op_here(I, {read_string, Offset}) -> beamr:read_string(I, Offset);
 op_here(I, serialize) -> beamr:serialize(I);
 op_here(I, {deserialize, Bin}) -> beamr:deserialize(I, Bin);
 op_here(_I, Op) -> {error, {bad_op, Op}}.
-
-run_call(I, Alias, Caller, Func, Args, WOpts) ->
-    Ctx = {I, Alias, Caller},
-    Alias ! {Alias, done, level(Ctx, Alias, Func, Args, WOpts)}.
 
 %% One call level: the caller's call, or one it made from an import fun.
 level(Ctx, Ref, Func, Args, WOpts) ->
@@ -291,7 +301,7 @@ restore(Pid, I, Snapshot) ->
 %% but one that starts after it works on the old copy and its effects are lost.
 -spec move(pid(), node()) -> {ok, pid()} | {error, term()}.
 move(Holder, Node) when is_pid(Holder), is_atom(Node) ->
-    request(Holder, move, Node);
+    op(Holder, {move, Node});
 move(Holder, Node) ->
     {error, {badarg, [Holder, Node]}}.
 

@@ -46,7 +46,8 @@ cluster_test_() ->
                                                    fun imports_remote/1, fun reentrant_remote/1,
                                                    fun import_errors_remote/1,
                                                    fun started_by_rpc/1, fun stop_remote/1,
-                                                   fun timeout_remote/1,
+                                                   fun timeout_remote/1, fun not_a_holder/1,
+                                                   fun worker_killed/1,
                                                    fun beamr_handle_off_node/1,
                                                    fun move/1, fun move_sends_module_once/1]]
      end}.
@@ -135,7 +136,10 @@ reentrant_remote(Node) ->
                       {ok, [D + Size div 65536], S2}
               end,
     ?assertMatch({ok, [1043], [<<7:32/little>>]},
-                 hb_beamr:call(Pid, "call_reenter", [21], Reenter, [])).
+                 hb_beamr:call(Pid, "call_reenter", [21], Reenter, [])),
+    %% Nothing is left behind in the caller: no context, no message.
+    ?assertEqual([], [K || {{'$beamr_remote_ctx', _} = K, _} <- get()]),
+    ?assertEqual({messages, []}, process_info(self(), messages)).
 
 import_errors_remote(Node) ->
     Pid = on(Node, "pow_calculator.wat"),
@@ -178,6 +182,37 @@ timeout_remote(Node) ->
                                                      #{beamr_timeout => 50})
                               end)),
     ?assertEqual({ok, [120.0]}, hb_beamr:call(Pid, "fac", [5.0])).
+
+%% A pid of the other node that holds no instance answers at once, whatever it is.
+not_a_holder(Node) ->
+    Other = erpc:call(Node, erlang, whereis, [beamr_proc]),
+    Dead = erpc:call(Node, erlang, spawn, [fun() -> ok end]),
+    [begin
+         ?assertEqual({error, stopped}, within(5000, fun() -> hb_beamr:call(P, "fac", [5.0]) end)),
+         ?assertEqual({error, stopped, s},
+                      within(5000, fun() -> hb_beamr:call(P, "f", [], fun hb_beamr:stub/3, s) end)),
+         ?assertEqual({error, stopped}, within(5000, fun() -> hb_beamr_io:size(P) end)),
+         ?assertEqual({error, stopped}, within(5000, fun() -> hb_beamr:serialize(P) end)),
+         ?assertEqual({error, stopped}, within(5000, fun() -> hb_beamr:move(P, node()) end)),
+         ?assertEqual(ok, within(5000, fun() -> hb_beamr:stop(P) end))
+     end || P <- [Other, Dead]],
+    ?assert(erpc:call(Node, erlang, is_process_alive, [Other])).
+
+%% The process that runs a caller's call on the instance's node, killed: the caller
+%% gets an error naming it, and the instance stays usable.
+worker_killed(Node) ->
+    Pid = on(Node, "test.wat"),
+    Self = self(),
+    spawn(fun() -> Self ! {result, hb_beamr:call(Pid, "spin", [])} end),
+    Find = fun() ->
+                   [P || P <- erlang:processes(),
+                         erlang:process_info(P, initial_call) =:= {initial_call, {beamr_remote, worker, 4}}]
+           end,
+    ok = wait_until(fun() -> erpc:call(Node, erlang, apply, [Find, []]) =/= [] end),
+    [Worker] = erpc:call(Node, erlang, apply, [Find, []]),
+    exit(Worker, kill),
+    ?assertEqual([{error, {worker_down, killed}}], beamr_test_util:collect(result, 1, 5000)),
+    ?assertEqual({ok, [120.0]}, within(5000, fun() -> hb_beamr:call(Pid, "fac", [5.0]) end)).
 
 %% A beamr resource cannot cross nodes: off its node it is an error, not a crash.
 beamr_handle_off_node(Node) ->
