@@ -16,22 +16,30 @@
 
 %% @doc The size of the instance's memory in bytes.
 -spec size(pid()) -> {ok, non_neg_integer()} | {error, term()}.
+size(WASM) when is_pid(WASM), node(WASM) =/= node() ->
+    beamr_remote:op(WASM, size);
 size(WASM) when is_pid(WASM) ->
-    with(WASM, fun beamr:size/1, size);
+    with(WASM, fun beamr:size/1);
 size(WASM) ->
     {error, {badarg, [WASM]}}.
 
 %% @doc Writes `Data' at `Offset'.
 -spec write(pid(), integer(), binary()) -> ok | {error, term()}.
+write(WASM, Offset, Data)
+        when is_pid(WASM), node(WASM) =/= node(), is_integer(Offset), is_binary(Data) ->
+    beamr_remote:op(WASM, {write, Offset, Data});
 write(WASM, Offset, Data) when is_pid(WASM), is_integer(Offset), is_binary(Data) ->
-    with(WASM, fun(I) -> beamr:write(I, Offset, Data) end, {write, Offset, Data});
+    with(WASM, fun(I) -> beamr:write(I, Offset, Data) end);
 write(WASM, Offset, Data) ->
     {error, {badarg, [WASM, Offset, Data]}}.
 
 %% @doc Reads `Size' bytes at `Offset'.
 -spec read(pid(), integer(), integer()) -> {ok, binary()} | {error, term()}.
+read(WASM, Offset, Size)
+        when is_pid(WASM), node(WASM) =/= node(), is_integer(Offset), is_integer(Size) ->
+    beamr_remote:op(WASM, {read, Offset, Size});
 read(WASM, Offset, Size) when is_pid(WASM), is_integer(Offset), is_integer(Size) ->
-    with(WASM, fun(I) -> beamr:read(I, Offset, Size) end, {read, Offset, Size});
+    with(WASM, fun(I) -> beamr:read(I, Offset, Size) end);
 read(WASM, Offset, Size) ->
     {error, {badarg, [WASM, Offset, Size]}}.
 
@@ -46,7 +54,10 @@ read_string(WASM, Offset, ChunkSize)
         when is_pid(WASM), is_integer(Offset), is_integer(ChunkSize), ChunkSize > 0 ->
     %% BEAMR reads chunk by chunk until the NUL; the NIF scans for it in place, so the
     %% chunk size no longer changes anything but is still checked.
-    with(WASM, fun(I) -> beamr:read_string(I, Offset) end, {read_string, Offset});
+    case node(WASM) =:= node() of
+        true -> with(WASM, fun(I) -> beamr:read_string(I, Offset) end);
+        false -> beamr_remote:op(WASM, {read_string, Offset})
+    end;
 read_string(WASM, Offset, ChunkSize) ->
     {error, {badarg, [WASM, Offset, ChunkSize]}}.
 
@@ -100,7 +111,5 @@ iodata_binary(Data) ->
         error:badarg -> error
     end.
 
-with(WASM, _Fun, Op) when node(WASM) =/= node() ->
-    beamr_remote:op(WASM, Op);
-with(WASM, Fun, _Op) ->
+with(WASM, Fun) ->
     hb_beamr:with_instance(WASM, Fun, {error, stopped}).

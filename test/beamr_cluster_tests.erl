@@ -9,26 +9,30 @@
 
 %%% Peers
 
-%% This node must be distributed; epmd is started if needed. Both listen on loopback only.
+%% This node must be distributed; if it is not, it starts as a long name on 127.0.0.1
+%% (no host name to resolve), with epmd started if needed; both listen on loopback only.
 ensure_dist() ->
     case node() of
         nonode@nohost ->
             _ = os:cmd("ERL_EPMD_ADDRESS=127.0.0.1 epmd -daemon"),
             ok = application:set_env(kernel, inet_dist_use_interface, {127, 0, 0, 1}),
-            Name = list_to_atom("beamr_test_" ++ os:getpid()),
-            {ok, _} = net_kernel:start([Name, shortnames]),
+            Name = list_to_atom("beamr_test_" ++ os:getpid() ++ "@127.0.0.1"),
+            {ok, _} = net_kernel:start([Name, longnames]),
             ok;
         _ ->
             ok
     end.
 
-%% A peer node with this project's code, beamr started.
+%% A peer node with this project's code, beamr started, named like this node.
 start_peer() ->
     ok = ensure_dist(),
     Root = code:root_dir(),
     Paths = lists:append([["-pa", D] || D <- code:get_path(), not lists:prefix(Root, D)]),
     Args = ["-kernel", "inet_dist_use_interface", "{127,0,0,1}" | Paths],
-    {ok, Peer, Node} = peer:start(#{name => peer:random_name(?MODULE), args => Args}),
+    [_, Host] = string:split(atom_to_list(node()), "@"),
+    Longnames = net_kernel:longnames(),
+    {ok, Peer, Node} = peer:start(#{name => peer:random_name(?MODULE), host => Host,
+                                    longnames => Longnames, args => Args}),
     {ok, _} = erpc:call(Node, application, ensure_all_started, [beamr]),
     {Peer, Node}.
 
