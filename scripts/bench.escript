@@ -88,13 +88,15 @@ cluster_rows(Root, Wat) ->
 start_peer(Root) ->
     _ = os:cmd("ERL_EPMD_ADDRESS=127.0.0.1 epmd -daemon"),
     ok = application:set_env(kernel, inet_dist_use_interface, {127, 0, 0, 1}),
-    Name = list_to_atom("beamr_bench_" ++ os:getpid()),
-    case node() =/= nonode@nohost orelse net_kernel:start([Name, shortnames]) of
+    Name = list_to_atom("beamr_bench_" ++ os:getpid() ++ "@127.0.0.1"),
+    case node() =/= nonode@nohost orelse net_kernel:start([Name, longnames]) of
         Started when Started =:= true; element(1, Started) =:= ok ->
             Ebin = filename:join([Root, "_build", "default", "lib", "beamr", "ebin"]),
-            {ok, Peer, Node} = peer:start(#{name => peer:random_name(), args =>
-                                                ["-kernel", "inet_dist_use_interface", "{127,0,0,1}",
-                                                 "-pa", Ebin]}),
+            [_, Host] = string:split(atom_to_list(node()), "@"),
+            {ok, Peer, Node} = peer:start(#{name => peer:random_name(), host => Host,
+                                            longnames => net_kernel:longnames(),
+                                            args => ["-kernel", "inet_dist_use_interface",
+                                                     "{127,0,0,1}", "-pa", Ebin]}),
             {ok, _} = erpc:call(Node, application, ensure_all_started, [beamr]),
             {ok, Peer, Node};
         {error, _} = Error ->

@@ -51,7 +51,7 @@ cluster_test_() ->
                                                    fun import_errors_remote/1,
                                                    fun started_by_rpc/1, fun stop_remote/1,
                                                    fun timeout_remote/1, fun not_a_holder/1,
-                                                   fun worker_killed/1,
+                                                   fun worker_killed/1, fun no_long_schedule/1,
                                                    fun beamr_handle_off_node/1,
                                                    fun move/1, fun move_sends_module_once/1]]
      end}.
@@ -217,6 +217,35 @@ worker_killed(Node) ->
     exit(Worker, kill),
     ?assertEqual([{error, {worker_down, killed}}], beamr_test_util:collect(result, 1, 5000)),
     ?assertEqual({ok, [120.0]}, within(5000, fun() -> hb_beamr:call(Pid, "fac", [5.0]) end)).
+
+%% Remote calls keep the scheduler promise on both nodes: a spinning call and a run
+%% of imports leave `long_schedule' (5 ms) quiet for beamr's code.
+no_long_schedule(Node) ->
+    Pid = on(Node, "imports.wat"),
+    Self = self(),
+    Watch = fun() ->
+                    _ = erlang:system_monitor(self(), [{long_schedule, 5}]),
+                    Self ! {watching, self()},
+                    receive {report, To} -> To ! {reports, collect_reports()} end
+            end,
+    Remote = erpc:call(Node, erlang, spawn, [Watch]),
+    Local = spawn(Watch),
+    [receive {watching, W} -> ok after 5000 -> error(no_watcher) end || W <- [Remote, Local]],
+    ?assertEqual({error, timeout, s},
+                 hb_beamr:call(Pid, "spin", [], fun hb_beamr:stub/3, s, #{beamr_timeout => 300})),
+    Add = fun(N, #{args := [A, B]}, _) -> {ok, [A + B], N + 1} end,
+    [{ok, [3], 1} = hb_beamr:call(Pid, "call_add64", [1, 2], Add, 0) || _ <- lists:seq(1, 500)],
+    [W ! {report, self()} || W <- [Remote, Local]],
+    Reports = lists:append([receive {reports, R} -> R after 5000 -> error(no_reports) end
+                            || _ <- [Remote, Local]]),
+    ?assertEqual([], [R || {monitor, _, long_schedule, Info} = R <- Reports,
+                           string:find(io_lib:format("~p", [Info]), "beamr") =/= nomatch]).
+
+collect_reports() ->
+    receive
+        {monitor, _, long_schedule, _} = M -> [M | collect_reports()]
+    after 0 -> []
+    end.
 
 %% A beamr resource cannot cross nodes: off its node it is an error, not a crash.
 beamr_handle_off_node(Node) ->
