@@ -25,8 +25,9 @@
 %%% offending arguments; `{error, badarg, State}' from `call/4,5,6', as BEAMR);
 %%% a pid that holds no instance gives `{error, stopped}'.
 %%%
-%%% The pid works from every node of a cluster: on another node, each function is a
-%%% request to the pid's process, the import fun still runs in the calling process
+%%% The pid works from every node of a cluster: from another node, each function runs
+%%% on the pid's node (in a worker spawned there), the import fun still runs in the
+%%% calling process
 %%% (each import request crosses the network once each way), and a lost node is
 %%% `{error, {nodedown, Node}}' (see {@link beamr_remote}). {@link start_on/3} starts
 %%% an instance on a chosen node, {@link move/2} moves one; a moved instance's old pid
