@@ -61,11 +61,15 @@ call(Holder, Func, Args, ImportFun, State, Opts, Timeout) ->
     end.
 
 %% @doc Runs a memory or snapshot operation, `stop' or `{move, Node}' on the instance
-%% held by `Holder', on its node; errors as for {@link call/7}.
+%% held by `Holder', on its node; errors as for {@link call/7}. A move from inside an
+%% import fun of a call on the instance is `{error, busy}'.
 -spec op(pid(), op()) -> term().
 op(Holder, Op) ->
     case get(?CTX(Holder)) of
-        {Worker, Alias, Mon} when Op =/= stop, not is_tuple(Op) orelse element(1, Op) =/= move ->
+        {_, _, _} when element(1, Op) =:= move ->
+            %% The move would wait for the call this process is inside.
+            {error, busy};
+        {Worker, Alias, Mon} when Op =/= stop ->
             Ref = make_ref(),
             Worker ! {Alias, op, Ref, Op},
             wait_done(Ref, Alias, Mon, Holder);

@@ -137,6 +137,7 @@ reentrant_remote(Node) ->
                       {ok, [N]} = hb_beamr:call(Pid, "malloc", [8]),
                       {ok, [_], S2} = hb_beamr:call(Pid, "call_peek", [N, 7], Peek, S),
                       {ok, Size} = hb_beamr_io:size(Pid),
+                      {error, busy} = hb_beamr:move(Pid, node()),
                       {ok, [D + Size div 65536], S2}
               end,
     ?assertMatch({ok, [1043], [<<7:32/little>>]},
