@@ -24,6 +24,14 @@
 %%% arguments of the wrong type, give `{error, {badarg, Args}}' (`Args' the
 %%% offending arguments; `{error, badarg, State}' from `call/4,5,6', as BEAMR);
 %%% a pid that holds no instance gives `{error, stopped}'.
+%%%
+%%% The pid works from every node of a cluster: from another node, each function runs
+%%% on the pid's node (in a worker spawned there), the import fun still runs in the
+%%% calling process
+%%% (each import request crosses the network once each way), and a lost node is
+%%% `{error, {nodedown, Node}}' (see {@link beamr_remote}). {@link start_on/3} starts
+%%% an instance on a chosen node, {@link move/2} moves one; a moved instance's old pid
+%%% answers `{error, {moved, NewPid}}'.
 -module(hb_beamr).
 
 -define(LAST, '$hb_beamr_last_instance').
@@ -32,6 +40,7 @@
 -export([load_driver/0]).
 -export([start/1, start/2, call/3, call/4, call/5, call/6, stop/1,
          serialize/1, deserialize/2, stub/3]).
+-export([start_on/2, start_on/3, move/2]).
 
 %% @doc Starts an instance of a WASM module.
 -spec start(binary()) -> {ok, pid(), list(), list()} | {error, term()}.
@@ -46,9 +55,7 @@ start(WasmBinary, Mode) when is_binary(WasmBinary), (Mode =:= wasm orelse Mode =
     Opts = case Mode of aot -> #{aot => true}; wasm -> #{} end,
     case beamr_proc:start(WasmBinary, Opts) of
         {ok, Pid, I} ->
-            Imports = [{K, to_list(M), to_list(N), to_list(S)} || {K, M, N, S} <- beamr:imports(I)],
-            Exports = [{K, to_list(N), to_list(S)} || {K, N, S} <- beamr:exports(I)],
-            {ok, Pid, Imports, Exports};
+            {ok, Pid, hb_imports(beamr:imports(I)), hb_exports(beamr:exports(I))};
         {error, _} = Error ->
             Error
     end;
@@ -56,6 +63,37 @@ start(WasmBinary, Mode) when is_binary(WasmBinary) ->
     {error, {unsupported_mode, Mode}};
 start(WasmBinary, Mode) ->
     {error, {badarg, [WasmBinary, Mode]}}.
+
+%% @doc Starts an instance held by a process on `Node' (this node too), usable from
+%% every node; the module's bytes cross the network only if no instance on `Node'
+%% was placed from the same bytes.
+-spec start_on(node(), binary()) -> {ok, pid(), list(), list()} | {error, term()}.
+start_on(Node, WasmBinary) ->
+    start_on(Node, WasmBinary, wasm).
+
+%% @doc As {@link start_on/2} in mode `wasm' or `aot' (see {@link start/2}: an `aot'
+%% artifact only from `Node''s own cache). A lost node is `{error, {nodedown, Node}}'.
+-spec start_on(node(), binary(), wasm | aot) -> {ok, pid(), list(), list()} | {error, term()}.
+start_on(Node, WasmBinary, Mode) when Node =:= node() ->
+    start(WasmBinary, Mode);
+start_on(Node, WasmBinary, Mode)
+        when is_atom(Node), is_binary(WasmBinary), (Mode =:= wasm orelse Mode =:= aot) ->
+    Opts = case Mode of aot -> #{aot => true}; wasm -> #{} end,
+    case beamr_remote:start_on(Node, WasmBinary, Opts) of
+        {ok, Pid, Imports, Exports} -> {ok, Pid, hb_imports(Imports), hb_exports(Exports)};
+        {error, _} = Error -> Error
+    end;
+start_on(Node, WasmBinary, Mode) ->
+    {error, {badarg, [Node, WasmBinary, Mode]}}.
+
+%% @doc Moves an idle instance to `Node' with its whole state (a snapshot; the
+%% module's bytes only if `Node' lacks them) and returns its new pid. The old pid
+%% then answers `{error, {moved, NewPid}}' (`{error, {moved, NewPid}, State}' from
+%% `call/4,5,6') until the new instance ends. A call that starts while it moves runs on
+%% the old copy and its effects are lost: move only an instance nobody is calling.
+-spec move(pid(), node()) -> {ok, pid()} | {error, term()}.
+move(PID, Node) ->
+    beamr_remote:move(PID, Node).
 
 %% @doc Calls a function; any import is answered by {@link stub/3}.
 -spec call(pid(), beamr:func_ref(), [beamr:value()]) -> {ok, [beamr:value()]} | {error, term()}.
@@ -114,6 +152,9 @@ fast_call(Step, I, {PID, _, _, ImportFun, StateMsg, Opts}) ->
     %% Started, and at an import or past its time slice: drive it on.
     beamr:continue_call(Step, I, adapt(PID, ImportFun), StateMsg, Opts).
 
+slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts) when node(PID) =/= node() ->
+    Timeout = maps:get(beamr_timeout, Opts, infinity),
+    beamr_remote:call(PID, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout);
 slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts) ->
     Timeout = maps:get(beamr_timeout, Opts, infinity),
     with_instance(PID,
@@ -128,7 +169,12 @@ fast_name(_) ->
     error.
 
 %% @doc Stops an instance. Calls in progress end with `{error, stopped}'.
--spec stop(pid()) -> ok | {error, {badarg, [term()]}}.
+-spec stop(pid()) -> ok | {error, term()}.
+stop(PID) when is_pid(PID), node(PID) =/= node() ->
+    case beamr_remote:op(PID, stop) of
+        {error, stopped} -> ok;
+        Result -> Result
+    end;
 stop(PID) when is_pid(PID) ->
     beamr_proc:stop(PID);
 stop(PID) ->
@@ -137,6 +183,8 @@ stop(PID) ->
 %% @doc The instance's whole state (memory, mutable globals, changed table entries)
 %% in beamr's snapshot format; see `beamr:serialize/1'.
 -spec serialize(pid()) -> {ok, binary()} | {error, term()}.
+serialize(PID) when is_pid(PID), node(PID) =/= node() ->
+    beamr_remote:op(PID, serialize);
 serialize(PID) when is_pid(PID) ->
     case beamr_proc:lookup(PID) of
         {ok, I} -> beamr:serialize(I);
@@ -148,6 +196,8 @@ serialize(PID) ->
 %% @doc Restores a state produced by {@link serialize/1}, or a BEAMR (raw memory)
 %% snapshot; see `beamr:deserialize/2'.
 -spec deserialize(pid(), binary()) -> ok | {error, term()}.
+deserialize(PID, Bin) when is_pid(PID), is_binary(Bin), node(PID) =/= node() ->
+    beamr_remote:op(PID, {deserialize, Bin});
 deserialize(PID, Bin) when is_pid(PID), is_binary(Bin) ->
     case beamr_proc:lookup(PID) of
         {ok, I} -> beamr:deserialize(I, Bin);
@@ -173,6 +223,10 @@ stub(Msg1, _Msg2, _Opts) ->
     {ok, [0], Msg1}.
 
 to_list(Bin) -> binary_to_list(Bin).
+
+hb_imports(Imports) -> [{K, to_list(M), to_list(N), to_list(S)} || {K, M, N, S} <- Imports].
+
+hb_exports(Exports) -> [{K, to_list(N), to_list(S)} || {K, N, S} <- Exports].
 
 call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) ->
     beamr:call_with_timeout(I, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout).
@@ -206,12 +260,21 @@ with_instance(PID, Fun, Stopped) ->
                     case instance(PID) of
                         {ok, I} -> Result;
                         {ok, Other} -> Fun(Other);
-                        {error, stopped} -> Result
+                        {error, stopped} -> Result;
+                        {error, {moved, _} = Moved} -> moved(Stopped, Moved)
                     end
             end;
         {error, stopped} ->
-            Stopped
+            Stopped;
+        {error, {moved, _} = Moved} ->
+            moved(Stopped, Moved)
     end.
+
+%% The answer for an instance that moved, in the shape of `Stopped' (`{error, stopped}'
+%% or `{error, stopped, State}').
+moved({error, stopped}, Moved) -> {error, Moved};
+moved({error, stopped, State}, Moved) -> {error, Moved, State};
+moved(Stopped, _Moved) -> Stopped.
 
 says_stopped({error, stopped}) -> true;
 says_stopped({error, stopped, _}) -> true;
@@ -229,7 +292,7 @@ instance(PID) ->
                 {ok, I} = Found ->
                     put(?LAST, {PID, I}),
                     Found;
-                {error, stopped} = Stopped ->
-                    Stopped
+                {error, _} = NotHere ->
+                    NotHere
             end
     end.

@@ -5,7 +5,8 @@
 %%% `{error, _}' tuple. Arguments of the wrong type (a `WASM' that is not a pid, an
 %%% offset or size that is not an integer, data that is not a binary or iodata) are
 %%% `{error, {badarg, Args}}'; a pid that holds no instance is `{error, stopped}'.
-%%% All of these work inside an import fun, on the live memory.
+%%% All of these work inside an import fun, on the live memory, and on an instance of
+%%% another node (a request to its process, see {@link hb_beamr}).
 -module(hb_beamr_io).
 
 -compile({no_auto_import, [size/1]}).
@@ -15,6 +16,8 @@
 
 %% @doc The size of the instance's memory in bytes.
 -spec size(pid()) -> {ok, non_neg_integer()} | {error, term()}.
+size(WASM) when is_pid(WASM), node(WASM) =/= node() ->
+    beamr_remote:op(WASM, size);
 size(WASM) when is_pid(WASM) ->
     with(WASM, fun beamr:size/1);
 size(WASM) ->
@@ -22,6 +25,9 @@ size(WASM) ->
 
 %% @doc Writes `Data' at `Offset'.
 -spec write(pid(), integer(), binary()) -> ok | {error, term()}.
+write(WASM, Offset, Data)
+        when is_pid(WASM), node(WASM) =/= node(), is_integer(Offset), is_binary(Data) ->
+    beamr_remote:op(WASM, {write, Offset, Data});
 write(WASM, Offset, Data) when is_pid(WASM), is_integer(Offset), is_binary(Data) ->
     with(WASM, fun(I) -> beamr:write(I, Offset, Data) end);
 write(WASM, Offset, Data) ->
@@ -29,6 +35,9 @@ write(WASM, Offset, Data) ->
 
 %% @doc Reads `Size' bytes at `Offset'.
 -spec read(pid(), integer(), integer()) -> {ok, binary()} | {error, term()}.
+read(WASM, Offset, Size)
+        when is_pid(WASM), node(WASM) =/= node(), is_integer(Offset), is_integer(Size) ->
+    beamr_remote:op(WASM, {read, Offset, Size});
 read(WASM, Offset, Size) when is_pid(WASM), is_integer(Offset), is_integer(Size) ->
     with(WASM, fun(I) -> beamr:read(I, Offset, Size) end);
 read(WASM, Offset, Size) ->
@@ -45,7 +54,10 @@ read_string(WASM, Offset, ChunkSize)
         when is_pid(WASM), is_integer(Offset), is_integer(ChunkSize), ChunkSize > 0 ->
     %% BEAMR reads chunk by chunk until the NUL; the NIF scans for it in place, so the
     %% chunk size no longer changes anything but is still checked.
-    with(WASM, fun(I) -> beamr:read_string(I, Offset) end);
+    case node(WASM) =:= node() of
+        true -> with(WASM, fun(I) -> beamr:read_string(I, Offset) end);
+        false -> beamr_remote:op(WASM, {read_string, Offset})
+    end;
 read_string(WASM, Offset, ChunkSize) ->
     {error, {badarg, [WASM, Offset, ChunkSize]}}.
 

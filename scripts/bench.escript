@@ -53,10 +53,55 @@ main(_) ->
     [io:format("~-42s ~12s~n", [Name, "n/a"]) || {Name, Us} <- Rows, not is_number(Us)],
     hb_beamr:stop(Pid),
     {ok, _} = dev_wasm:terminate(Booted, #{}, #{}),
+    cluster_rows(Root, Wat),
     lua(Root, PingPong),
     snapshot_rows(),
     image_rows(),
     ok.
+
+%% An instance on a peer node of this host, called from here, against a remote
+%% gen_server:call round trip (to the peer's beamr_proc, which answers any call)
+%% measured in the same run.
+cluster_rows(Root, Wat) ->
+    case start_peer(Root) of
+        {ok, Peer, Node} ->
+            {ok, Pid, _, _} = hb_beamr:start_on(Node, Wat),
+            Mul = fun(S, #{args := [A, B]}, _) -> {ok, [A * B], S} end,
+            {ok, [120.0]} = hb_beamr:call(Pid, "fac", [5.0]),
+            Server = erpc:call(Node, erlang, whereis, [beamr_proc]),
+            {error, _} = gen_server:call(Server, ping),
+            RoundTrip = best(fun() -> calls(20000, fun() -> {error, _} = gen_server:call(Server, ping) end) end),
+            Rows = [{"remote gen_server:call round trip", RoundTrip},
+                    {"remote hb_beamr:call fac(5.0)", best(fun() -> calls(20000, fun() -> {ok, [120.0]} = hb_beamr:call(Pid, "fac", [5.0]) end) end)},
+                    {"remote import round trip (pow 1^N)", best(fun() -> timed(20000, fun() -> {ok, [1], _} = hb_beamr:call(Pid, "pow", [1, 20000], Mul) end) end)},
+                    {"remote hb_beamr_io:read 16 bytes", best(fun() -> calls(20000, fun() -> {ok, _} = hb_beamr_io:read(Pid, 0, 16) end) end)}],
+            io:format("~n~-42s ~12s ~14s ~10s~n", ["cluster (peer node on this host)", "us/op", "ops/s",
+                                                   "gen_server"]),
+            [io:format("~-42s ~12.3f ~14b ~10.2f~n", [Name, Us, round(1.0e6 / Us), Us / RoundTrip])
+             || {Name, Us} <- Rows],
+            ok = hb_beamr:stop(Pid),
+            peer:stop(Peer);
+        {error, Why} ->
+            io:format("~ncluster rows: n/a (~0p)~n", [Why])
+    end.
+
+start_peer(Root) ->
+    _ = os:cmd("ERL_EPMD_ADDRESS=127.0.0.1 epmd -daemon"),
+    ok = application:set_env(kernel, inet_dist_use_interface, {127, 0, 0, 1}),
+    Name = list_to_atom("beamr_bench_" ++ os:getpid() ++ "@127.0.0.1"),
+    case node() =/= nonode@nohost orelse net_kernel:start([Name, longnames]) of
+        Started when Started =:= true; element(1, Started) =:= ok ->
+            Ebin = filename:join([Root, "_build", "default", "lib", "beamr", "ebin"]),
+            [_, Host] = string:split(atom_to_list(node()), "@"),
+            {ok, Peer, Node} = peer:start(#{name => peer:random_name(), host => Host,
+                                            longnames => net_kernel:longnames(),
+                                            args => ["-kernel", "inet_dist_use_interface",
+                                                     "{127,0,0,1}", "-pa", Ebin]}),
+            {ok, _} = erpc:call(Node, application, ensure_all_started, [beamr]),
+            {ok, Peer, Node};
+        {error, _} = Error ->
+            Error
+    end.
 
 compute_output(Msg) ->
     {ok, Res} = dev_wasm:compute(Msg, #{}, #{}),

@@ -9,10 +9,11 @@
 start_link() ->
     supervisor:start_link({local, ?MODULE}, ?MODULE, []).
 
-%% @doc Starts a holder of `Instance' under this supervisor.
--spec start_holder(beamr:instance()) -> {ok, pid()} | {error, term()}.
-start_holder(Instance) ->
-    case supervisor:start_child(?MODULE, [Instance]) of
+%% @doc Starts a holder of an instance (with the module and options it was started
+%% from) under this supervisor.
+-spec start_holder({beamr:instance(), binary(), map()}) -> {ok, pid()} | {error, term()}.
+start_holder(Held) ->
+    case supervisor:start_child(?MODULE, [Held]) of
         {ok, Pid} -> {ok, Pid};
         {ok, Pid, _Info} -> {ok, Pid};
         {error, _} = Error -> Error

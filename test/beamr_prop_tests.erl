@@ -222,7 +222,7 @@ shape(beamr, F, R) when F =:= module_count; F =:= compilations ->
     is_integer(R) andalso R >= 0;
 shape(beamr, F, R) when F =:= cache_info; F =:= memory_budget ->
     is_map(R);
-shape(hb_beamr, start, R) ->
+shape(hb_beamr, F, R) when F =:= start; F =:= start_on ->
     case R of
         {ok, Pid, Imports, Exports} -> is_pid(Pid) andalso is_list(Imports) andalso is_list(Exports);
         _ -> is_error(R)
