@@ -10,7 +10,7 @@ use crate::instance::Handle;
 use crate::{atoms, deadline, terms, with_store};
 use beamr_core::module::compile_hashed;
 use beamr_core::{
-    describe, function_exists, CompiledModule, Error, Instance, ItemType, Link, Options,
+    describe, function_exists, CompiledModule, Error, ItemType, Link, Options, Starting,
     TableEntry, Variant,
 };
 use rustler::{Atom, Binary, Encoder, Env, Resource, ResourceArc, Term};
@@ -23,6 +23,12 @@ pub struct ModuleResource {
 
 #[rustler::resource_impl]
 impl Resource for ModuleResource {}
+
+impl ModuleResource {
+    pub fn new(module: Arc<CompiledModule>) -> ModuleResource {
+        ModuleResource { module }
+    }
+}
 
 /// The compiled module behind a module handle or an instance.
 pub fn module_of_handle(term: Term) -> Result<Arc<CompiledModule>, Error> {
@@ -48,8 +54,8 @@ fn module_of(term: Term, variant: Variant) -> Result<Arc<CompiledModule>, Error>
     }
 }
 
-/// `compile(Bytes, Deterministic) -> {ok, Module} | {error, Reason}`: compiled for the
-/// deterministic engine when `Deterministic`.
+/// `compile(Bytes, Deterministic) -> {ok, Module} | {error, Reason} | {compiling, Ref,
+/// Job}` (see `starting.rs`): compiled for the deterministic engine when `Deterministic`.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn compile_module<'a>(env: Env<'a>, bytes: Binary<'a>, deterministic: bool) -> Term<'a> {
     let variant = Options {
@@ -57,13 +63,9 @@ fn compile_module<'a>(env: Env<'a>, bytes: Binary<'a>, deterministic: bool) -> T
         ..Options::default()
     }
     .variant();
-    match compile_hashed(
-        bytes.as_slice(),
-        crate::image_hash::hash_of(&bytes),
-        variant,
-    ) {
+    match crate::starting::module_or_job(env, bytes, variant) {
         Ok(module) => (atoms::ok(), ResourceArc::new(ModuleResource { module })).encode(env),
-        Err(e) => terms::core_error(env, &e),
+        Err(answer) => answer,
     }
 }
 
@@ -141,9 +143,9 @@ fn instantiate<'a>(
         Some(m) => Ok(m),
         None => module_of(source, options.variant()),
     };
-    crate::started(
+    crate::starting::poll_start(
         env,
-        module.and_then(|m| Instance::start(m, &resolved, deadline, &options)),
+        module.and_then(|m| Starting::new(m, resolved, deadline, &options)),
     )
 }
 

@@ -1,0 +1,144 @@
+%%% @doc A guest cannot hang or starve the node: long calls and start functions take
+%%% turns on the dirty schedulers, abandoned starts free theirs, starts have a default
+%%% deadline, and compilation answers within its timeout off the schedulers.
+-module(beamr_contain_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-define(SPIN, <<"(module (func (export \"spin\") (loop br 0)))">>).
+-define(SPIN_START, <<"(module (func $s (loop br 0)) (start $s))">>).
+-define(COUNT, <<"(module (func (export \"count\") (param $n i64) (result i64)
+                   (loop $l (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+                            (br_if $l (i64.ne (local.get $n) (i64.const 0))))
+                   (local.get $n)))">>).
+
+%% As many calls spinning forever as there are dirty CPU schedulers leave room for a
+%% call that needs many slices: it finishes.
+spinners_do_not_starve_long_calls_test_() ->
+    {timeout, 60, fun spinners_do_not_starve_long_calls/0}.
+
+spinners_do_not_starve_long_calls() ->
+    N = erlang:system_info(dirty_cpu_schedulers),
+    {ok, C} = beamr:start(?COUNT),
+    %% A count that needs tens of milliseconds alone: many slices.
+    {ok, [0]} = beamr:call(C, <<"count">>, [50000000]),
+    Spinners = [spin() || _ <- lists:seq(1, N)],
+    timer:sleep(100),
+    Self = self(),
+    Counter = spawn(fun() -> Self ! {counted, beamr:call(C, <<"count">>, [50000000])} end),
+    Result = receive {counted, R} -> R after 20000 -> {still_running, Counter} end,
+    [beamr:stop(I) || {I, _} <- Spinners],
+    [receive {spun, P, Spun} -> ?assertEqual({error, stopped}, Spun) after 5000 -> error(spinner_left) end
+     || {_, P} <- Spinners],
+    ?assertEqual({ok, [0]}, Result).
+
+spin() ->
+    {ok, I} = beamr:start(?SPIN),
+    Self = self(),
+    P = spawn(fun() -> Self ! {spun, self(), beamr:call(I, <<"spin">>, [])} end),
+    {I, P}.
+
+%% A start whose start function spins forever and whose caller is killed frees its
+%% dirty scheduler: after more such starts than there are dirty schedulers, a start
+%% and a long call still answer.
+abandoned_starts_free_their_scheduler_test_() ->
+    {timeout, 60, fun abandoned_starts_free_their_scheduler/0}.
+
+abandoned_starts_free_their_scheduler() ->
+    N = erlang:system_info(dirty_cpu_schedulers),
+    Starters = [spawn(fun() -> beamr:start(?SPIN_START, #{timeout => infinity}) end)
+                || _ <- lists:seq(1, N + 1)],
+    timer:sleep(200),
+    [exit(P, kill) || P <- Starters],
+    Self = self(),
+    spawn(fun() ->
+                  Started = beamr:start(<<"(module)">>, #{timeout => 5000}),
+                  {ok, C} = beamr:start(?COUNT, #{timeout => 5000}),
+                  Self ! {after_abandoned, Started, beamr:call(C, <<"count">>, [10000000])}
+          end),
+    receive
+        {after_abandoned, Started, Counted} ->
+            ?assertMatch({ok, _}, Started),
+            ?assertEqual({ok, [0]}, Counted)
+    after 20000 ->
+            error(start_after_abandoned_starts_hung)
+    end.
+
+%% A start function is cut off by the start's timeout, also while other start
+%% functions spin, and the default timeout comes from the application's environment,
+%% for `hb_beamr:start' too.
+start_function_deadline_test_() ->
+    {timeout, 60, fun start_function_deadline/0}.
+
+start_function_deadline() ->
+    ?assertEqual({error, timeout}, beamr:start(?SPIN_START, #{timeout => 100})),
+    Old = application:get_env(beamr, start_timeout),
+    application:set_env(beamr, start_timeout, 150),
+    try
+        ?assertEqual(150, beamr:start_timeout()),
+        ?assertEqual({error, timeout}, beamr:start(?SPIN_START)),
+        {ok, Wasm} = beamr:wat_to_wasm(?SPIN_START),
+        ?assertEqual({error, timeout}, hb_beamr:start(Wasm))
+    after
+        restore_env(start_timeout, Old)
+    end.
+
+%% Compiling a module built to be slow to compile answers within the start's
+%% timeout; the compilation runs on a worker, and a small start still answers while
+%% it does.
+compile_bomb_times_out_test_() ->
+    {timeout, 120, fun compile_bomb_times_out/0}.
+
+compile_bomb_times_out() ->
+    Bomb = bomb(1000000),
+    ?assert(byte_size(Bomb) < 4 * 1024 * 1024),
+    T0 = erlang:monotonic_time(millisecond),
+    ?assertEqual({error, timeout}, beamr:start(Bomb, #{timeout => 100})),
+    Waited = erlang:monotonic_time(millisecond) - T0,
+    ?assertEqual({error, timeout}, beamr:compile(bomb(1000001), #{timeout => 100})),
+    ?assertMatch({ok, _}, beamr:start(<<"(module)">>, #{timeout => 5000})),
+    %% The bound is the timeout, not the compilation (which takes far longer).
+    ?assert(Waited < 5000),
+    ?assertEqual(ok, flushed()).
+
+%% A module past the size limit is refused before any work.
+module_size_limit_test() ->
+    Old = application:get_env(beamr, max_module_size),
+    application:set_env(beamr, max_module_size, 100),
+    try
+        Big = bomb(100),
+        Size = byte_size(Big),
+        ?assertEqual({error, {module_too_large, Size, 100}}, beamr:start(Big)),
+        ?assertEqual({error, {module_too_large, Size, 100}}, beamr:compile(Big)),
+        ?assertEqual({error, {module_too_large, Size, 100}},
+                     beamr:start(<<"(module)">>, #{links => #{<<"x">> => Big}}))
+    after
+        restore_env(max_module_size, Old)
+    end.
+
+restore_env(Key, undefined) -> application:unset_env(beamr, Key);
+restore_env(Key, {ok, V}) -> application:set_env(beamr, Key, V).
+
+flushed() ->
+    receive Any -> {unexpected, Any} after 0 -> ok end.
+
+%% A module of one function whose body is `Depth' nested blocks, unique per call (a
+%% custom section), so that no cached compilation answers for it.
+bomb(Depth) ->
+    Body = iolist_to_binary([0, binary:copy(<<16#02, 16#40>>, Depth),
+                             binary:copy(<<16#0b>>, Depth), 16#0b]),
+    Code = iolist_to_binary([1, leb(byte_size(Body)), Body]),
+    Unique = term_to_binary(make_ref()),
+    Custom = iolist_to_binary([1, $u, Unique]),
+    iolist_to_binary([<<0, "asm", 1, 0, 0, 0>>,
+                      section(0, Custom),
+                      section(1, <<1, 16#60, 0, 0>>),
+                      section(3, <<1, 0>>),
+                      section(7, <<1, 1, $f, 0, 0>>),
+                      section(10, Code)]).
+
+section(Id, Content) ->
+    [Id, leb(byte_size(Content)), Content].
+
+leb(N) when N < 128 -> <<N>>;
+leb(N) -> <<1:1, (N band 127):7, (leb(N bsr 7))/binary>>.
