@@ -28,7 +28,8 @@
 
 -export([start/1, start/2, imports/1, exports/1, call/3, call/4, call/6, call_with_timeout/7,
          size/1, read/3, read_string/2, read_string/3, write/3, stop/1, is_stopped/1,
-         compilations/0, start_timeout/0, max_module_size/0]).
+         compilations/0, start_timeout/0, max_module_size/0,
+         set_max_nesting/1]).
 %% The wider API: introspection, items, module handles, links, async calls.
 -export([imports/2, exports/2, describe/1, function_exists/2,
          global_get/2, global_set/3, table_size/2, table_get/3, memory_grow/2, memory_pages/1,
@@ -172,6 +173,21 @@ start(Module, Opts) ->
 -spec start_timeout() -> timeout().
 start_timeout() ->
     application:get_env(beamr, start_timeout, ?DEFAULT_START_TIMEOUT).
+
+%% @doc Sets how deep calls may nest inside imports on one instance (a call from an
+%% import fun into the same instance, or emscripten's `invoke_*'), for the node
+%% [1000; the `beamr' application sets it at start from its env key `max_nesting'].
+%% A call past it ends with `{error, {nesting_too_deep, Max}}'; the calls around it
+%% go on, and the instance stays usable.
+%%
+%% ```
+%% ok = beamr:set_max_nesting(1000).
+%% '''
+-spec set_max_nesting(non_neg_integer()) -> ok | {error, term()}.
+set_max_nesting(Levels) when is_integer(Levels), Levels >= 0, Levels < 1 bsl 32 ->
+    beamr_nif:set_max_nesting(Levels);
+set_max_nesting(Levels) ->
+    {error, {bad_option, max_nesting, Levels}}.
 
 %% @doc The largest module, in bytes, that a start or compile accepts: the `beamr'
 %% application's env key `max_module_size' [33554432]; a larger one is

@@ -11,6 +11,10 @@ start(_Type, _Args) ->
         {ok, Dir} -> ok = beamr:set_module_cache_dir(Dir);
         undefined -> ok
     end,
+    case application:get_env(beamr, max_nesting) of
+        {ok, Levels} -> ok = beamr:set_max_nesting(Levels);
+        undefined -> ok
+    end,
     beamr_sup:start_link().
 
 -spec stop(term()) -> ok.

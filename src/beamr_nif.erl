@@ -12,7 +12,7 @@
 -export([compile_module/2, module_hash/1, module_count/0, delete_module/1, instantiate/4,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
          table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1, start_continue/1,
-         cancel_compile/1]).
+         cancel_compile/1, set_max_nesting/1]).
 
 -on_load(init/0).
 
@@ -24,7 +24,7 @@
 -nifs([compile_module/2, module_hash/1, module_count/0, delete_module/1, instantiate/4,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
          table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1, start_continue/1,
-         cancel_compile/1]).
+         cancel_compile/1, set_max_nesting/1]).
 
 -type instance() :: reference().
 %% A start's step: `{starting, S}' when its start function yielded, `{compiling, Ref,
@@ -113,6 +113,10 @@ start_continue(_S) -> ?NOT_LOADED.
 %% Stops waiting for a compile job: its answer is not sent after this returns.
 -spec cancel_compile(reference()) -> ok.
 cancel_compile(_Job) -> ?NOT_LOADED.
+
+%% Sets the node's limit on calls nested inside imports.
+-spec set_max_nesting(non_neg_integer()) -> ok.
+set_max_nesting(_Levels) -> ?NOT_LOADED.
 -spec describe_module(binary() | reference()) -> {ok, map()} | {error, term()}.
 describe_module(_Source) -> ?NOT_LOADED.
 -spec function_exists_in(reference(), binary()) -> boolean().

@@ -5,6 +5,9 @@
 
 -include_lib("eunit/include/eunit.hrl").
 
+-export([nest/3]).
+
+
 -define(SPIN, <<"(module (func (export \"spin\") (loop br 0)))">>).
 -define(SPIN_START, <<"(module (func $s (loop br 0)) (start $s))">>).
 -define(COUNT, <<"(module (func (export \"count\") (param $n i64) (result i64)
@@ -142,3 +145,38 @@ section(Id, Content) ->
 
 leb(N) when N < 128 -> <<N>>;
 leb(N) -> <<1:1, (N band 127):7, (leb(N bsr 7))/binary>>.
+
+-define(NEST, <<"(module (import \"env\" \"g\" (func $g (param i32) (result i32)))
+                  (func (export \"f\") (param i32) (result i32) local.get 0 call $g))">>).
+
+%% f(N) calls the import, whose fun calls f(N - 1) on the same instance: N levels of
+%% calls nested inside imports. A level that fails records why and answers -1.
+nest(S, #{args := [0]}, _O) ->
+    {ok, [0], S};
+nest(S, #{args := [N], instance := I}, O) ->
+    case beamr:call(I, <<"f">>, [N - 1], fun nest/3, S, O) of
+        {ok, [R], S2} -> {ok, [R + 1], S2};
+        {error, Reason, S2} -> {ok, [-1], [Reason | S2]}
+    end.
+
+%% Calls nested inside imports past the limit end with a clear error at the level
+%% that passes it; the levels around it go on, and the instance stays usable.
+nesting_limit_test_() ->
+    {timeout, 120, fun nesting_limit/0}.
+
+nesting_limit() ->
+    {ok, I} = beamr:start(?NEST),
+    ?assertEqual({ok, [900], []}, beamr:call(I, <<"f">>, [900], fun nest/3, [], #{})),
+    %% 1000 nested levels run; the call that would be the 1001st gets the error, so
+    %% its import answers -1 and the 1000 levels around it add one each.
+    ?assertEqual({ok, [-1 + 1000], [{nesting_too_deep, 1000}]},
+                 beamr:call(I, <<"f">>, [1500], fun nest/3, [], #{})),
+    ?assertEqual({ok, [3], []}, beamr:call(I, <<"f">>, [3], fun nest/3, [], #{})),
+    ok = beamr:set_max_nesting(10),
+    try
+        ?assertEqual({ok, [-1 + 10], [{nesting_too_deep, 10}]},
+                     beamr:call(I, <<"f">>, [20], fun nest/3, [], #{}))
+    after
+        beamr:set_max_nesting(1000)
+    end,
+    ?assertEqual({error, {bad_option, max_nesting, -1}}, beamr:set_max_nesting(-1)).

@@ -14,7 +14,7 @@
 
 use crate::error::Error;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 use wasmtime::{Func, StoreContextMut, Val};
 
@@ -120,6 +120,8 @@ pub(crate) struct Shared {
     pub(crate) slice_start: AtomicU64,
     /// Nanoseconds since [`base`] after which the call times out; 0 for none.
     deadline: AtomicU64,
+    /// Calls nested inside imports right now (see [`Shared::nest`]).
+    nesting: AtomicU32,
     command: Slot<Command>,
     event: Slot<Event>,
     spare: Slot<Vec<Val>>,
@@ -168,6 +170,27 @@ impl Shared {
             v.clear();
             self.spare.put(v);
         }
+    }
+
+    /// Enters one more nested level, unless that passes the node's limit: every
+    /// level holds a fiber stack, so the limit bounds them.
+    pub(crate) fn nest(&self) -> Result<(), Error> {
+        let max = crate::limits::max_nesting();
+        if self.nesting.load(Ordering::Relaxed) >= max {
+            return Err(Error::NestingTooDeep(max));
+        }
+        self.nesting.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Leaves a level [`Shared::nest`] entered.
+    pub(crate) fn unnest(&self) {
+        self.nesting.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// No level is nested (the outermost call ended, however it ended).
+    pub(crate) fn reset_nesting(&self) {
+        self.nesting.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn set_deadline(&self, at: Option<Instant>) {

@@ -113,10 +113,14 @@ async fn reenter(
     args: Vec<Val>,
     results: usize,
 ) -> (Caller<'_, Host>, Result<Vec<Val>, Error>) {
+    if let Err(e) = shared(&caller).nest() {
+        return (caller, Err(e));
+    }
     caller.as_context_mut().set_epoch_deadline(1);
     let mut out = vec![Val::I32(0); results];
     let result = func.call_async(&mut caller, &args, &mut out).await;
     drop_pending_exception(&mut caller);
+    shared(&caller).unnest();
     (caller, result.map(|()| out).map_err(Error::from_wasm))
 }
 

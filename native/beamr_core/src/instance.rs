@@ -844,6 +844,7 @@ impl Instance {
         }
         self.imports_waiting.clear();
         self.saved_deadlines.clear();
+        self.shared.reset_nesting();
         self.parked = false;
         if let State::Running(slot) = std::mem::replace(&mut self.state, State::Idle(store)) {
             self.spare_call = Some(slot);

@@ -8,6 +8,7 @@ rustler::atoms! {
     busy,
     yield_ = "yield",
     starting,
+    nesting_too_deep,
     compiling,
     beamr_compiled,
     compile_queue_full,

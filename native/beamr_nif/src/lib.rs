@@ -435,6 +435,13 @@ fn wat_to_wasm<'a>(env: Env<'a>, text: Binary<'a>) -> Term<'a> {
     }
 }
 
+/// `set_max_nesting(Levels) -> ok`: the node's limit on calls nested inside imports.
+#[rustler::nif]
+fn set_max_nesting(levels: u32) -> rustler::Atom {
+    beamr_core::limits::set_max_nesting(levels);
+    atoms::ok()
+}
+
 /// `compilations() -> non_neg_integer()`: modules compiled so far (cache misses).
 #[rustler::nif]
 fn compilations() -> u64 {
