@@ -204,9 +204,7 @@ module_size(Bytes) when is_binary(Bytes) ->
     case max_module_size() of
         Max when byte_size(Bytes) > Max -> {error, {module_too_large, byte_size(Bytes), Max}};
         _ -> ok
-    end;
-module_size(_Handle) ->
-    ok.
+    end.
 
 %% Each source as a module handle: bytes are compiled (large ones on a compile worker,
 %% waited for until `Deadline').
