@@ -180,3 +180,27 @@ nesting_limit() ->
         beamr:set_max_nesting(1000)
     end,
     ?assertEqual({error, {bad_option, max_nesting, -1}}, beamr:set_max_nesting(-1)).
+
+%% emscripten's `invoke_*' nests calls natively (no round trip to Erlang): the same
+%% limit holds, and the whole call fails with it.
+invoke_nesting_limit_test_() ->
+    {timeout, 120, fun invoke_nesting_limit/0}.
+
+invoke_nesting_limit() ->
+    {ok, I} = beamr:start(<<"(module
+        (import \"env\" \"invoke_ii\" (func $invoke_ii (param i32 i32) (result i32)))
+        (table (export \"__indirect_function_table\") 1 funcref)
+        (elem (i32.const 0) $rec)
+        (global $sp (mut i32) (i32.const 0))
+        (func (export \"stackSave\") (result i32) global.get $sp)
+        (func (export \"stackRestore\") (param i32) local.get 0 global.set $sp)
+        (func (export \"setThrew\") (param i32 i32))
+        (func $rec (export \"rec\") (param $n i32) (result i32)
+          (if (result i32) (i32.eqz (local.get $n))
+            (then (i32.const 0))
+            (else (i32.add (call $invoke_ii (i32.const 0)
+                                 (i32.sub (local.get $n) (i32.const 1)))
+                           (i32.const 1))))))">>),
+    ?assertEqual({ok, [500]}, beamr:call(I, <<"rec">>, [500])),
+    ?assertEqual({error, {nesting_too_deep, 1000}}, beamr:call(I, <<"rec">>, [5000])),
+    ?assertEqual({ok, [3]}, beamr:call(I, <<"rec">>, [3])).
