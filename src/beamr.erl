@@ -375,7 +375,10 @@ precompile(Module) ->
 %% '''
 -spec precompile(binary(), #{deterministic => boolean()}) -> {ok, binary()} | {error, term()}.
 precompile(Module, Opts) when is_binary(Module), is_map(Opts) ->
-    beamr_nif:precompile(Module, maps:get(deterministic, Opts, false) =:= true).
+    case module_size(Module) of
+        ok -> beamr_nif:precompile(Module, maps:get(deterministic, Opts, false) =:= true);
+        Error -> Error
+    end.
 
 %% @doc The compiled-module caches: `modules' held in memory, its `hits' and
 %% `misses', and `disk' (`dir', `files', `bytes', `hits', `misses').
@@ -755,7 +758,12 @@ imports(I, typed) ->
 -spec describe(instance() | module_handle() | binary()) ->
           {ok, #{imports := [item()], exports := [item()]}} | {error, term()}.
 describe(Source) ->
-    beamr_nif:describe_module(Source).
+    %% Bytes are compiled as `compile/1' does: bounded, and off the schedulers.
+    case is_binary(Source) andalso compile(Source) of
+        false -> beamr_nif:describe_module(Source);
+        {ok, M} -> beamr_nif:describe_module(M);
+        Error -> Error
+    end.
 
 %% @doc Whether the instance (or module handle) exports a function by that name.
 %%

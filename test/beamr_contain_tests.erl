@@ -114,7 +114,9 @@ module_size_limit_test() ->
         ?assertEqual({error, {module_too_large, Size, 100}}, beamr:start(Big)),
         ?assertEqual({error, {module_too_large, Size, 100}}, beamr:compile(Big)),
         ?assertEqual({error, {module_too_large, Size, 100}},
-                     beamr:start(<<"(module)">>, #{links => #{<<"x">> => Big}}))
+                     beamr:start(<<"(module)">>, #{links => #{<<"x">> => Big}})),
+        ?assertEqual({error, {module_too_large, Size, 100}}, beamr:describe(Big)),
+        ?assertEqual({error, {module_too_large, Size, 100}}, beamr:precompile(Big))
     after
         restore_env(max_module_size, Old)
     end.
