@@ -297,3 +297,36 @@ fn memory64_modules_run() {
         Step::Failed(Error::Trap(_))
     ));
 }
+
+/// A start function runs a slice at a time: it yields, its deadline ends it, and
+/// dropping it between slices (its caller went away) leaves nothing running.
+#[test]
+fn start_functions_run_in_slices() {
+    use beamr_core::{Options, Started, Starting};
+    let module = compile(b"(module (func $s (loop br 0)) (start $s))").unwrap();
+    let deadline = Instant::now() + Duration::from_millis(200);
+    let mut starting = Starting::new(
+        module.clone(),
+        Vec::new(),
+        Some(deadline),
+        &Options::default(),
+    )
+    .unwrap();
+    let mut slices = 0;
+    let made = loop {
+        match starting.poll() {
+            Started::Ready(made) => break made,
+            Started::Yield(again) => {
+                slices += 1;
+                starting = again;
+            }
+        }
+    };
+    assert!(slices >= 2, "{slices} slices");
+    assert!(matches!(made, Err(Error::Timeout)));
+    let abandoned = Starting::new(module, Vec::new(), None, &Options::default()).unwrap();
+    let Started::Yield(abandoned) = abandoned.poll() else {
+        panic!("a start function spinning forever finished");
+    };
+    abandoned.discard();
+}
