@@ -269,6 +269,33 @@ pub(crate) fn drop_pending_exception(mut ctx: impl AsContextMut) {
     scope.as_context_mut().take_pending_exception();
 }
 
+/// Polls the innermost call level: the innermost re-entrant call when there is one
+/// (the host function it is nested in is parked meanwhile), else the outermost call.
+/// A re-entrant call that finishes is popped and the level around it polled, so its
+/// host function reports the outcome; a host function that starts a re-entrant call
+/// leaves it to be polled here at once.
+fn poll_innermost(call: &mut CallFuture, shared: &Shared) -> Poll<CallOutput> {
+    loop {
+        let depth = shared.nested_len();
+        let polled = match shared.nested_top() {
+            // SAFETY: a registered call stays valid until popped or cleared (see
+            // `Shared::push_nested`), and nothing else polls it or its host function.
+            Some(r) => match unsafe { (*r).poll_reentry() } {
+                Poll::Ready(()) => {
+                    shared.pop_nested();
+                    continue;
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            None => poll_call(call),
+        };
+        if polled.is_pending() && shared.nested_len() > depth {
+            continue;
+        }
+        return polled;
+    }
+}
+
 fn poll_call(call: &mut CallFuture) -> Poll<CallOutput> {
     call.as_mut()
         .poll_call(&mut Context::from_waker(Waker::noop()))
@@ -499,6 +526,7 @@ impl Instance {
     /// Takes the store (or the call holding it) out of the instance and frees it: here
     /// if its memory is small, else on the reaper thread (see `reaper.rs`).
     fn release_store(&mut self) {
+        self.shared.clear_nested();
         let state = std::mem::replace(&mut self.state, State::Stopped);
         let small = match (&state, self.memory) {
             (State::Idle(store), Some(m)) => !self.linked && m.data_size(store) <= INLINE_BYTES,
@@ -544,7 +572,7 @@ impl Instance {
         // host function consumes the command during the poll, and any leftover is taken.
         self.shared
             .post_command(Command::Store(unsafe { StoreTask::new(&mut task) }));
-        let poll = poll_call(fut);
+        let poll = poll_innermost(fut, &self.shared);
         let leftover = self.shared.take_command();
         let event = self.shared.take_event();
         match (poll, event) {
@@ -801,7 +829,7 @@ impl Instance {
             .store(slice == Slice::Dirty, Ordering::Relaxed);
         self.shared.slice_start.store(ticks(), Ordering::Relaxed);
         note_activity();
-        match poll_call(fut) {
+        match poll_innermost(fut, &self.shared) {
             // The output is handed on whole: taking it apart here copied it, and the
             // copy stalled on store forwarding.
             Poll::Ready(out) => self.finish(out),
@@ -845,6 +873,7 @@ impl Instance {
         self.imports_waiting.clear();
         self.saved_deadlines.clear();
         self.shared.reset_nesting();
+        self.shared.clear_nested();
         self.parked = false;
         if let State::Running(slot) = std::mem::replace(&mut self.state, State::Idle(store)) {
             self.spare_call = Some(slot);
