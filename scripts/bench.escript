@@ -44,7 +44,14 @@ main(_) ->
         {"  wasmtime floor: async typed fac", call_cost(Root, "typed")},
         {"  beamr_core fac call, Rust, no BEAM", call_cost(Root, "target")},
         {"  beamr_core import round trip, Rust", call_cost(Root, "import-reuse")},
-        {"  a NIF on the instance (beamr:is_stopped)", best(fun() -> calls(500000, fun() -> false = beamr:is_stopped(I) end) end)}
+        {"  a NIF on the instance (beamr:is_stopped)", best(fun() -> calls(500000, fun() -> false = beamr:is_stopped(I) end) end)},
+        %% The bounds on guests: a long call alone and beside as many guests spinning
+        %% forever as there are dirty schedulers (dirty slices take turns), and calls
+        %% nested inside imports (each level a fiber of its own), per level.
+        {"long call (count 2e7), alone", best(fun() -> long_count(0) end)},
+        {"  same beside a spinner per dirty scheduler", best(fun() -> long_count(erlang:system_info(dirty_cpu_schedulers)) end)},
+        {"nested import calls, depth 100, per level", best(fun() -> nested(100) end)},
+        {"  same, depth 1000 (the default limit)", best(fun() -> nested(1000) end)}
     ],
     io:format("~n~-42s ~12s ~14s ~10s~n", ["benchmark", "us/op", "ops/s", "ping-pongs"]),
     io:format("~s~n", [lists:duplicate(81, $-)]),
@@ -346,6 +353,37 @@ shared(I, Procs, N) ->
 
 imports(I, Mul, N) ->
     timed(N, fun() -> {ok, [1], _} = beamr:call(I, <<"pow">>, [1, N], Mul, ok, #{}) end).
+
+-define(COUNT, <<"(module (func (export \"count\") (param $n i64) (result i64)
+                   (loop $l (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+                            (br_if $l (i64.ne (local.get $n) (i64.const 0))))
+                   (local.get $n)))">>).
+
+%% One long call, with `Spinners' calls spinning forever on other instances meanwhile.
+long_count(Spinners) ->
+    {ok, C} = beamr:start(?COUNT),
+    Spin = [begin
+                {ok, S} = beamr:start(<<"(module (func (export \"spin\") (loop br 0)))">>),
+                spawn(fun() -> beamr:call(S, <<"spin">>, []) end),
+                S
+            end || _ <- lists:seq(1, Spinners)],
+    timer:sleep(50),
+    Us = timed(1, fun() -> {ok, [0]} = beamr:call(C, <<"count">>, [20000000]) end),
+    [beamr:stop(S) || S <- Spin],
+    Us.
+
+%% f(N) calls an import whose fun calls f(N - 1) on the same instance.
+nested(Depth) ->
+    {ok, I} = beamr:start(<<"(module (import \"env\" \"g\" (func $g (param i32) (result i32)))
+                            (func (export \"f\") (param i32) (result i32) local.get 0 call $g))">>),
+    Us = timed(Depth, fun() -> {ok, [Depth], ok} = beamr:call(I, <<"f">>, [Depth], fun nest/3, ok, #{}) end),
+    beamr:stop(I),
+    Us.
+
+nest(S, #{args := [0]}, _) -> {ok, [0], S};
+nest(S, #{args := [N], instance := I}, O) ->
+    {ok, [R], S2} = beamr:call(I, <<"f">>, [N - 1], fun nest/3, S, O),
+    {ok, [R + 1], S2}.
 
 starts(Wat, N) ->
     timed(N, fun() -> repeat(N, fun() -> {ok, X} = beamr:start(Wat), beamr:stop(X) end) end).

@@ -28,7 +28,8 @@
 
 -export([start/1, start/2, imports/1, exports/1, call/3, call/4, call/6, call_with_timeout/7,
          size/1, read/3, read_string/2, read_string/3, write/3, stop/1, is_stopped/1,
-         compilations/0]).
+         compilations/0, start_timeout/0, max_module_size/0,
+         set_max_nesting/1]).
 %% The wider API: introspection, items, module handles, links, async calls.
 -export([imports/2, exports/2, describe/1, function_exists/2,
          global_get/2, global_set/3, table_size/2, table_get/3, memory_grow/2, memory_pages/1,
@@ -60,7 +61,8 @@
 %% Without it a call's fuel is unbounded. {@link fuel_consumed/1} tells what it used.
 -type call_opts() :: #{timeout => timeout(), fuel => non_neg_integer(), atom() => term()}.
 %% Start options (defaults in brackets):
-%% `timeout' bounds the module's start function [infinity];
+%% `timeout' bounds the compilation and the module's start function
+%% [{@link start_timeout/0}, 30 s];
 %% `max_memory' caps each linear memory, in bytes: `memory.grow' past it returns -1
 %% [4 GiB]; `max_table_elements' caps each table: `table.grow' past it returns -1
 %% [1048576]; `deterministic' runs the instance on the deterministic engine: NaN
@@ -102,6 +104,8 @@
 -define(STRING_SCAN, 65536).
 %% How long a waiter sleeps if a wake-up went missing (its sender exited).
 -define(WAIT_RETRY_MS, 50).
+-define(DEFAULT_START_TIMEOUT, 30000).
+-define(DEFAULT_MAX_MODULE_SIZE, 33554432).
 
 %% @doc Loads a module (wasm binary or WAT text, or a {@link compile/1} handle) and
 %% instantiates it.
@@ -134,7 +138,8 @@ start(Module) ->
 %% '''
 -spec start(binary() | module_handle(), start_opts()) -> {ok, instance()} | {error, term()}.
 start(Module, Opts) when (is_binary(Module) orelse is_reference(Module)), is_map(Opts) ->
-    Timeout = maps:get(timeout, Opts, infinity),
+    Timeout = maps:get(timeout, Opts, start_timeout()),
+    Deadline = deadline(Timeout),
     case {link_list(maps:get(links, Opts, [])), start_opts(Opts), maps:get(aot, Opts, false)} of
         {error, _, _} ->
             {error, {bad_links, maps:get(links, Opts)}};
@@ -142,18 +147,122 @@ start(Module, Opts) when (is_binary(Module) orelse is_reference(Module)), is_map
             Error;
         {_, _, Aot} when not is_boolean(Aot) ->
             {error, {bad_option, aot, Aot}};
+        _ when element(1, Deadline) =:= bad ->
+            {error, {bad_timeout, Timeout}};
         {{ok, []}, plain, false} when is_binary(Module) ->
-            beamr_nif:start(Module, Timeout);
+            case module_size(Module) of
+                ok ->
+                    Instantiate = fun(M) -> beamr_nif:instantiate(M, remaining(Deadline), [],
+                                                                  nif_opts(plain)) end,
+                    started(beamr_nif:start(Module, Timeout), Deadline, Instantiate);
+                Error ->
+                    Error
+            end;
         {{ok, []}, NifOpts, true} when is_binary(Module) ->
             {M, T, {D, _}} = nif_opts(NifOpts),
-            beamr_nif:start_aot(Module, Timeout, {M, T, D =:= true});
+            started(beamr_nif:start_aot(Module, Timeout, {M, T, D =:= true}), Deadline, none);
         {{ok, _}, _, true} ->
             {error, {unsupported_options, Opts}};
         {{ok, Links}, NifOpts, false} ->
-            beamr_nif:instantiate(Module, Timeout, Links, nif_opts(NifOpts))
+            {_, _, {D, P}} = nif_opts(NifOpts),
+            Engine = {default(D, false), default(P, [])},
+            case handles([{main, Module} | Links], Engine, Deadline, []) of
+                {ok, [{main, Main} | Handles]} ->
+                    started(beamr_nif:instantiate(Main, remaining(Deadline), Handles,
+                                                  nif_opts(NifOpts)), Deadline, none);
+                Error ->
+                    Error
+            end
     end;
 start(Module, Opts) ->
     {error, {badarg, [Module, Opts]}}.
+
+%% @doc The timeout of a start or compile that gives none, in milliseconds: the
+%% `beamr' application's env key `start_timeout' [30000]. It bounds the compilation
+%% and the start function; `hb_beamr:start/1,2' uses it.
+%%
+%% ```
+%% true = is_integer(beamr:start_timeout()).
+%% '''
+-spec start_timeout() -> timeout().
+start_timeout() ->
+    application:get_env(beamr, start_timeout, ?DEFAULT_START_TIMEOUT).
+
+%% @doc Sets how deep calls may nest inside imports on one instance (a call from an
+%% import fun into the same instance, or emscripten's `invoke_*'), for the node
+%% [1000; the `beamr' application sets it at start from its env key `max_nesting'].
+%% A call past it ends with `{error, {nesting_too_deep, Max}}'; the calls around it
+%% go on, and the instance stays usable.
+%%
+%% ```
+%% ok = beamr:set_max_nesting(1000).
+%% '''
+-spec set_max_nesting(non_neg_integer()) -> ok | {error, term()}.
+set_max_nesting(Levels) when is_integer(Levels), Levels >= 0, Levels < 1 bsl 32 ->
+    beamr_nif:set_max_nesting(Levels);
+set_max_nesting(Levels) ->
+    {error, {bad_option, max_nesting, Levels}}.
+
+%% @doc The largest module, in bytes, that a start or compile accepts: the `beamr'
+%% application's env key `max_module_size' [33554432]; a larger one is
+%% `{error, {module_too_large, Size, Max}}'.
+%%
+%% ```
+%% true = beamr:max_module_size() > 0.
+%% '''
+-spec max_module_size() -> non_neg_integer().
+max_module_size() ->
+    application:get_env(beamr, max_module_size, ?DEFAULT_MAX_MODULE_SIZE).
+
+module_size(Bytes) when is_binary(Bytes) ->
+    case max_module_size() of
+        Max when byte_size(Bytes) > Max -> {error, {module_too_large, byte_size(Bytes), Max}};
+        _ -> ok
+    end.
+
+%% Each source as a module handle: bytes are compiled (large ones on a compile worker,
+%% waited for until `Deadline').
+handles([], _Engine, _Deadline, Acc) ->
+    {ok, lists:reverse(Acc)};
+handles([{Name, Bytes} | Rest], Engine, Deadline, Acc) when is_binary(Bytes) ->
+    case module_size(Bytes) of
+        ok ->
+            case compiled(beamr_nif:compile_module(Bytes, Engine), Deadline) of
+                {ok, M} -> handles(Rest, Engine, Deadline, [{Name, M} | Acc]);
+                Error -> Error
+            end;
+        Error ->
+            Error
+    end;
+handles([Handle | Rest], Engine, Deadline, Acc) ->
+    handles(Rest, Engine, Deadline, [Handle | Acc]).
+
+%% A start's answer once its compilation and start function have run (each slice of
+%% the start function that yields queues again for a dirty scheduler).
+started({starting, S}, Deadline, Then) ->
+    started(beamr_nif:start_continue(S), Deadline, Then);
+started({compiling, _, _} = Compiling, Deadline, Then) when is_function(Then, 1) ->
+    case compiled(Compiling, Deadline) of
+        {ok, M} -> started(Then(M), Deadline, none);
+        Error -> Error
+    end;
+started(Result, _Deadline, _Then) ->
+    Result.
+
+%% Waits for a compile worker's answer until `Deadline'; a caller that stops waiting
+%% cancels the job (no answer arrives after the cancel returns).
+compiled({compiling, Ref, Job}, Deadline) ->
+    receive
+        {beamr_compiled, Ref, Result} -> Result
+    after remaining(Deadline) ->
+        ok = beamr_nif:cancel_compile(Job),
+        receive
+            {beamr_compiled, Ref, Result} -> Result
+        after 0 -> {error, timeout}
+        end
+    end;
+compiled(Result, _Deadline) ->
+    Result.
 
 link_list(Links) when is_map(Links) ->
     link_list(lists:sort(maps:to_list(Links)));
@@ -315,9 +424,10 @@ precompile(Module) ->
 -spec precompile(binary(), #{deterministic => boolean(), proposals => [proposal()]}) ->
           {ok, binary()} | {error, term()}.
 precompile(Module, Opts) when is_binary(Module), is_map(Opts) ->
-    case engine_opt_fixed(Opts) of
-        {ok, Engine} -> beamr_nif:precompile(Module, Engine);
-        Error -> Error
+    case {engine_opt_fixed(Opts), module_size(Module)} of
+        {{ok, Engine}, ok} -> beamr_nif:precompile(Module, Engine);
+        {{error, _} = Error, _} -> Error;
+        {_, Error} -> Error
     end;
 precompile(Module, Opts) ->
     {error, {badarg, [Module, Opts]}}.
@@ -766,7 +876,12 @@ imports(_I, Kind) ->
 -spec describe(instance() | module_handle() | binary()) ->
           {ok, #{imports := [item()], exports := [item()]}} | {error, term()}.
 describe(Source) ->
-    beamr_nif:describe_module(Source).
+    %% Bytes are compiled as `compile/1' does: bounded, and off the schedulers.
+    case is_binary(Source) andalso compile(Source) of
+        false -> beamr_nif:describe_module(Source);
+        {ok, M} -> beamr_nif:describe_module(M);
+        Error -> Error
+    end.
 
 %% @doc Whether the instance (or module handle) exports a function by that name.
 %%
@@ -906,12 +1021,19 @@ compile(Bytes) ->
 %% {error, {invalid_module, _}} = beamr:compile(<<"junk">>, #{}),
 %% {error, {bad_option, deterministic, yes}} = beamr:compile(<<"(module)">>, #{deterministic => yes}).
 %% '''
--spec compile(binary(), #{deterministic => boolean(), proposals => [proposal()]}) ->
+-spec compile(binary(), #{deterministic => boolean(), proposals => [proposal()],
+                          timeout => timeout()}) ->
           {ok, module_handle()} | {error, term()}.
 compile(Bytes, Opts) when is_binary(Bytes), is_map(Opts) ->
-    case engine_opt_fixed(Opts) of
-        {ok, Engine} -> beamr_nif:compile_module(Bytes, Engine);
-        Error -> Error
+    Timeout = maps:get(timeout, Opts, start_timeout()),
+    case {engine_opt_fixed(Opts), deadline(Timeout)} of
+        {{error, _} = Error, _} -> Error;
+        {_, {bad, _}} -> {error, {bad_timeout, Timeout}};
+        {{ok, Engine}, Deadline} ->
+            case module_size(Bytes) of
+                ok -> compiled(beamr_nif:compile_module(Bytes, Engine), Deadline);
+                Error -> Error
+            end
     end;
 compile(Bytes, Opts) ->
     {error, {badarg, [Bytes, Opts]}}.

@@ -15,6 +15,10 @@ start(_Type, _Args) ->
         {ok, Bytes} -> ok = beamr:set_memory_budget(Bytes);
         undefined -> ok
     end,
+    case application:get_env(beamr, max_nesting) of
+        {ok, Levels} -> ok = beamr:set_max_nesting(Levels);
+        undefined -> ok
+    end,
     beamr_sup:start_link().
 
 -spec stop(term()) -> ok.

@@ -12,7 +12,8 @@
          compilations/0]).
 -export([compile_module/2, module_hash/1, module_count/0, delete_module/1, instantiate/4,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
-         table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1]).
+         table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1, start_continue/1,
+         cancel_compile/1, set_max_nesting/1]).
 
 -on_load(init/0).
 
@@ -24,10 +25,15 @@
          compilations/0]).
 -nifs([compile_module/2, module_hash/1, module_count/0, delete_module/1, instantiate/4,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
-         table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1]).
+         table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1, start_continue/1,
+         cancel_compile/1, set_max_nesting/1]).
 
 -type instance() :: reference().
 -type engine() :: {boolean(), [beamr:proposal()]}.
+%% A start's step: `{starting, S}' when its start function yielded, `{compiling, Ref,
+%% Job}' when a compile worker answers `{beamr_compiled, Ref, Result}' later.
+-type start_step() :: {ok, instance()} | {error, term()} | {starting, reference()}
+                    | {compiling, reference(), reference()}.
 -type step() :: {ok, [beamr:value()]}
               | {import, binary(), binary(), [beamr:value()], binary()}
               | yield
@@ -48,7 +54,7 @@ priv_dir() ->
 
 -define(NOT_LOADED, erlang:nif_error({not_loaded, ?MODULE})).
 
--spec start(binary(), timeout()) -> {ok, instance()} | {error, term()}.
+-spec start(binary(), timeout()) -> start_step().
 start(_Bytes, _Timeout) -> ?NOT_LOADED.
 -spec imports(instance()) -> [{atom(), binary(), binary(), binary()}].
 imports(_I) -> ?NOT_LOADED.
@@ -89,7 +95,8 @@ is_stopped(_I) -> ?NOT_LOADED.
 %% The wider API (see beamr_nif's api.rs).
 %% `Engine': `{Deterministic, Proposals}', a boolean and the optional proposals
 %% (see `beamr:proposal()') the engine enables.
--spec compile_module(binary(), engine()) -> {ok, reference()} | {error, term()}.
+-spec compile_module(binary(), engine()) ->
+          {ok, reference()} | {error, term()} | {compiling, reference(), reference()}.
 compile_module(_Bytes, _Engine) -> ?NOT_LOADED.
 -spec module_hash(reference()) -> binary() | {error, term()}.
 module_hash(_Module) -> ?NOT_LOADED.
@@ -102,8 +109,20 @@ delete_module(_Module) -> ?NOT_LOADED.
 -spec instantiate(binary() | reference(), timeout(), [{binary(), binary() | reference()}],
                   {non_neg_integer(), non_neg_integer(),
                    {boolean() | default, [beamr:proposal()] | default}}) ->
-          {ok, instance()} | {error, term()}.
+          start_step().
 instantiate(_Source, _Timeout, _Links, _Opts) -> ?NOT_LOADED.
+
+%% Runs a start that yielded (`{starting, S}') for another dirty slice.
+-spec start_continue(reference()) -> start_step().
+start_continue(_S) -> ?NOT_LOADED.
+
+%% Stops waiting for a compile job: its answer is not sent after this returns.
+-spec cancel_compile(reference()) -> ok.
+cancel_compile(_Job) -> ?NOT_LOADED.
+
+%% Sets the node's limit on calls nested inside imports.
+-spec set_max_nesting(non_neg_integer()) -> ok.
+set_max_nesting(_Levels) -> ?NOT_LOADED.
 -spec describe_module(binary() | reference()) -> {ok, map()} | {error, term()}.
 describe_module(_Source) -> ?NOT_LOADED.
 -spec function_exists_in(reference(), binary()) -> boolean().
@@ -125,7 +144,7 @@ wat_to_wasm(_Text) -> ?NOT_LOADED.
 
 %% `{MaxMemoryBytes, MaxTableElements, Deterministic}'.
 -type start_opts() :: {non_neg_integer(), non_neg_integer(), boolean()}.
--spec start_aot(binary(), timeout(), start_opts()) -> {ok, instance()} | {error, term()}.
+-spec start_aot(binary(), timeout(), start_opts()) -> start_step().
 start_aot(_Artifact, _Timeout, _Opts) -> ?NOT_LOADED.
 -spec precompile(binary(), engine()) -> {ok, binary()} | {error, term()}.
 precompile(_Bytes, _Engine) -> ?NOT_LOADED.

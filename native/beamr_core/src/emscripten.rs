@@ -278,7 +278,10 @@ async fn invoke(
     };
     let func = table_func(c, index)?;
     let sp = stack_save(c).await?;
-    let Err(err) = func.call_async(&mut *c, &params[1..], results).await else {
+    c.data().shared.nest().map_err(wasmtime::Error::new)?;
+    let called = func.call_async(&mut *c, &params[1..], results).await;
+    c.data().shared.unnest();
+    let Err(err) = called else {
         return Ok(());
     };
     if err.is::<Interrupt>() {

@@ -58,6 +58,9 @@ pub enum Error {
     InvalidValue(String),
     /// The memory cannot grow by `delta` pages from `pages` (its maximum, or no room).
     CannotGrow { delta: u64, pages: u64 },
+    /// A call nested inside imports (or `invoke_*`) deeper than the node's limit
+    /// (see [`crate::limits::max_nesting`]).
+    NestingTooDeep(u32),
     /// The call used up its fuel budget.
     OutOfFuel,
     /// Fuel was asked of an instance whose engine does not meter it.
@@ -118,6 +121,7 @@ impl fmt::Display for Error {
             Error::Trap(m) => write!(f, "trap: {m}"),
             Error::Stopped => write!(f, "instance stopped"),
             Error::Timeout => write!(f, "call deadline passed"),
+            Error::NestingTooDeep(n) => write!(f, "calls nested deeper than {n}"),
             Error::ImportAborted(m) => write!(f, "import aborted: {m}"),
             Error::NoMemory => write!(f, "instance has no memory"),
             Error::OutOfBounds { offset, len, size } => {
@@ -183,8 +187,10 @@ impl Error {
                 Interrupt::Abandoned => Error::ImportAborted(i.to_string()),
             };
         }
-        if let Some(Error::ImportAborted(m)) = err.downcast_ref::<Error>() {
-            return Error::ImportAborted(m.clone());
+        match err.downcast_ref::<Error>() {
+            Some(Error::ImportAborted(m)) => return Error::ImportAborted(m.clone()),
+            Some(Error::NestingTooDeep(n)) => return Error::NestingTooDeep(*n),
+            _ => {}
         }
         if let Some(u) = err.downcast_ref::<crate::emscripten::Unwind>() {
             return Error::Trap(u.to_string());

@@ -14,7 +14,7 @@
 
 use crate::error::Error;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 use wasmtime::{Func, StoreContextMut, Val};
 
@@ -108,6 +108,27 @@ impl<T> Slot<T> {
     }
 }
 
+/// A re-entrant call in progress, as the driver polls it: the parked host function
+/// that started it (see `host_import.rs`).
+pub(crate) trait Reentered {
+    /// Polls the re-entrant call once; `Ready` when it has finished (its outcome is
+    /// then kept for the host function, which reports it when next polled).
+    fn poll_reentry(&mut self) -> std::task::Poll<()>;
+}
+
+/// A [`Reentered`] with its lifetime erased: valid while its host function's future
+/// lives, which outlasts its place on the stack (see [`Shared::push_nested`]).
+pub(crate) type ReenteredPtr = *mut (dyn Reentered + 'static);
+
+/// A [`ReenteredPtr`] on the stack of re-entrant calls.
+#[derive(Clone, Copy)]
+struct NestedCall(ReenteredPtr);
+
+// SAFETY: the pointer is only dereferenced by the instance's driver, during its
+// exclusive use of the instance (as the slots are, see `Slot`), on whichever thread
+// drives it then; the host function it points into is parked meanwhile.
+unsafe impl Send for NestedCall {}
+
 /// State shared by an instance's driver, its store's data and its stop handle.
 #[derive(Default)]
 pub(crate) struct Shared {
@@ -120,9 +141,15 @@ pub(crate) struct Shared {
     pub(crate) slice_start: AtomicU64,
     /// Nanoseconds since [`base`] after which the call times out; 0 for none.
     deadline: AtomicU64,
+    /// Calls nested inside imports right now (see [`Shared::nest`]).
+    nesting: AtomicU32,
     command: Slot<Command>,
     event: Slot<Event>,
     spare: Slot<Vec<Val>>,
+    /// The re-entrant calls in progress, innermost last. The driver polls the
+    /// innermost directly: polling the outermost call instead resumed every nested
+    /// fiber in turn, so a step at depth d cost d fiber switches.
+    reentered: Slot<Vec<NestedCall>>,
 }
 
 fn base() -> Instant {
@@ -155,6 +182,54 @@ impl Shared {
         self.event.take()
     }
 
+    /// Registers a re-entrant call for the driver to poll directly.
+    ///
+    /// # Safety
+    /// `r` must stay valid (its future neither moved nor dropped) until it is popped
+    /// or the stack is cleared; the driver pops a call once it finishes and clears the
+    /// stack before it drops the outermost call.
+    pub(crate) unsafe fn push_nested<'a>(&self, r: *mut (dyn Reentered + 'a)) {
+        // SAFETY: lifetime erasure only; the caller keeps `r` valid as documented.
+        let r: ReenteredPtr = unsafe { std::mem::transmute(r) };
+        let mut stack = self.reentered.take().unwrap_or_default();
+        stack.push(NestedCall(r));
+        self.reentered.put(stack);
+    }
+
+    /// The innermost re-entrant call, if any.
+    pub(crate) fn nested_top(&self) -> Option<ReenteredPtr> {
+        let stack = self.reentered.take()?;
+        let top = stack.last().map(|c| c.0);
+        self.reentered.put(stack);
+        top
+    }
+
+    /// How many re-entrant calls are registered.
+    pub(crate) fn nested_len(&self) -> usize {
+        let Some(stack) = self.reentered.take() else {
+            return 0;
+        };
+        let n = stack.len();
+        self.reentered.put(stack);
+        n
+    }
+
+    /// Forgets the innermost re-entrant call (it finished).
+    pub(crate) fn pop_nested(&self) {
+        if let Some(mut stack) = self.reentered.take() {
+            stack.pop();
+            self.reentered.put(stack);
+        }
+    }
+
+    /// Forgets every re-entrant call (the outermost call ended or is being dropped).
+    pub(crate) fn clear_nested(&self) {
+        if let Some(mut stack) = self.reentered.take() {
+            stack.clear();
+            self.reentered.put(stack);
+        }
+    }
+
     /// An empty value vector, reusing the spare one if there is one.
     #[inline]
     pub(crate) fn spare_vals(&self) -> Vec<Val> {
@@ -168,6 +243,27 @@ impl Shared {
             v.clear();
             self.spare.put(v);
         }
+    }
+
+    /// Enters one more nested level, unless that passes the node's limit: every
+    /// level holds a fiber stack, so the limit bounds them.
+    pub(crate) fn nest(&self) -> Result<(), Error> {
+        let max = crate::limits::max_nesting();
+        if self.nesting.load(Ordering::Relaxed) >= max {
+            return Err(Error::NestingTooDeep(max));
+        }
+        self.nesting.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Leaves a level [`Shared::nest`] entered.
+    pub(crate) fn unnest(&self) {
+        self.nesting.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// No level is nested (the outermost call ended, however it ended).
+    pub(crate) fn reset_nesting(&self) {
+        self.nesting.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn set_deadline(&self, at: Option<Instant>) {

@@ -9,20 +9,22 @@
 //! vectors or references, gets the dynamic host function, which behaves the same.
 
 use crate::error::Error;
-use crate::exchange::{Command, Event, Shared};
+use crate::exchange::{Command, Event, Reentered, Shared};
 use crate::instance::{drop_pending_exception, Host};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use wasmtime::{AsContextMut, Caller, Func, FuncType, Linker, Val, ValType, WasmTy, WasmTyList};
 
 /// The future every import host function returns to wasmtime.
 type HostFuture<'a, R> = Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>;
 
+/// A finished re-entrant call: the caller it borrowed, and its outcome.
+type Reentrance<'a> = (Caller<'a, Host>, Result<Vec<Val>, Error>);
+
 /// A re-entrant call in progress; it borrows the caller and gives it back.
-type Reentry<'a> =
-    Pin<Box<dyn Future<Output = (Caller<'a, Host>, Result<Vec<Val>, Error>)> + Send + 'a>>;
+type Reentry<'a> = Pin<Box<dyn Future<Output = Reentrance<'a>> + Send + 'a>>;
 
 /// A call parked in an import. Its first poll reports the import (with `args`); every
 /// poll then serves what the driver left — a store task, a re-entrant call — until
@@ -34,7 +36,24 @@ struct Parked<'a> {
     index: usize,
     /// The arguments, until reported.
     args: Option<Vec<Val>>,
+    /// The re-entrant call in progress; the driver polls it (see [`Reentered`]).
     reentry: Option<Reentry<'a>>,
+    /// The finished re-entrant call's caller and outcome, until reported.
+    reentered: Option<Reentrance<'a>>,
+}
+
+impl Reentered for Parked<'_> {
+    fn poll_reentry(&mut self) -> Poll<()> {
+        let Some(reentry) = &mut self.reentry else {
+            return Poll::Ready(());
+        };
+        let out = ready!(reentry
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop())));
+        self.reentry = None;
+        self.reentered = Some(out);
+        Poll::Ready(())
+    }
 }
 
 impl<'a> Parked<'a> {
@@ -44,6 +63,7 @@ impl<'a> Parked<'a> {
             index,
             args: Some(args),
             reentry: None,
+            reentered: None,
         }
     }
 
@@ -53,13 +73,15 @@ impl<'a> Parked<'a> {
     }
 
     /// Ready with the answer's values (not yet checked against the type).
-    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<wasmtime::Result<Vec<Val>>> {
+    fn poll_answer(&mut self, _cx: &mut Context<'_>) -> Poll<wasmtime::Result<Vec<Val>>> {
         loop {
-            if let Some(reentry) = &mut self.reentry {
-                let (caller, done) = ready!(reentry.as_mut().poll(cx));
-                self.reentry = None;
+            if let Some((caller, done)) = self.reentered.take() {
                 shared(&caller).post_event(Event::CallDone(done));
                 self.caller = Some(caller);
+            }
+            if self.reentry.is_some() {
+                // The driver polls it, and this function again once it finished.
+                return Poll::Pending;
             }
             let Some(caller) = &mut self.caller else {
                 return Poll::Ready(Err(lost_caller()));
@@ -85,7 +107,16 @@ impl<'a> Parked<'a> {
                     results,
                 }) => {
                     if let Some(caller) = self.caller.take() {
+                        let shared = caller.data().shared.clone();
                         self.reentry = Some(Box::pin(reenter(caller, func, args, results)));
+                        let me: *mut (dyn Reentered + '_) = self;
+                        // SAFETY: this host function's future is boxed by wasmtime, so
+                        // `self` stays put until it returns, which it does only once
+                        // the driver answered its import: by then the call finished
+                        // and was popped. The driver clears the stack before it drops
+                        // the outermost call (and with it this future).
+                        unsafe { shared.push_nested(me) };
+                        return Poll::Pending;
                     }
                 }
             }
@@ -113,10 +144,14 @@ async fn reenter(
     args: Vec<Val>,
     results: usize,
 ) -> (Caller<'_, Host>, Result<Vec<Val>, Error>) {
+    if let Err(e) = shared(&caller).nest() {
+        return (caller, Err(e));
+    }
     caller.as_context_mut().set_epoch_deadline(1);
     let mut out = vec![Val::I32(0); results];
     let result = func.call_async(&mut caller, &args, &mut out).await;
     drop_pending_exception(&mut caller);
+    shared(&caller).unnest();
     (caller, result.map(|()| out).map_err(Error::from_wasm))
 }
 

@@ -17,20 +17,21 @@ use crate::exchange::{Command, Event, Shared, StoreTask};
 use crate::initial_tables::{Initial, InitialFuncs, TableInit};
 use crate::limits::{Limits, Options};
 use crate::link::Link;
-use crate::memory::{checked_range, cstring_range, default_memory};
+use crate::memory::{checked_range, cstring_range};
 use crate::module::{CompiledModule, ImportDesc};
 use crate::reaper::INLINE_BYTES;
 use crate::snapshot::{self, StateRefs};
 use crate::typed::{fast_call, FastCall};
 use crate::value::signature;
 use std::collections::HashMap;
-use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
+mod starting;
+pub use starting::{Started, Starting};
+
 use wasmtime::{
     AsContextMut, Extern, Func, Linker, Memory, Ref, RootScope, Store, StoreContextMut,
     UpdateDeadline, Val, ValType,
@@ -202,6 +203,9 @@ pub struct Instance {
     spare_call: Option<CallFuture>,
 }
 
+/// The ticks a slice on a dirty scheduler runs before it yields (see [`crate::engine::TICK`]).
+pub const DIRTY_SLICE_TICKS: u64 = 20;
+
 /// Every call on a metered instance gets this much fuel unless given a budget.
 const UNBOUNDED_FUEL: u64 = u64::MAX / 2;
 
@@ -241,9 +245,16 @@ fn on_epoch(store: StoreContextMut<'_, Host>) -> wasmtime::Result<UpdateDeadline
     }
     // A normal-scheduler slice yields once it has seen a full tick go by (it has run
     // at least one and at most two ticks); a tick that lands just after the slice began
-    // does not cut it short.
+    // does not cut it short. A dirty slice yields too, after longer, so that the
+    // driver queues again for a dirty scheduler: calls that spin forever then take
+    // turns with every other long call instead of keeping the dirty schedulers.
     let ran = ticks().wrapping_sub(shared.slice_start.load(Ordering::Relaxed));
-    Ok(if shared.dirty.load(Ordering::Relaxed) || ran < 2 {
+    let slice = if shared.dirty.load(Ordering::Relaxed) {
+        DIRTY_SLICE_TICKS
+    } else {
+        2
+    };
+    Ok(if ran < slice {
         UpdateDeadline::Continue(1)
     } else {
         UpdateDeadline::Yield(1)
@@ -258,8 +269,31 @@ pub(crate) fn drop_pending_exception(mut ctx: impl AsContextMut) {
     scope.as_context_mut().take_pending_exception();
 }
 
-fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(Waker::noop()))
+/// Polls the innermost call level: the innermost re-entrant call when there is one
+/// (the host function it is nested in is parked meanwhile), else the outermost call.
+/// A re-entrant call that finishes is popped and the level around it polled, so its
+/// host function reports the outcome; a host function that starts a re-entrant call
+/// leaves it to be polled here at once.
+fn poll_innermost(call: &mut CallFuture, shared: &Shared) -> Poll<CallOutput> {
+    loop {
+        let depth = shared.nested_len();
+        let polled = match shared.nested_top() {
+            // SAFETY: a registered call stays valid until popped or cleared (see
+            // `Shared::push_nested`), and nothing else polls it or its host function.
+            Some(r) => match unsafe { (*r).poll_reentry() } {
+                Poll::Ready(()) => {
+                    shared.pop_nested();
+                    continue;
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            None => poll_call(call),
+        };
+        if polled.is_pending() && shared.nested_len() > depth {
+            continue;
+        }
+        return polled;
+    }
 }
 
 fn poll_call(call: &mut CallFuture) -> Poll<CallOutput> {
@@ -316,120 +350,21 @@ impl Instance {
 
     /// The general form: `links` instantiated first into the same store (see
     /// `link.rs`), then `module`, with start `options`. The module and every link must
-    /// have been compiled for `options.variant()`.
+    /// have been compiled for `options.variant()`. Runs the start function to its end
+    /// here, a dirty slice at a time (see [`Starting`] to hand back between slices).
     pub fn start(
         module: Arc<CompiledModule>,
         links: &[Link],
         deadline: Option<Instant>,
         options: &Options,
     ) -> Result<Instance, Error> {
-        if module.variant() != options.variant()
-            || links
-                .iter()
-                .any(|l| l.module.variant() != options.variant())
-        {
-            return Err(Error::Instantiate(
-                "module compiled for another engine variant".into(),
-            ));
-        }
-        let shared = Arc::new(Shared::default());
-        shared.dirty.store(true, Ordering::Relaxed);
-        shared.set_deadline(deadline);
-        let mut store = Store::new(
-            module.wasmtime_module().engine(),
-            Host {
-                shared: shared.clone(),
-                limits: options.limits(),
-                emscripten: Default::default(),
-            },
-        );
-        store.limiter(|host| &mut host.limits);
-        store.epoch_deadline_callback(on_epoch);
-        store.set_epoch_deadline(1);
-        if module.variant().deterministic {
-            store
-                .set_fuel(UNBOUNDED_FUEL)
-                .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
-        }
-
-        let mut refused = None;
-        let made = {
-            let store = &mut store;
-            let module = &module;
-            let mut fut = pin!(async move {
-                match &module.pre {
-                    _ if !links.is_empty() => crate::link::instantiate(store, module, links).await,
-                    Some(pre) => pre
-                        .instantiate_async(&mut *store)
-                        .await
-                        .map(|i| (i, None, Vec::new())),
-                    None => {
-                        let mut linker = module.linker.clone();
-                        let memory = define_local_imports(&mut linker, store, module)?;
-                        let i = linker
-                            .instantiate_async(&mut *store, &module.module)
-                            .await?;
-                        Ok((i, memory, Vec::new()))
-                    }
-                }
-            });
-            loop {
-                note_activity();
-                match poll_once(fut.as_mut()) {
-                    Poll::Ready(r) => break r,
-                    Poll::Pending => {
-                        if let Some(Event::Import { index, .. }) = shared.take_event() {
-                            refused = Some(index);
-                            shared.post_command(Command::Fail("import during start".into()));
-                        }
-                    }
-                }
+        let mut starting = Starting::new(module, links.to_vec(), deadline, options)?;
+        loop {
+            match starting.poll() {
+                Started::Ready(made) => return made,
+                Started::Yield(again) => starting = again,
             }
-        };
-        let (handle, imported_memory, linked_imports) = made.map_err(|e| match refused {
-            Some(index) => {
-                let linked = links.iter().flat_map(|l| l.module.imports());
-                match module.imports().iter().chain(linked).nth(index) {
-                    Some(import) => Error::ImportDuringStart {
-                        module: import.module.clone(),
-                        name: import.name.clone(),
-                    },
-                    None => Error::Instantiate(format!("{e:#}")),
-                }
-            }
-            None if e.downcast_ref::<wasmtime::Trap>().is_some() => Error::from_wasm(e),
-            None if e.downcast_ref::<Interrupt>().is_some() => Error::from_wasm(e),
-            None => match store.data().limits.over_budget() {
-                Some(requested) => Error::MemoryBudget {
-                    requested,
-                    budget: crate::memory_budget::budget(),
-                },
-                None => Error::Instantiate(format!("{e:#}")),
-            },
-        })?;
-        shared.set_deadline(None);
-        store.data_mut().emscripten.set_instance(handle);
-        let memory = default_memory(&mut store, &handle, &module).or(imported_memory);
-        let state_refs = state_refs(&mut store, &handle, &module);
-        Ok(Instance {
-            module,
-            handle,
-            memory,
-            shared,
-            state: State::Idle(store),
-            imports_waiting: Vec::new(),
-            parked: false,
-            saved_deadlines: Vec::new(),
-            exports: Resolved::default(),
-            linked_imports,
-            linked: !links.is_empty(),
-            initial_funcs: None,
-            state_refs,
-            fuel_budget: None,
-            fuel_start: 0,
-            fuel_consumed: None,
-            spare_call: None,
-        })
+        }
     }
 
     /// Whether calls on this instance are metered in fuel.
@@ -595,6 +530,7 @@ impl Instance {
     /// Takes the store (or the call holding it) out of the instance and frees it: here
     /// if its memory is small, else on the reaper thread (see `reaper.rs`).
     fn release_store(&mut self) {
+        self.shared.clear_nested();
         let state = std::mem::replace(&mut self.state, State::Stopped);
         let small = match (&state, self.memory) {
             (State::Idle(store), Some(m)) => !self.linked && m.data_size(store) <= INLINE_BYTES,
@@ -640,7 +576,7 @@ impl Instance {
         // host function consumes the command during the poll, and any leftover is taken.
         self.shared
             .post_command(Command::Store(unsafe { StoreTask::new(&mut task) }));
-        let poll = poll_call(fut);
+        let poll = poll_innermost(fut, &self.shared);
         let leftover = self.shared.take_command();
         let event = self.shared.take_event();
         match (poll, event) {
@@ -897,7 +833,7 @@ impl Instance {
             .store(slice == Slice::Dirty, Ordering::Relaxed);
         self.shared.slice_start.store(ticks(), Ordering::Relaxed);
         note_activity();
-        match poll_call(fut) {
+        match poll_innermost(fut, &self.shared) {
             // The output is handed on whole: taking it apart here copied it, and the
             // copy stalled on store forwarding.
             Poll::Ready(out) => self.finish(out),
@@ -940,6 +876,8 @@ impl Instance {
         }
         self.imports_waiting.clear();
         self.saved_deadlines.clear();
+        self.shared.reset_nesting();
+        self.shared.clear_nested();
         self.parked = false;
         if let State::Running(slot) = std::mem::replace(&mut self.state, State::Idle(store)) {
             self.spare_call = Some(slot);

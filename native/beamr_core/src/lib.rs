@@ -7,6 +7,7 @@
 
 pub mod bulk_chunks;
 mod call_slot;
+pub mod compile_pool;
 pub mod disk_cache;
 pub mod emscripten;
 pub mod engine;
@@ -37,7 +38,7 @@ mod zero_pages;
 
 pub use engine::Variant;
 pub use error::{Error, SnapshotError};
-pub use instance::{Callee, Instance, Slice, Step, StopHandle, Target};
+pub use instance::{Callee, Instance, Slice, Started, Starting, Step, StopHandle, Target};
 pub use introspect::{describe, function_exists, ItemType};
 pub use items::TableEntry;
 pub use limits::Options;

@@ -11,7 +11,25 @@
 use crate::engine::Variant;
 use crate::memory_budget;
 use crate::proposals::Optional;
+use std::sync::atomic::{AtomicU32, Ordering};
 use wasmtime::ResourceLimiter;
+
+/// Default limit on calls nested inside imports: a re-entrant call from an import fun,
+/// or emscripten's `invoke_*`. Each level runs on a fiber stack of its own.
+pub const DEFAULT_MAX_NESTING: u32 = 1000;
+
+static MAX_NESTING: AtomicU32 = AtomicU32::new(DEFAULT_MAX_NESTING);
+
+/// How deep calls may nest inside imports on one instance, node-wide; a call past it
+/// fails with [`crate::Error::NestingTooDeep`] and the calls around it go on.
+pub fn max_nesting() -> u32 {
+    MAX_NESTING.load(Ordering::Relaxed)
+}
+
+/// Sets [`max_nesting`] for the node.
+pub fn set_max_nesting(levels: u32) {
+    MAX_NESTING.store(levels, Ordering::Relaxed);
+}
 
 /// Default ceiling on one linear memory: 4 GiB.
 pub const DEFAULT_MAX_MEMORY: u64 = 4 << 30;

@@ -325,6 +325,26 @@ pub fn compile_hashed(
     Ok(compiled)
 }
 
+/// The cached compilation of the bytes whose [`content_hash`] is `key.1`, if any.
+pub fn lookup_hashed(key: &(Variant, [u8; 32])) -> Option<Arc<CompiledModule>> {
+    lookup(key)
+}
+
+/// [`compile_hashed`] after a [`lookup_hashed`] missed: the cache is looked at again
+/// (another caller may have compiled the bytes meanwhile) without counting a miss.
+pub fn compile_missed(
+    bytes: &[u8],
+    hash: [u8; 32],
+    variant: Variant,
+) -> Result<Arc<CompiledModule>, Error> {
+    if let Some(found) = CACHE.lock().modules.get(&(variant, hash)).cloned() {
+        return Ok(found);
+    }
+    let compiled = Arc::new(build(bytes, hash, variant)?);
+    insert(compiled.clone());
+    Ok(compiled)
+}
+
 /// Adds a compiled module to the in-memory cache, evicting the least recently used.
 pub(crate) fn insert(compiled: Arc<CompiledModule>) {
     let key = (compiled.variant, compiled.hash);

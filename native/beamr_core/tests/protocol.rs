@@ -137,11 +137,38 @@ fn long_calls_yield_and_stop_ends_them() {
         stop.stop();
     });
     let started = Instant::now();
-    let step = i.proceed(Slice::Dirty);
+    let mut step = i.proceed(Slice::Dirty);
+    // Dirty slices end too (see the next test): the driver continues each.
+    while matches!(step, Step::Yield) && started.elapsed() < Duration::from_secs(5) {
+        step = i.proceed(Slice::Dirty);
+    }
     t.join().unwrap();
     assert!(matches!(step, Step::Failed(Error::Stopped)));
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(matches!(call_err(&mut i), Error::Stopped));
+}
+
+/// A slice on a dirty scheduler ends too, so that calls spinning forever take turns
+/// on the dirty schedulers with every other long call.
+#[test]
+fn dirty_slices_end() {
+    let mut i = instance();
+    let callee = i.resolve(Target::Name("spin")).unwrap();
+    assert!(matches!(
+        i.call(&callee, vec![], Slice::Normal, None),
+        Step::Yield
+    ));
+    // Without dirty slices the proceed below would spin until this stop.
+    let stop = i.stop_handle();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(3));
+        stop.stop();
+    });
+    for _ in 0..3 {
+        assert!(matches!(i.proceed(Slice::Dirty), Step::Yield));
+    }
+    i.stop();
+    t.join().unwrap();
 }
 
 /// A normal-scheduler slice runs until it has seen a full epoch tick go by: calls far
@@ -269,4 +296,37 @@ fn memory64_modules_run() {
         call(&mut i, "poke", &[Arg::Int(1 << 40), Arg::Int(1)]),
         Step::Failed(Error::Trap(_))
     ));
+}
+
+/// A start function runs a slice at a time: it yields, its deadline ends it, and
+/// dropping it between slices (its caller went away) leaves nothing running.
+#[test]
+fn start_functions_run_in_slices() {
+    use beamr_core::{Options, Started, Starting};
+    let module = compile(b"(module (func $s (loop br 0)) (start $s))").unwrap();
+    let deadline = Instant::now() + Duration::from_millis(200);
+    let mut starting = Starting::new(
+        module.clone(),
+        Vec::new(),
+        Some(deadline),
+        &Options::default(),
+    )
+    .unwrap();
+    let mut slices = 0;
+    let made = loop {
+        match starting.poll() {
+            Started::Ready(made) => break made,
+            Started::Yield(again) => {
+                slices += 1;
+                starting = again;
+            }
+        }
+    };
+    assert!(slices >= 2, "{slices} slices");
+    assert!(matches!(made, Err(Error::Timeout)));
+    let abandoned = Starting::new(module, Vec::new(), None, &Options::default()).unwrap();
+    let Started::Yield(abandoned) = abandoned.poll() else {
+        panic!("a start function spinning forever finished");
+    };
+    abandoned.discard();
 }

@@ -11,7 +11,7 @@ use crate::{atoms, deadline, terms, with_store};
 use beamr_core::module::compile_hashed;
 use beamr_core::proposals::Optional;
 use beamr_core::{
-    describe, function_exists, CompiledModule, Error, Instance, ItemType, Link, Options,
+    describe, function_exists, CompiledModule, Error, ItemType, Link, Options, Starting,
     TableEntry, Variant,
 };
 use rustler::{Atom, Binary, Encoder, Env, Resource, ResourceArc, Term};
@@ -24,6 +24,12 @@ pub struct ModuleResource {
 
 #[rustler::resource_impl]
 impl Resource for ModuleResource {}
+
+impl ModuleResource {
+    pub fn new(module: Arc<CompiledModule>) -> ModuleResource {
+        ModuleResource { module }
+    }
+}
 
 /// The compiled module behind a module handle or an instance.
 pub fn module_of_handle(term: Term) -> Result<Arc<CompiledModule>, Error> {
@@ -86,20 +92,17 @@ pub(crate) fn bad_engine<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
     )
 }
 
-/// `compile(Bytes, Engine) -> {ok, Module} | {error, Reason}`: compiled for the engine
-/// `{Deterministic, Proposals}` names (see [`variant_of`]).
+/// `compile(Bytes, Engine) -> {ok, Module} | {error, Reason} | {compiling, Ref, Job}`
+/// (see `starting.rs`): compiled for the engine `{Deterministic, Proposals}` names (see
+/// [`variant_of`]).
 #[rustler::nif(schedule = "DirtyCpu")]
 fn compile_module<'a>(env: Env<'a>, bytes: Binary<'a>, engine: Term<'a>) -> Term<'a> {
     let Some(variant) = variant_of(engine, None) else {
         return bad_engine(env, engine);
     };
-    match compile_hashed(
-        bytes.as_slice(),
-        crate::image_hash::hash_of(&bytes),
-        variant,
-    ) {
+    match crate::starting::module_or_job(env, bytes, variant) {
         Ok(module) => (atoms::ok(), ResourceArc::new(ModuleResource { module })).encode(env),
-        Err(e) => terms::core_error(env, &e),
+        Err(answer) => answer,
     }
 }
 
@@ -180,9 +183,9 @@ fn instantiate<'a>(
         Some(m) => Ok(m),
         None => module_of(source, options.variant()),
     };
-    crate::started(
+    crate::starting::poll_start(
         env,
-        module.and_then(|m| Instance::start(m, &resolved, deadline, &options)),
+        module.and_then(|m| Starting::new(m, resolved, deadline, &options)),
     )
 }
 

@@ -12,6 +12,7 @@ mod handle;
 mod image_hash;
 mod instance;
 mod raw_nif;
+mod starting;
 mod terms;
 
 mod state;
@@ -38,19 +39,21 @@ pub(crate) fn bad_timeout<'a>(env: Env<'a>, t: Term<'a>) -> Term<'a> {
     terms::error(env, (atoms::bad_timeout(), t).encode(env))
 }
 
-/// `start(Bytes, Timeout) -> {ok, Instance} | {error, Reason}`: compile (or reuse a
-/// compilation of the same bytes) and instantiate.
+/// `start(Bytes, Timeout) -> {ok, Instance} | {error, Reason} | {starting, S} |
+/// {compiling, Ref, Job}`: compile (or reuse a compilation of the same bytes) and
+/// instantiate; the last two continue as `starting.rs` says.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn start<'a>(env: Env<'a>, bytes: Binary<'a>, timeout: Term<'a>) -> Term<'a> {
     let Ok(deadline) = deadline(timeout) else {
         return bad_timeout(env, timeout);
     };
-    let module = beamr_core::module::compile_hashed(
-        bytes.as_slice(),
-        image_hash::hash_of(&bytes),
-        beamr_core::Variant::DEFAULT,
-    );
-    started(env, module.and_then(|m| Instance::new(m, deadline)))
+    match starting::module_or_job(env, bytes, beamr_core::Variant::DEFAULT) {
+        Ok(module) => starting::poll_start(
+            env,
+            beamr_core::Starting::new(module, Vec::new(), deadline, &Default::default()),
+        ),
+        Err(answer) => answer,
+    }
 }
 
 /// `{ok, Instance}` for a new instance, or the error that kept it from starting.
@@ -436,6 +439,13 @@ fn wat_to_wasm<'a>(env: Env<'a>, text: Binary<'a>) -> Term<'a> {
         }
         Err(e) => terms::core_error(env, &e),
     }
+}
+
+/// `set_max_nesting(Levels) -> ok`: the node's limit on calls nested inside imports.
+#[rustler::nif]
+fn set_max_nesting(levels: u32) -> rustler::Atom {
+    beamr_core::limits::set_max_nesting(levels);
+    atoms::ok()
 }
 
 /// `compilations() -> non_neg_integer()`: modules compiled so far (cache misses).

@@ -2,10 +2,10 @@
 //! the module cache and precompiled artifacts. Thin wrappers over `beamr_core`.
 
 use crate::instance::Handle;
-use crate::{atoms, bad_timeout, deadline, started, terms, with_store};
+use crate::{atoms, bad_timeout, deadline, terms, with_store};
 use beamr_core::disk_cache;
 use beamr_core::module::{cache_info as memory_cache_info, clear_cache as clear_memory_cache};
-use beamr_core::{Instance, Options};
+use beamr_core::Options;
 use rustler::{Binary, Encoder, Env, NewBinary, Term};
 
 /// Start options as the Erlang side validated them:
@@ -40,9 +40,9 @@ fn start_aot<'a>(
             optional: m.variant().optional,
             ..opts
         };
-        Instance::with_options(m, deadline, &opts)
+        beamr_core::Starting::new(m, Vec::new(), deadline, &opts)
     });
-    started(env, made)
+    crate::starting::poll_start(env, made)
 }
 
 /// `precompile(Bytes, Engine) -> {ok, Artifact} | {error, Reason}`, `Engine` as

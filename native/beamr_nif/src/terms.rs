@@ -247,6 +247,7 @@ pub fn reason<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
         Error::Trap(m) => (atoms::trap(), text(m)).encode(env),
         Error::Stopped => atoms::stopped().encode(env),
         Error::Timeout => atoms::timeout().encode(env),
+        Error::NestingTooDeep(n) => (atoms::nesting_too_deep(), *n).encode(env),
         Error::ImportAborted(m) => (atoms::import_aborted(), text(m)).encode(env),
         Error::NoMemory => atoms::no_memory().encode(env),
         Error::OutOfBounds { offset, len, size } => {
