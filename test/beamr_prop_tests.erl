@@ -60,6 +60,9 @@ cache_dir_test_() ->
 memory_budget_test_() ->
     property(prop_memory_budget(), 300).
 
+max_nesting_test_() ->
+    property(prop_max_nesting(), 300).
+
 property(Prop, N) ->
     {timeout, 300,
      fun() ->
@@ -73,7 +76,8 @@ property(Prop, N) ->
 %% Every export of beamr with random arguments.
 prop_beamr() ->
     proper:forall(call_of(beamr, exports(beamr) -- [{set_module_cache_dir, 1},
-                                                     {set_memory_budget, 1}]),
+                                                     {set_memory_budget, 1},
+                                                     {set_max_nesting, 1}]),
                   fun(Case) -> check(beamr, Case) end).
 
 %% set_module_cache_dir is called with terms that are no directory name only: a
@@ -222,6 +226,10 @@ shape(beamr, F, R) when F =:= module_count; F =:= compilations ->
     is_integer(R) andalso R >= 0;
 shape(beamr, F, R) when F =:= cache_info; F =:= memory_budget ->
     is_map(R);
+shape(beamr, start_timeout, R) ->
+    R =:= infinity orelse (is_integer(R) andalso R >= 0);
+shape(beamr, max_module_size, R) ->
+    is_integer(R) andalso R >= 0;
 shape(hb_beamr, F, R) when F =:= start; F =:= start_on ->
     case R of
         {ok, Pid, Imports, Exports} -> is_pid(Pid) andalso is_list(Imports) andalso is_list(Exports);
@@ -301,6 +309,24 @@ prop_memory_budget() ->
                                       andalso After =:= Original
                      end,
               Fine orelse io:format(user, "~nFAILED: ~0P~n  -> ~0P~n", [Bytes, 30, Result, 30]),
+              Fine
+      end).
+
+%% set_max_nesting takes exactly the integers in [0, 2^32); anything else is refused.
+%% The node's limit is put back after each case.
+prop_max_nesting() ->
+    proper:forall(
+      oneof([proper_types:non_neg_integer(), integer(), big(), float(),
+             proper_types:atom(), binary(), elements([1 bsl 32 - 1, 1 bsl 32, -1, [1 | 2]])]),
+      fun(Levels) ->
+              Result = beamr:set_max_nesting(Levels),
+              ok = beamr:set_max_nesting(application:get_env(beamr, max_nesting, 1000)),
+              Valid = is_integer(Levels) andalso Levels >= 0 andalso Levels < 1 bsl 32,
+              Fine = case Valid of
+                         true -> Result =:= ok;
+                         false -> Result =:= {error, {bad_option, max_nesting, Levels}}
+                     end,
+              Fine orelse io:format(user, "~nFAILED: ~0P~n  -> ~0P~n", [Levels, 30, Result, 30]),
               Fine
       end).
 
