@@ -374,9 +374,12 @@ cache_info() ->
 clear_cache() ->
     beamr_nif:clear_cache().
 
-%% @doc Sets the on-disk cache directory of precompiled modules (`undefined' turns it
-%% off). The application sets it at start from its env key `module_cache_dir'.
-%% Whoever can write to the directory can run code in this VM.
+%% @doc Sets the root directory of the on-disk cache of compiled modules (`undefined'
+%% turns it off); artifacts go into a subfolder naming beamr's, wasmtime's and the
+%% artifact format's versions, which must be writable (else `{error, {aot, Why}}' and
+%% the cache is off). The application sets it at start from its env key
+%% `module_cache_dir' (see {@link beamr_app}). Whoever can write to the directory can
+%% run code in this VM.
 %%
 %% ```
 %% Dir = filename:join(["/tmp", "beamr-doc-" ++ os:getpid()]),

@@ -29,7 +29,9 @@ fn disk_cache_and_artifacts() {
     Instance::new(module, None).unwrap();
 
     // A corrupted cache file is recompiled, not executed.
-    let file = std::fs::read_dir(&dir)
+    let versioned = info().dir.unwrap();
+    assert!(versioned.starts_with(&dir), "artifacts live under the root");
+    let file = std::fs::read_dir(&versioned)
         .unwrap()
         .next()
         .unwrap()
@@ -74,5 +76,13 @@ fn disk_cache_and_artifacts() {
         Ok(_) => panic!("a forged artifact was accepted"),
     }
     disk_cache::set_dir(None).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A directory that cannot be created is an error and leaves the cache off.
+    disk_cache::set_dir(Some(dir.clone())).unwrap();
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(disk_cache::set_dir(Some(file.join("cache"))).is_err());
+    assert_eq!(info().dir, None);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -92,6 +92,8 @@ rustler::atoms! {
     disk,
     dir,
     files,
+    max_bytes,
+    evictions,
     bytes,
     bad_option,
     default,
