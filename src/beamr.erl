@@ -143,7 +143,12 @@ start(Module, Opts) when (is_binary(Module) orelse is_reference(Module)), is_map
         {_, _, Aot} when not is_boolean(Aot) ->
             {error, {bad_option, aot, Aot}};
         {{ok, []}, plain, false} when is_binary(Module) ->
-            beamr_nif:start(Module, Timeout);
+            %% A cached module that starts in microseconds starts right here; anything
+            %% else (compiling, a start function) on a dirty scheduler.
+            case beamr_nif:start_cached(Module, Timeout) of
+                not_cached -> beamr_nif:start(Module, Timeout);
+                Started -> Started
+            end;
         {{ok, []}, NifOpts, true} when is_binary(Module) ->
             {M, T, {D, _}} = nif_opts(NifOpts),
             beamr_nif:start_aot(Module, Timeout, {M, T, D =:= true});

@@ -92,6 +92,7 @@ rustler::atoms! {
     disk,
     dir,
     files,
+    not_cached,
     max_bytes,
     evictions,
     bytes,

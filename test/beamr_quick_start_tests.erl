@@ -1,0 +1,45 @@
+%%% @doc Starts of cached modules on the caller's scheduler: a module compiled and
+%%% instantiated before, with no start function and small segments, starts through
+%%% `beamr_nif:start_cached/2' without a dirty-scheduler hop; anything else is sent to
+%%% the dirty-scheduler start.
+-module(beamr_quick_start_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+unique(Body) ->
+    iolist_to_binary(["(module ", Body, io_lib:format(
+        " (func (export \"id\") (result i32) i32.const ~b))", [erlang:unique_integer([positive])])]).
+
+cached_module_starts_without_dirty_hop_test() ->
+    W = unique("(memory (export \"memory\") 1) (data (i32.const 16) \"quick\")"),
+    %% Never compiled: the caller must take the dirty path.
+    ?assertEqual(not_cached, beamr_nif:start_cached(W, infinity)),
+    {ok, First} = beamr:start(W),
+    {ok, [Id]} = beamr:call(First, <<"id">>, []),
+    #{hits := Hits} = beamr:cache_info(),
+    {ok, I} = beamr_nif:start_cached(W, infinity),
+    %% One hit for one start.
+    ?assertMatch(#{hits := H} when H =:= Hits + 1, beamr:cache_info()),
+    ?assertEqual({ok, [Id]}, beamr:call(I, <<"id">>, [])),
+    ?assertEqual({ok, <<"quick">>}, beamr:read(I, 16, 5)),
+    %% A fresh instance: the first one's writes are not seen.
+    ok = beamr:write(First, 16, <<"dirty">>),
+    {ok, J} = beamr:start(W),
+    ?assertEqual({ok, <<"quick">>}, beamr:read(J, 16, 5)),
+    ?assertEqual({error, {bad_timeout, soon}}, beamr_nif:start_cached(W, soon)).
+
+%% A start function runs guest code: such a start always goes to a dirty scheduler,
+%% and the start function runs for every instance.
+start_function_is_never_quick_test() ->
+    W = unique("(memory (export \"memory\") 1) (func $s i32.const 0 i32.const 7 i32.store8) (start $s)"),
+    {ok, A} = beamr:start(W),
+    {ok, B} = beamr:start(W),
+    ?assertEqual(not_cached, beamr_nif:start_cached(W, infinity)),
+    [?assertEqual({ok, <<7>>}, beamr:read(X, 0, 1)) || X <- [A, B]].
+
+%% Data segments past the bound may be copied at every start: not quick either.
+large_data_is_never_quick_test() ->
+    Big = binary:copy(<<"x">>, (1 bsl 20) + 1),
+    W = unique(["(memory 17) (data (i32.const 0) \"", Big, "\")"]),
+    {ok, _} = beamr:start(W),
+    {ok, _} = beamr:start(W),
+    ?assertEqual(not_cached, beamr_nif:start_cached(W, infinity)).
