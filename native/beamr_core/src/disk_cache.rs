@@ -3,8 +3,8 @@
 //! An artifact is a header followed by wasmtime's serialized module:
 //! magic `BEAMRAOT`, format version (u32), engine variant (u8), the SHA-256 of the
 //! engine's configuration (wasmtime's `precompile_compatibility_hash` plus beamr's and
-//! wasmtime's versions), the SHA-256 of the wasm source, the payload length (u64) and
-//! the payload's SHA-256; all integers little-endian.
+//! wasmtime's versions), the SHA-256 of the wasm source, the payload length (u64), the
+//! payload's SHA-256 and its CRC-32; all integers little-endian.
 //!
 //! Trust model. `Module::deserialize` runs whatever machine code the payload holds, so
 //! beamr only ever deserializes bytes it wrote itself: a file in the configured cache
@@ -13,7 +13,11 @@
 //! equals that of an artifact this node produced (by [`precompile`] in this run, or in
 //! its cache directory). The header checks (engine configuration, source hash, length,
 //! digest) catch stale, truncated and corrupted artifacts; the trust check catches
-//! artifacts from anyone else. Anything that fails is an error and is never executed;
+//! artifacts from anyone else. A file of the cache directory is trusted by where it
+//! is, so its payload is checked against the CRC-32 only (for accidental damage; six
+//! times cheaper than SHA-256 over the megabytes of a large module, which a node
+//! restart pays per image); an `aot` artifact, which comes from outside, against the
+//! SHA-256 its trust check stands on. Anything that fails is an error and is never executed;
 //! a cache file that fails is recompiled and rewritten.
 //!
 //! Layout and size. The configured directory is a root: artifacts live in a subfolder
@@ -39,13 +43,13 @@ use std::time::{Duration, SystemTime};
 use wasmtime::{Engine, Module};
 
 const MAGIC: &[u8; 8] = b"BEAMRAOT";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// The load-time rewrites a source goes through before compilation (see
 /// `module::prepare`, each with its revision): an artifact compiled under another list
 /// is another program.
 const LOAD_REWRITES: &[u8] = b"legacy-eh reserved-exports bulk-chunks-3";
-const HEADER: usize = 8 + 4 + 1 + 32 + 32 + 8 + 32;
+const HEADER: usize = 8 + 4 + 1 + 32 + 32 + 8 + 32 + 4;
 /// The wasmtime release beamr is built against (Cargo.toml pins it).
 const WASMTIME_VERSION: &str = "48.0.8";
 
@@ -278,6 +282,7 @@ fn wrap(engine: &Engine, variant: Variant, hash: &[u8; 32], payload: &[u8]) -> V
     out.extend_from_slice(hash);
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(&Sha256::digest(payload));
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     out.extend_from_slice(payload);
     out
 }
@@ -290,7 +295,16 @@ struct Checked<'a> {
     payload: &'a [u8],
 }
 
-fn check(artifact: &[u8]) -> Result<Checked<'_>, Error> {
+/// How a payload's integrity is checked (see the trust model above).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Integrity {
+    /// Against its SHA-256: an artifact from outside.
+    Digest,
+    /// Against its CRC-32: a file of the cache directory.
+    Crc,
+}
+
+fn check(artifact: &[u8], integrity: Integrity) -> Result<Checked<'_>, Error> {
     let bad = |m: &str| Error::Aot(m.to_string());
     if artifact.len() < HEADER || &artifact[..8] != MAGIC {
         return Err(bad("not a beamr artifact"));
@@ -306,11 +320,16 @@ fn check(artifact: &[u8]) -> Result<Checked<'_>, Error> {
     let hash: [u8; 32] = artifact[45..77].try_into().expect("32 bytes");
     let len = u64::from_le_bytes(artifact[77..85].try_into().expect("8 bytes"));
     let digest: [u8; 32] = artifact[85..117].try_into().expect("32 bytes");
+    let crc = u32::from_le_bytes(artifact[117..121].try_into().expect("4 bytes"));
     let payload = &artifact[HEADER..];
     if payload.len() as u64 != len {
         return Err(bad("truncated"));
     }
-    if Sha256::digest(payload).as_slice() != digest {
+    let intact = match integrity {
+        Integrity::Digest => Sha256::digest(payload).as_slice() == digest,
+        Integrity::Crc => crc32fast::hash(payload) == crc,
+    };
+    if !intact {
         return Err(bad("corrupted"));
     }
     Ok(Checked {
@@ -345,7 +364,7 @@ pub(crate) fn load_or_compile(
     };
     let path = path_for(&dir, variant, hash);
     if let Ok(bytes) = std::fs::read(&path) {
-        if let Ok(checked) = check(&bytes) {
+        if let Ok(checked) = check(&bytes, Integrity::Crc) {
             if checked.variant == variant && &checked.hash == hash {
                 if let Ok(module) = deserialize(engine, &checked) {
                     STATE.lock().hits += 1;
@@ -392,7 +411,7 @@ pub fn precompile(bytes: &[u8], variant: Variant) -> Result<Vec<u8>, Error> {
 
 /// The compiled module an `aot` artifact stands for, if every check passes.
 pub fn load_artifact(artifact: &[u8]) -> Result<Arc<CompiledModule>, Error> {
-    let checked = check(artifact)?;
+    let checked = check(artifact, Integrity::Digest)?;
     let trusted = {
         let state = STATE.lock();
         state.trusted.contains(&checked.digest)
@@ -400,7 +419,10 @@ pub fn load_artifact(artifact: &[u8]) -> Result<Arc<CompiledModule>, Error> {
                 let path = path_for(dir, checked.variant, &checked.hash);
                 std::fs::read(path)
                     .ok()
-                    .and_then(|own| check(&own).ok().map(|c| c.digest == checked.digest))
+                    .and_then(|own| {
+                        let own = check(&own, Integrity::Crc).ok()?;
+                        Some(own.digest == checked.digest)
+                    })
                     .unwrap_or(false)
             })
     };

@@ -223,28 +223,37 @@ pub(crate) fn describe_with(
     binding: Binding,
 ) -> Result<CompiledModule, Error> {
     let engine = module.engine().clone();
+    // Each `ty()` looks a function's type up in the engine's type registry (under its
+    // lock): once per item, so that loading a module with thousands of exports stays
+    // cheap.
     let imports: Vec<ImportDesc> = module
         .imports()
-        .map(|i| ImportDesc {
-            module: i.module().to_string(),
-            name: i.name().to_string(),
-            kind: Kind::of(&i.ty()),
-            signature: sig_of(&i.ty()),
-            results: match i.ty() {
-                ExternType::Func(f) => f.results().collect(),
-                _ => Box::default(),
-            },
-            ty: i.ty(),
+        .map(|i| {
+            let ty = i.ty();
+            ImportDesc {
+                module: i.module().to_string(),
+                name: i.name().to_string(),
+                kind: Kind::of(&ty),
+                signature: sig_of(&ty),
+                results: match &ty {
+                    ExternType::Func(f) => f.results().collect(),
+                    _ => Box::default(),
+                },
+                ty,
+            }
         })
         .collect();
     let exports = module
         .exports()
         .filter(|e| !crate::reserved_exports::is_reserved(e.name()))
-        .map(|e| ExportDesc {
-            name: e.name().to_string(),
-            kind: Kind::of(&e.ty()),
-            signature: sig_of(&e.ty()),
-            ty: e.ty(),
+        .map(|e| {
+            let ty = e.ty();
+            ExportDesc {
+                name: e.name().to_string(),
+                kind: Kind::of(&ty),
+                signature: sig_of(&ty),
+                ty,
+            }
         })
         .collect();
 

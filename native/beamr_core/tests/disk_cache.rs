@@ -65,7 +65,7 @@ fn disk_cache_and_artifacts() {
     // A well-formed artifact this node never produced (payload changed and its digest
     // recomputed, so every header check passes) is refused by the trust check.
     let mut forged = artifact.clone();
-    let payload_at = 117;
+    let payload_at = 121;
     let flip = payload_at + (forged.len() - payload_at) / 2;
     forged[flip] ^= 1;
     let digest = Sha256::digest(&forged[payload_at..]);
