@@ -50,8 +50,8 @@ const VERSION: u32 = 2;
 /// is another program.
 const LOAD_REWRITES: &[u8] = b"legacy-eh reserved-exports bulk-chunks-3";
 const HEADER: usize = 8 + 4 + 1 + 32 + 32 + 8 + 32 + 4;
-/// The wasmtime release beamr is built against (Cargo.toml pins it).
-const WASMTIME_VERSION: &str = "48.0.8";
+/// The wasmtime release beamr is built against (as Cargo.lock has it; a test checks).
+pub const WASMTIME_VERSION: &str = "48.0.11";
 
 /// The cache directory's default byte budget: 1 GiB.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;

@@ -86,3 +86,16 @@ fn disk_cache_and_artifacts() {
     assert_eq!(info().dir, None);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The version named in artifacts and in the cache's folder is the wasmtime in use.
+#[test]
+fn wasmtime_version_is_the_locked_one() {
+    let lock =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock")).unwrap();
+    let locked = lock
+        .split("[[package]]")
+        .find(|p| p.contains("\nname = \"wasmtime\"\n"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map(|v| v.trim_matches('"').to_string());
+    assert_eq!(locked.as_deref(), Some(disk_cache::WASMTIME_VERSION));
+}

@@ -35,7 +35,10 @@ struct Seen {
 }
 
 static SEEN: Mutex<VecDeque<Seen>> = Mutex::new(VecDeque::new());
-static SMALL: Mutex<VecDeque<(Box<[u8]>, [u8; 32])>> = Mutex::new(VecDeque::new());
+/// A small binary's bytes and their hash.
+type SmallSeen = (Box<[u8]>, [u8; 32]);
+
+static SMALL: Mutex<VecDeque<SmallSeen>> = Mutex::new(VecDeque::new());
 
 /// The SHA-256 of a small binary's bytes, remembered for the last few.
 fn small_hash(bytes: &[u8]) -> [u8; 32] {
