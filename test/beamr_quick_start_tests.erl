@@ -43,3 +43,34 @@ large_data_is_never_quick_test() ->
     {ok, _} = beamr:start(W),
     {ok, _} = beamr:start(W),
     ?assertEqual(not_cached, beamr_nif:start_cached(W, infinity)).
+
+%% Quick starts of a large image (memory64, a 512 KB data segment, 2000 functions)
+%% never hold the normal scheduler they run on: the system monitor sees no long
+%% schedule of this process at 5 ms over 200 starts.
+large_image_quick_starts_hold_no_scheduler_test_() ->
+    {timeout, 120, fun large_image_quick_starts_hold_no_scheduler/0}.
+
+large_image_quick_starts_hold_no_scheduler() ->
+    Data = binary:copy(<<"beamr!!!">>, 64 * 1024),
+    Funcs = [io_lib:format("(func (export \"f~b\") (param i64) (result i64) local.get 0 i64.const ~b i64.add)~n",
+                           [K, K]) || K <- lists:seq(1, 2000)],
+    {ok, W} = beamr:wat_to_wasm(iolist_to_binary(
+        [unique(["(memory i64 192) (data (i64.const 4096) \"", Data, "\")\n", Funcs])])),
+    {ok, _} = beamr:start(W),
+    {ok, I} = beamr_nif:start_cached(W, infinity),
+    ?assertEqual({ok, [8]}, beamr:call(I, <<"f1">>, [7])),
+    Self = self(),
+    Previous = erlang:system_monitor(self(), [{long_schedule, 5}]),
+    try
+        [begin {ok, X} = beamr:start(W), ok = beamr:stop(X) end || _ <- lists:seq(1, 200)]
+    after
+        erlang:system_monitor(Previous)
+    end,
+    Reports = receive_reports([]),
+    ?assertEqual([], [R || {monitor, Pid, long_schedule, _} = R <- Reports, Pid =:= Self]),
+    ?assertEqual(not_cached, beamr_nif:start_cached(binary:copy(W), infinity)).
+
+receive_reports(Acc) ->
+    receive {monitor, _, long_schedule, _} = R -> receive_reports([R | Acc])
+    after 0 -> Acc
+    end.
