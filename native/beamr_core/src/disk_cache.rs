@@ -14,10 +14,10 @@
 //! its cache directory). The header checks (engine configuration, source hash, length,
 //! digest) catch stale, truncated and corrupted artifacts; the trust check catches
 //! artifacts from anyone else. A file of the cache directory is trusted by where it
-//! is, so its payload is checked against the CRC-32 only (for accidental damage; six
-//! times cheaper than SHA-256 over the megabytes of a large module, which a node
-//! restart pays per image); an `aot` artifact, which comes from outside, against the
-//! SHA-256 its trust check stands on. Anything that fails is an error and is never executed;
+//! is, so its payload is checked against the CRC-32 only, for accidental damage (much
+//! cheaper than SHA-256 over the megabytes of a large module, which a node restart
+//! pays per image); an `aot` artifact, which comes from outside, against the SHA-256
+//! its trust check stands on. Anything that fails is an error and is never executed;
 //! a cache file that fails is recompiled and rewritten.
 //!
 //! Layout and size. The configured directory is a root: artifacts live in a subfolder
