@@ -152,9 +152,18 @@ start(Module, Opts) when (is_binary(Module) orelse is_reference(Module)), is_map
         {{ok, []}, plain, false} when is_binary(Module) ->
             case module_size(Module) of
                 ok ->
-                    Instantiate = fun(M) -> beamr_nif:instantiate(M, remaining(Deadline), [],
-                                                                  nif_opts(plain)) end,
-                    started(beamr_nif:start(Module, Timeout), Deadline, Instantiate);
+                    %% A cached module that starts in microseconds starts right here;
+                    %% anything else (compiling, a start function) on a dirty scheduler.
+                    case beamr_nif:start_cached(Module, Timeout) of
+                        not_cached ->
+                            Instantiate = fun(M) ->
+                                                  beamr_nif:instantiate(M, remaining(Deadline),
+                                                                        [], nif_opts(plain))
+                                          end,
+                            started(beamr_nif:start(Module, Timeout), Deadline, Instantiate);
+                        Started ->
+                            Started
+                    end;
                 Error ->
                     Error
             end;
@@ -484,9 +493,12 @@ cache_info() ->
 clear_cache() ->
     beamr_nif:clear_cache().
 
-%% @doc Sets the on-disk cache directory of precompiled modules (`undefined' turns it
-%% off). The application sets it at start from its env key `module_cache_dir'.
-%% Whoever can write to the directory can run code in this VM.
+%% @doc Sets the root directory of the on-disk cache of compiled modules (`undefined'
+%% turns it off); artifacts go into a subfolder naming beamr's, wasmtime's and the
+%% artifact format's versions, which must be writable (else `{error, {aot, Why}}' and
+%% the cache is off). The application sets it at start from its env key
+%% `module_cache_dir' (see {@link beamr_app}). Whoever can write to the directory can
+%% run code in this VM.
 %%
 %% ```
 %% Dir = filename:join(["/tmp", "beamr-doc-" ++ os:getpid()]),

@@ -1,4 +1,12 @@
-%%% @doc The beamr application: starts {@link beamr_sup}.
+%%% @doc The beamr application: applies its environment (module cache, memory budget)
+%%% and starts {@link beamr_sup}.
+%%%
+%%% Environment keys: `module_cache_dir' (the on-disk module cache's root directory,
+%%% default `filename:basedir(user_cache, "beamr")'; `false' turns the cache off),
+%%% `module_cache_max_bytes' (its byte budget, default 1 GiB, least recently used
+%%% artifacts evicted past it), `memory_budget' (see {@link beamr:set_memory_budget/1}).
+%%% A cache directory that cannot be written is logged once and leaves the cache off;
+%%% it never fails the start.
 -module(beamr_app).
 -behaviour(application).
 
@@ -7,10 +15,7 @@
 
 -spec start(application:start_type(), term()) -> {ok, pid()} | {error, term()}.
 start(_Type, _Args) ->
-    case application:get_env(beamr, module_cache_dir) of
-        {ok, Dir} -> ok = beamr:set_module_cache_dir(Dir);
-        undefined -> ok
-    end,
+    ok = module_cache(),
     case application:get_env(beamr, memory_budget) of
         {ok, Bytes} -> ok = beamr:set_memory_budget(Bytes);
         undefined -> ok
@@ -24,6 +29,36 @@ start(_Type, _Args) ->
 -spec stop(term()) -> ok.
 stop(_State) ->
     ok.
+
+%% Configures the on-disk module cache from the environment; never fails.
+module_cache() ->
+    case application:get_env(beamr, module_cache_max_bytes) of
+        {ok, Max} when is_integer(Max), Max >= 0, Max < 1 bsl 64 ->
+            ok = beamr_nif:set_cache_max_bytes(Max);
+        {ok, Bad} ->
+            logger:warning("beamr: module_cache_max_bytes ~0p is no byte count; "
+                           "the default budget applies", [Bad]);
+        undefined ->
+            ok
+    end,
+    case application:get_env(beamr, module_cache_dir, default) of
+        false ->
+            beamr:set_module_cache_dir(undefined);
+        default ->
+            cache_dir(filename:basedir(user_cache, "beamr"));
+        Dir ->
+            cache_dir(Dir)
+    end.
+
+cache_dir(Dir) ->
+    case beamr:set_module_cache_dir(Dir) of
+        ok ->
+            ok;
+        {error, Reason} ->
+            logger:warning("beamr: module cache directory ~0p unusable (~0p); "
+                           "the on-disk module cache is off", [Dir, Reason]),
+            beamr:set_module_cache_dir(undefined)
+    end.
 
 %% @doc Starts the beamr application unless `Table', an ETS table one of its servers
 %% owns, already exists: for API functions called before the application started.

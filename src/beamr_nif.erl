@@ -4,10 +4,10 @@
 %%% function here is replaced by its native implementation when the module loads.
 -module(beamr_nif).
 
--export([start/2, imports/1, exports/1, call/4, resume/2, resume_again/2, fail_import/2, proceed/1,
+-export([start/2, start_cached/2, imports/1, exports/1, call/4, resume/2, resume_again/2, fail_import/2, proceed/1,
          size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
          start_aot/3, precompile/2, serialize/1, deserialize/2,
-         call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1,
+         call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1, set_cache_max_bytes/1,
          memory_budget/0, set_memory_budget/1,
          compilations/0]).
 -export([compile_module/2, module_hash/1, module_count/0, delete_module/1, instantiate/4,
@@ -17,10 +17,10 @@
 
 -on_load(init/0).
 
--nifs([start/2, imports/1, exports/1, call/4, resume/2, resume_again/2, fail_import/2, proceed/1,
+-nifs([start/2, start_cached/2, imports/1, exports/1, call/4, resume/2, resume_again/2, fail_import/2, proceed/1,
        size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
        start_aot/3, precompile/2, serialize/1, deserialize/2,
-         call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1,
+         call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1, set_cache_max_bytes/1,
          memory_budget/0, set_memory_budget/1,
          compilations/0]).
 -nifs([compile_module/2, module_hash/1, module_count/0, delete_module/1, instantiate/4,
@@ -56,6 +56,8 @@ priv_dir() ->
 
 -spec start(binary(), timeout()) -> start_step().
 start(_Bytes, _Timeout) -> ?NOT_LOADED.
+-spec start_cached(binary(), timeout()) -> {ok, instance()} | {error, term()} | not_cached.
+start_cached(_Bytes, _Timeout) -> ?NOT_LOADED.
 -spec imports(instance()) -> [{atom(), binary(), binary(), binary()}].
 imports(_I) -> ?NOT_LOADED.
 -spec exports(instance()) -> [{atom(), binary(), binary()}].
@@ -167,5 +169,7 @@ set_memory_budget(_Bytes) -> ?NOT_LOADED.
 clear_cache() -> ?NOT_LOADED.
 -spec set_cache_dir(binary() | undefined) -> ok | {error, term()}.
 set_cache_dir(_Dir) -> ?NOT_LOADED.
+-spec set_cache_max_bytes(non_neg_integer()) -> ok.
+set_cache_max_bytes(_Bytes) -> ?NOT_LOADED.
 -spec compilations() -> non_neg_integer().
 compilations() -> ?NOT_LOADED.

@@ -42,3 +42,20 @@ other_bytes_of_the_same_size_are_their_own_module_test() ->
          {ok, M} = beamr:compile(W),
          ?assertEqual(crypto:hash(sha256, W), beamr:module_hash(M))
      end || C <- lists:seq($e, $z)].
+
+%% Small binaries are remembered by a copy of their bytes: the same size with other
+%% bytes is another module, on the quick start path as on the compiling one, through
+%% more binaries than are remembered, again and again.
+small_binaries_are_their_own_modules_test() ->
+    Small = fun(C) -> iolist_to_binary(io_lib:format(
+                          "(module (func (export \"first\") (result i32) i32.const ~3..0b))", [C]))
+            end,
+    Codes = lists:seq(100, 130),
+    ?assertEqual(1, length(lists:usort([byte_size(Small(C)) || C <- Codes]))),
+    [begin
+         W = Small(C),
+         {ok, I} = beamr:start(W),
+         ?assertEqual({ok, [C]}, beamr:call(I, <<"first">>, [])),
+         {ok, M} = beamr:compile(W),
+         ?assertEqual(crypto:hash(sha256, W), beamr:module_hash(M))
+     end || _ <- [1, 2, 3], C <- Codes].

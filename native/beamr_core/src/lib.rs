@@ -32,6 +32,7 @@ pub mod reserved_exports;
 mod rewrite;
 pub mod snapshot;
 pub mod stacks;
+pub mod start_cost;
 mod typed;
 pub mod value;
 mod zero_pages;

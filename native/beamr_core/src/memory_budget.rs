@@ -17,9 +17,13 @@ static BUDGET: AtomicU64 = AtomicU64::new(u64::MAX);
 static USED: AtomicU64 = AtomicU64::new(0);
 
 /// Half of the machine's physical memory (or of 4 GiB where it cannot be read).
+/// Read once: every start and growth consults it, and the query is a system call.
 pub fn default_budget() -> u64 {
-    let (num, den) = DEFAULT_FRACTION;
-    physical_memory().unwrap_or(4 << 30) / den * num
+    static DEFAULT: once_cell::sync::OnceCell<u64> = once_cell::sync::OnceCell::new();
+    *DEFAULT.get_or_init(|| {
+        let (num, den) = DEFAULT_FRACTION;
+        physical_memory().unwrap_or(4 << 30) / den * num
+    })
 }
 
 #[cfg(unix)]

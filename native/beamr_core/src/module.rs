@@ -10,7 +10,7 @@ use crate::emscripten;
 use crate::engine::{engine_for, Variant};
 use crate::error::Error;
 use crate::host_import::{self, Binding};
-use crate::initial_tables::InitialTables;
+use crate::initial_tables::{InitialTables, TableInit};
 use crate::instance::Host;
 use crate::reserved_exports::StateExports;
 use crate::value::signature;
@@ -18,7 +18,7 @@ use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use wasmtime::{ExternType, InstancePre, Linker, Module, ValType};
 
@@ -102,6 +102,11 @@ pub struct CompiledModule {
     /// Where the initial contents of the module's own memory end, when known (see
     /// `memory_extent.rs`).
     memory_extent: Option<u64>,
+    /// Instantiation is bounded and short (see `start_cost.rs`), imports permitting.
+    quick_start: bool,
+    /// An instance was made: wasmtime's per-module setup (the copy-on-write memory
+    /// image) is done, so the next starts do only per-instance work.
+    instantiated: AtomicBool,
 }
 
 impl CompiledModule {
@@ -141,6 +146,20 @@ impl CompiledModule {
     pub fn memory_extent(&self) -> Option<u64> {
         self.memory_extent
     }
+
+    /// Whether an instance of this module starts in a few microseconds: it runs no
+    /// start function, its segments are small (see `start_cost.rs`), it needs no
+    /// linking, and an instance of it was made before.
+    pub fn starts_quickly(&self) -> bool {
+        self.quick_start && self.pre.is_some() && self.instantiated.load(Ordering::Relaxed)
+    }
+
+    /// Records that an instance was made (see [`CompiledModule::starts_quickly`]).
+    pub(crate) fn note_instantiated(&self) {
+        if !self.instantiated.load(Ordering::Relaxed) {
+            self.instantiated.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 fn sig_of(ty: &ExternType) -> String {
@@ -158,9 +177,13 @@ fn build(bytes: &[u8], hash: [u8; 32], variant: Variant) -> Result<CompiledModul
     })
     .map_err(|e| crate::proposals::explain(e, bytes, variant.optional))?;
     let mut compiled = describe(module, hash, variant, InitialTables::derive(bytes))?;
-    compiled.memory_extent = wat::parse_bytes(bytes)
-        .ok()
-        .and_then(|wasm| crate::memory_extent::initial_extent(&wasm));
+    if let Ok(wasm) = wat::parse_bytes(bytes) {
+        compiled.memory_extent = crate::memory_extent::initial_extent(&wasm);
+        // A table whose initial contents are unknown is read at every start.
+        let tables_known = (compiled.state_exports.tables.iter())
+            .all(|(i, _)| matches!(compiled.initial_tables.table(*i), TableInit::Known(_)));
+        compiled.quick_start = tables_known && crate::start_cost::quick(&wasm);
+    }
     Ok(compiled)
 }
 
@@ -200,28 +223,37 @@ pub(crate) fn describe_with(
     binding: Binding,
 ) -> Result<CompiledModule, Error> {
     let engine = module.engine().clone();
+    // Each `ty()` looks a function's type up in the engine's type registry (under its
+    // lock): once per item, so that loading a module with thousands of exports stays
+    // cheap.
     let imports: Vec<ImportDesc> = module
         .imports()
-        .map(|i| ImportDesc {
-            module: i.module().to_string(),
-            name: i.name().to_string(),
-            kind: Kind::of(&i.ty()),
-            signature: sig_of(&i.ty()),
-            results: match i.ty() {
-                ExternType::Func(f) => f.results().collect(),
-                _ => Box::default(),
-            },
-            ty: i.ty(),
+        .map(|i| {
+            let ty = i.ty();
+            ImportDesc {
+                module: i.module().to_string(),
+                name: i.name().to_string(),
+                kind: Kind::of(&ty),
+                signature: sig_of(&ty),
+                results: match &ty {
+                    ExternType::Func(f) => f.results().collect(),
+                    _ => Box::default(),
+                },
+                ty,
+            }
         })
         .collect();
     let exports = module
         .exports()
         .filter(|e| !crate::reserved_exports::is_reserved(e.name()))
-        .map(|e| ExportDesc {
-            name: e.name().to_string(),
-            kind: Kind::of(&e.ty()),
-            signature: sig_of(&e.ty()),
-            ty: e.ty(),
+        .map(|e| {
+            let ty = e.ty();
+            ExportDesc {
+                name: e.name().to_string(),
+                kind: Kind::of(&ty),
+                signature: sig_of(&ty),
+                ty,
+            }
         })
         .collect();
 
@@ -268,6 +300,8 @@ pub(crate) fn describe_with(
         initial_tables: Arc::new(initial_tables),
         state_exports: StateExports::of(&module),
         memory_extent: None,
+        quick_start: false,
+        instantiated: AtomicBool::new(false),
         module,
     })
 }
@@ -343,6 +377,25 @@ pub fn compile_missed(
     let compiled = Arc::new(build(bytes, hash, variant)?);
     insert(compiled.clone());
     Ok(compiled)
+}
+
+/// The cached compilation of SHA-256 `hash` for `variant` if it
+/// [starts quickly](CompiledModule::starts_quickly), counted as a hit; `None` (and
+/// nothing counted) otherwise.
+pub fn cached_quick(hash: &[u8; 32], variant: Variant) -> Option<Arc<CompiledModule>> {
+    let key = (variant, *hash);
+    let mut cache = CACHE.lock();
+    let found = cache
+        .modules
+        .get(&key)
+        .filter(|m| m.starts_quickly())?
+        .clone();
+    cache.hits += 1;
+    if let Some(pos) = cache.order.iter().position(|h| *h == key) {
+        cache.order.remove(pos);
+        cache.order.push_back(key);
+    }
+    Some(found)
 }
 
 /// Adds a compiled module to the in-memory cache, evicting the least recently used.

@@ -29,7 +29,9 @@ fn disk_cache_and_artifacts() {
     Instance::new(module, None).unwrap();
 
     // A corrupted cache file is recompiled, not executed.
-    let file = std::fs::read_dir(&dir)
+    let versioned = info().dir.unwrap();
+    assert!(versioned.starts_with(&dir), "artifacts live under the root");
+    let file = std::fs::read_dir(&versioned)
         .unwrap()
         .next()
         .unwrap()
@@ -63,7 +65,7 @@ fn disk_cache_and_artifacts() {
     // A well-formed artifact this node never produced (payload changed and its digest
     // recomputed, so every header check passes) is refused by the trust check.
     let mut forged = artifact.clone();
-    let payload_at = 117;
+    let payload_at = 121;
     let flip = payload_at + (forged.len() - payload_at) / 2;
     forged[flip] ^= 1;
     let digest = Sha256::digest(&forged[payload_at..]);
@@ -75,4 +77,25 @@ fn disk_cache_and_artifacts() {
     }
     disk_cache::set_dir(None).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+
+    // A directory that cannot be created is an error and leaves the cache off.
+    disk_cache::set_dir(Some(dir.clone())).unwrap();
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(disk_cache::set_dir(Some(file.join("cache"))).is_err());
+    assert_eq!(info().dir, None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The version named in artifacts and in the cache's folder is the wasmtime in use.
+#[test]
+fn wasmtime_version_is_the_locked_one() {
+    let lock =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock")).unwrap();
+    let locked = lock
+        .split("[[package]]")
+        .find(|p| p.contains("\nname = \"wasmtime\"\n"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map(|v| v.trim_matches('"').to_string());
+    assert_eq!(locked.as_deref(), Some(disk_cache::WASMTIME_VERSION));
 }

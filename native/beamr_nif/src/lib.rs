@@ -56,6 +56,23 @@ fn start<'a>(env: Env<'a>, bytes: Binary<'a>, timeout: Term<'a>) -> Term<'a> {
     }
 }
 
+/// `start_cached(Bytes, Timeout) -> {ok, Instance} | {error, Reason} | not_cached`:
+/// on a normal scheduler, starts an instance of bytes whose compilation is cached and
+/// [starts quickly](beamr_core::CompiledModule::starts_quickly), which takes
+/// microseconds; `not_cached` sends the caller to [`start`], on a dirty scheduler.
+#[rustler::nif]
+fn start_cached<'a>(env: Env<'a>, bytes: Binary<'a>, timeout: Term<'a>) -> Term<'a> {
+    let Ok(deadline) = deadline(timeout) else {
+        return bad_timeout(env, timeout);
+    };
+    let quick = image_hash::cheap_hash_of(&bytes)
+        .and_then(|hash| beamr_core::module::cached_quick(&hash, beamr_core::Variant::DEFAULT));
+    match quick {
+        Some(module) => started(env, Instance::new(module, deadline)),
+        None => atoms::not_cached().encode(env),
+    }
+}
+
 /// `{ok, Instance}` for a new instance, or the error that kept it from starting.
 pub(crate) fn started<'a>(env: Env<'a>, made: Result<Instance, Error>) -> Term<'a> {
     match made {

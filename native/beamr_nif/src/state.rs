@@ -97,7 +97,8 @@ fn fuel_consumed<'a>(env: Env<'a>, handle: Handle) -> Term<'a> {
     })
 }
 
-/// `cache_info() -> #{modules, hits, misses, disk => #{dir, files, bytes, hits, misses}}`.
+/// `cache_info() -> #{modules, hits, misses, disk => #{dir, files, bytes, max_bytes,
+/// hits, misses, evictions}}`.
 #[rustler::nif(schedule = "DirtyIo")]
 fn cache_info(env: Env) -> Term {
     let mem = memory_cache_info();
@@ -112,8 +113,10 @@ fn cache_info(env: Env) -> Term {
             (atoms::dir().encode(env), dir),
             (atoms::files().encode(env), disk.files.encode(env)),
             (atoms::bytes().encode(env), disk.bytes.encode(env)),
+            (atoms::max_bytes().encode(env), disk.max_bytes.encode(env)),
             (atoms::hits().encode(env), disk.hits.encode(env)),
             (atoms::misses().encode(env), disk.misses.encode(env)),
+            (atoms::evictions().encode(env), disk.evictions.encode(env)),
         ],
     );
     let map = Term::map_from_pairs(
@@ -153,6 +156,14 @@ fn set_cache_dir<'a>(env: Env<'a>, dir: Term<'a>) -> Term<'a> {
         Ok(()) => atoms::ok().encode(env),
         Err(e) => terms::core_error(env, &e),
     }
+}
+
+/// `set_cache_max_bytes(Bytes) -> ok`: the disk cache's byte budget; what no longer
+/// fits is evicted at once.
+#[rustler::nif(schedule = "DirtyIo")]
+fn set_cache_max_bytes(bytes: u64) -> rustler::Atom {
+    disk_cache::set_max_bytes(bytes);
+    atoms::ok()
 }
 
 /// `memory_budget() -> {Budget, Used}`: the node-wide linear memory budget and what

@@ -154,6 +154,7 @@ impl Starting {
             },
         })?;
         shared.set_deadline(None);
+        module.note_instantiated();
         store.data_mut().emscripten.set_instance(handle);
         let memory = default_memory(&mut store, &handle, &module).or(imported_memory);
         let state_refs = state_refs(&mut store, &handle, &module);
