@@ -1,5 +1,5 @@
 # beamr: the two set-up commands are `make demo` and `make test`.
-.PHONY: all deps build demo test bench icount lint shell clean
+.PHONY: all deps build demo test bench icount lint fuzz shell clean
 
 all: build
 
@@ -33,6 +33,11 @@ lint: deps
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	rebar3 dialyzer
+
+# Coverage-guided fuzzing: every target in fuzz/ for FUZZ_SECONDS each (default 60);
+# fails on any finding. Installs cargo-fuzz from crates.io when missing.
+fuzz: deps
+	sh fuzz/run.sh
 
 shell: build
 	rebar3 shell

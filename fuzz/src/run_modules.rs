@@ -1,0 +1,152 @@
+//! Generated modules start and run: compiled by beamr (load-time rewrites included),
+//! started and every exported function called with generated arguments, on either
+//! engine, bounded by a deadline (and fuel on the deterministic engine). Traps,
+//! timeouts and running out of fuel are fine; a module that validates with beamr's
+//! features must compile, a call must end in its declared result types or a runtime
+//! error (never another kind of error, a panic or an abort), and the instance's
+//! snapshot restores into a fresh instance exactly, or is refused as unsupported.
+
+use super::{drive, smith};
+use arbitrary::Unstructured;
+use beamr_core::legacy_eh::engine_features;
+use beamr_core::{
+    compile_for, Error, Instance, Kind, Options, SnapshotError, Target, Val, ValType,
+};
+use std::time::{Duration, Instant};
+use wasmparser::Validator;
+
+/// How long starting an instance or one call may run.
+const BOUND: Duration = Duration::from_millis(100);
+/// The fuel of one call on the deterministic engine.
+const FUEL: u64 = 1_000_000;
+
+pub fn check(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(deterministic) = u.arbitrary::<bool>() else {
+        return;
+    };
+    let Ok(wasm) = smith::module(&mut u, 8) else {
+        return;
+    };
+    if Validator::new_with_features(engine_features())
+        .validate_all(&wasm)
+        .is_err()
+    {
+        return;
+    }
+    let options = Options {
+        max_memory: 64 << 20,
+        max_table_elements: 10_000,
+        deterministic,
+    };
+    let module = compile_for(&wasm, options.variant())
+        .unwrap_or_else(|e| panic!("a valid module was refused: {e}"));
+    let start = |deadline| Instance::with_options(module.clone(), Some(deadline), &options);
+    let mut instance = match start(Instant::now() + BOUND) {
+        Ok(i) => i,
+        Err(e) => {
+            assert!(
+                matches!(
+                    e,
+                    Error::Instantiate(_)
+                        | Error::ImportDuringStart { .. }
+                        | Error::Trap(_)
+                        | Error::Timeout
+                        | Error::OutOfFuel
+                ),
+                "start failed with {e:?}"
+            );
+            return;
+        }
+    };
+    for export in module.exports() {
+        if export.kind != Kind::Func {
+            continue;
+        }
+        let callee = instance
+            .resolve(Target::Name(&export.name))
+            .expect("an exported function resolves");
+        let Some(args) = callee
+            .params
+            .iter()
+            .map(|t| arg(&mut u, t))
+            .collect::<Option<Vec<Val>>>()
+        else {
+            continue;
+        };
+        if deterministic {
+            instance.set_fuel_budget(Some(FUEL)).unwrap();
+        }
+        let deadline = Instant::now() + BOUND;
+        match drive::call(&mut instance, &export.name, args, Some(deadline)) {
+            Ok(results) => {
+                let wasmtime::ExternType::Func(ty) = &export.ty else {
+                    unreachable!("a function export")
+                };
+                let types: Vec<ValType> = ty.results().collect();
+                assert_eq!(results.len(), types.len(), "{}: result count", export.name);
+                for (v, t) in results.iter().zip(&types) {
+                    assert!(fits(v, t), "{}: result {v:?} is no {t}", export.name);
+                }
+            }
+            Err(e) => assert!(
+                matches!(
+                    e,
+                    Error::Trap(_) | Error::Timeout | Error::OutOfFuel | Error::ImportAborted(_)
+                ),
+                "{}: failed with {e:?}",
+                export.name
+            ),
+        }
+    }
+    snapshot_round_trip(&mut instance, || start(Instant::now() + BOUND).ok());
+}
+
+fn snapshot_round_trip(i: &mut Instance, fresh: impl FnOnce() -> Option<Instance>) {
+    let snap = match i.serialize() {
+        Ok(s) => s,
+        Err(e) => {
+            assert!(
+                matches!(e, Error::Snapshot(SnapshotError::Unsupported(_))),
+                "serialize failed with {e:?}"
+            );
+            return;
+        }
+    };
+    // A start function that timed out this time is no finding.
+    let Some(mut other) = fresh() else {
+        return;
+    };
+    other
+        .deserialize(&snap)
+        .unwrap_or_else(|e| panic!("a snapshot of the same module was refused: {e:?}"));
+    assert!(
+        other.serialize().unwrap() == snap,
+        "a restored snapshot serializes differently"
+    );
+}
+
+/// A generated argument of type `t`; null for nullable references, `None` for the rest.
+fn arg(u: &mut Unstructured, t: &ValType) -> Option<Val> {
+    Some(match t {
+        ValType::I32 => Val::I32(u.arbitrary().unwrap_or(0)),
+        ValType::I64 => Val::I64(u.arbitrary().unwrap_or(0)),
+        ValType::F32 => Val::F32(u.arbitrary().unwrap_or(0)),
+        ValType::F64 => Val::F64(u.arbitrary().unwrap_or(0)),
+        ValType::V128 => Val::V128(u.arbitrary::<u128>().unwrap_or(0).into()),
+        ValType::Ref(_) => return drive::zero(t),
+    })
+}
+
+/// Whether a result is of its declared type (references by kind only).
+fn fits(v: &Val, t: &ValType) -> bool {
+    match (v, t) {
+        (Val::I32(_), ValType::I32)
+        | (Val::I64(_), ValType::I64)
+        | (Val::F32(_), ValType::F32)
+        | (Val::F64(_), ValType::F64)
+        | (Val::V128(_), ValType::V128) => true,
+        (v, ValType::Ref(r)) => v.ref_().is_some_and(|x| r.is_nullable() || !x.is_null()),
+        _ => false,
+    }
+}
