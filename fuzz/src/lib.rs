@@ -5,6 +5,7 @@
 //! `native/beamr_core/tests/fuzz_replay.rs`), so this crate uses nothing of
 //! libFuzzer's: only beamr_core, wasmtime and the wasm tool crates.
 
+pub mod compile;
 pub mod drive;
 pub mod legacy_eh;
 pub mod rewrites;

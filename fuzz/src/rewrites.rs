@@ -273,22 +273,12 @@ fn side(wasm: &[u8]) -> (Option<Side>, Outcome) {
     let mut store = Store::new(engine(), limits);
     store.limiter(|l| l);
     store.set_fuel(FUEL).unwrap();
-    let made = Instance::new(&mut store, &module, &[]);
-    let o = outcome(
-        &mut store,
-        made.as_ref().map(|_| ()).map_err(|e| anyhow_like(e)),
-        |_| Vec::new(),
-    );
-    match made {
-        Ok(instance) => (Some(Side { store, instance }), o),
-        Err(_) => (None, o),
-    }
-}
-
-fn anyhow_like(e: &wasmtime::Error) -> wasmtime::Error {
-    match e.downcast_ref::<Trap>() {
-        Some(t) => wasmtime::Error::new(*t),
-        None => wasmtime::Error::msg(format!("{e:#}")),
+    match Instance::new(&mut store, &module, &[]) {
+        Ok(instance) => (Some(Side { store, instance }), Outcome::Values(Vec::new())),
+        Err(e) => {
+            let o = outcome::<()>(&mut store, Err(e), |_| Vec::new());
+            (None, o)
+        }
     }
 }
 

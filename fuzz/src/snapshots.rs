@@ -88,8 +88,8 @@ pub fn instance(m: usize) -> Instance {
 /// memory image.
 pub fn seeds() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for m in 0..MODULES.len() {
-        let module = compile(MODULES[m].as_bytes()).unwrap();
+    for (m, wat) in MODULES.iter().enumerate() {
+        let module = compile(wat.as_bytes()).unwrap();
         let mut fresh = Instance::with_options(module, None, &options()).unwrap();
         for snap in [fresh.serialize().unwrap(), instance(m).serialize().unwrap()] {
             out.push([&[m as u8][..], &snap].concat());
@@ -182,6 +182,9 @@ pub fn check(data: &[u8]) {
     drive::call(&mut i, "setup", Vec::<Val>::new(), None).expect("setup after restore");
 }
 
+/// A table's entries that differ from its initial contents: slot and reference.
+pub type Entries = Vec<(u64, Vec<u8>)>;
+
 /// A snapshot as the format describes it, memory expanded.
 #[derive(Debug, PartialEq)]
 pub struct Decoded {
@@ -189,7 +192,7 @@ pub struct Decoded {
     /// By index (the last entry wins): type tag and value bytes.
     pub globals: BTreeMap<u32, (u8, Vec<u8>)>,
     /// By index: size and the entries differing from the initial table (slot, ref).
-    pub tables: BTreeMap<u32, (u64, Vec<(u64, Vec<u8>)>)>,
+    pub tables: BTreeMap<u32, (u64, Entries)>,
     pub memory: Option<Vec<u8>>,
 }
 
@@ -251,7 +254,7 @@ pub fn decode(bytes: &[u8]) -> Option<Decoded> {
     for _ in 0..c.u32()? {
         let index = c.u32()?;
         let size = c.u64()?;
-        let mut entries: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut entries: Entries = Vec::new();
         for _ in 0..c.u32()? {
             let slot = c.u64()?;
             if slot >= size || entries.last().is_some_and(|(s, _)| *s >= slot) {

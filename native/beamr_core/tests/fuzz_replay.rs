@@ -8,13 +8,6 @@ mod checks;
 
 use std::path::{Path, PathBuf};
 
-const TARGETS: [(&str, fn(&[u8])); 4] = [
-    ("legacy_eh", checks::legacy_eh::check),
-    ("rewrites", checks::rewrites::check),
-    ("snapshots", checks::snapshots::check),
-    ("run_modules", checks::run_modules::check),
-];
-
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
 }
@@ -49,30 +42,45 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
 }
 
 #[test]
+fn compile_corpus() {
+    assert!(
+        replay("compile", checks::compile::check) > 0,
+        "no compile corpus"
+    );
+}
+
+#[test]
 fn legacy_eh_corpus() {
-    assert!(replay("legacy_eh", TARGETS[0].1) > 0, "no legacy_eh corpus");
+    assert!(
+        replay("legacy_eh", checks::legacy_eh::check) > 0,
+        "no legacy_eh corpus"
+    );
 }
 
 #[test]
 fn rewrites_corpus() {
-    assert!(replay("rewrites", TARGETS[1].1) > 0, "no rewrites corpus");
+    assert!(
+        replay("rewrites", checks::rewrites::check) > 0,
+        "no rewrites corpus"
+    );
 }
 
 #[test]
 fn snapshots_corpus() {
-    assert!(replay("snapshots", TARGETS[2].1) > 0, "no snapshots corpus");
+    assert!(
+        replay("snapshots", checks::snapshots::check) > 0,
+        "no snapshots corpus"
+    );
 }
 
 #[test]
 fn run_modules_corpus() {
     assert!(
-        replay("run_modules", TARGETS[3].1) > 0,
+        replay("run_modules", checks::run_modules::check) > 0,
         "no run_modules corpus"
     );
 }
 
-/// The checks catch what they claim to: a snapshot changed in a way the parser must
-/// refuse, a valid one, and a raw image all pass; a seed corpus exists for each.
 #[test]
 fn snapshot_seeds_pass() {
     for seed in checks::snapshots::seeds() {
@@ -80,14 +88,42 @@ fn snapshot_seeds_pass() {
     }
 }
 
-/// Writes the snapshot target's seed inputs into its corpus (run by hand with
-/// `--ignored` after changing the fixed modules).
+/// The snapshot check's reference decoder reads what beamr writes, and refuses a
+/// snapshot with any one byte changed (the checksum, or the structure, breaks).
+#[test]
+fn snapshot_reference_decoder_reads_beamr_snapshots() {
+    use checks::snapshots::decode;
+    let snap = checks::snapshots::instance(0).serialize().unwrap();
+    let d = decode(&snap).expect("decodes");
+    assert_eq!(d.globals[&0], (0, (-7i32).to_le_bytes().to_vec()));
+    assert_eq!(
+        d.globals[&3],
+        (3, (-0.0f64).to_bits().to_le_bytes().to_vec())
+    );
+    let memory = d.memory.expect("module 0 has a memory");
+    assert_eq!(memory.len(), 2 * 65536);
+    assert_eq!(&memory[16..26], b"beamr fuzz");
+    assert_eq!(&memory[70000..70004], &0xdeadbeef_u32.to_le_bytes());
+    for at in [0, 8, 12, 44, snap.len() / 2, snap.len() - 1] {
+        let mut bad = snap.clone();
+        bad[at] ^= 0x10;
+        assert!(decode(&bad).is_none(), "byte {at} changed, still decodes");
+    }
+    assert!(decode(&snap[..snap.len() - 1]).is_none());
+}
+
+/// Writes seed inputs into the corpora of the snapshot and compile targets (run by
+/// hand with `--ignored` after changing the fixed modules).
 #[test]
 #[ignore]
-fn write_snapshot_seeds() {
-    let dir = fuzz_dir().join("corpus/snapshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (i, seed) in checks::snapshots::seeds().iter().enumerate() {
-        std::fs::write(dir.join(format!("seed-{i}")), seed).unwrap();
-    }
+fn write_seeds() {
+    let write = |target: &str, seeds: Vec<Vec<u8>>| {
+        let dir = fuzz_dir().join("corpus").join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, seed) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i}")), seed).unwrap();
+        }
+    };
+    write("snapshots", checks::snapshots::seeds());
+    write("compile", checks::compile::seeds());
 }
