@@ -2,6 +2,7 @@
 //! each import the guest reaches with zeros of its result types (or failing it once a
 //! call has reached too many), so a check sees only a result or an error.
 
+use arbitrary::Unstructured;
 use beamr_core::{Error, Instance, Slice, Step, Target, Val, ValType};
 use std::time::Instant;
 
@@ -51,4 +52,26 @@ pub fn call(
             }
         };
     }
+}
+
+/// A generated argument of type `t`: integers half the time small (offsets and lengths
+/// that land inside a memory, lengths of many bulk-memory chunks); null for nullable
+/// references; `None` for the rest.
+pub fn arg(u: &mut Unstructured, t: &ValType) -> Option<Val> {
+    let small = u.arbitrary::<bool>().unwrap_or(true);
+    let int = |u: &mut Unstructured| -> u64 {
+        if small {
+            u.int_in_range(0..=1 << 18).unwrap_or(0)
+        } else {
+            u.arbitrary().unwrap_or(0)
+        }
+    };
+    Some(match t {
+        ValType::I32 => Val::I32(int(u) as i32),
+        ValType::I64 => Val::I64(int(u) as i64),
+        ValType::F32 => Val::F32(u.arbitrary().unwrap_or(0)),
+        ValType::F64 => Val::F64(u.arbitrary().unwrap_or(0)),
+        ValType::V128 => Val::V128(u.arbitrary::<u128>().unwrap_or(0).into()),
+        ValType::Ref(_) => return zero(t),
+    })
 }

@@ -12,7 +12,7 @@
 //! either side runs out of fuel or stack (the helpers cost both), they may part ways
 //! and the comparison stops.
 
-use super::smith;
+use super::{drive, smith};
 use arbitrary::Unstructured;
 use beamr_core::legacy_eh::engine_features;
 use beamr_core::reserved_exports::{self, add_reserved_exports, MEMORY_NAME};
@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 use wasmparser::{ExternalKind, Operator, Parser, Payload, TypeRef, Validator};
 use wasmtime::{
-    Engine, Extern, Instance, Module, Store, StoreLimits, StoreLimitsBuilder, Trap, Val, ValType,
+    Engine, Extern, Instance, Module, Store, StoreLimits, StoreLimitsBuilder, Trap, Val,
 };
 
 /// Fuel for instantiation and for each call, on both sides.
@@ -310,7 +310,7 @@ fn compare(u: &mut Unstructured, plain: &[u8], chunked: &[u8]) {
         let ty = fa.ty(&a.store);
         let Some(args) = ty
             .params()
-            .map(|t| arg(u, &t))
+            .map(|t| drive::arg(u, &t))
             .collect::<Option<Vec<Val>>>()
         else {
             continue;
@@ -360,16 +360,4 @@ fn same_state(a: &mut Side, b: &mut Side, when: &str) {
             _ => {}
         }
     }
-}
-
-fn arg(u: &mut Unstructured, t: &ValType) -> Option<Val> {
-    Some(match t {
-        ValType::I32 => Val::I32(u.arbitrary().unwrap_or(0)),
-        ValType::I64 => Val::I64(u.arbitrary().unwrap_or(0)),
-        ValType::F32 => Val::F32(u.arbitrary().unwrap_or(0)),
-        ValType::F64 => Val::F64(u.arbitrary().unwrap_or(0)),
-        ValType::V128 => Val::V128(u.arbitrary::<u128>().unwrap_or(0).into()),
-        ValType::Ref(r) if r.is_nullable() => Val::null_ref(r.heap_type()),
-        ValType::Ref(_) => return None,
-    })
 }

@@ -69,7 +69,7 @@ pub fn check(data: &[u8]) {
         let Some(args) = callee
             .params
             .iter()
-            .map(|t| arg(&mut u, t))
+            .map(|t| drive::arg(&mut u, t))
             .collect::<Option<Vec<Val>>>()
         else {
             continue;
@@ -127,17 +127,6 @@ fn snapshot_round_trip(i: &mut Instance, fresh: impl FnOnce() -> Option<Instance
 }
 
 /// A generated argument of type `t`; null for nullable references, `None` for the rest.
-fn arg(u: &mut Unstructured, t: &ValType) -> Option<Val> {
-    Some(match t {
-        ValType::I32 => Val::I32(u.arbitrary().unwrap_or(0)),
-        ValType::I64 => Val::I64(u.arbitrary().unwrap_or(0)),
-        ValType::F32 => Val::F32(u.arbitrary().unwrap_or(0)),
-        ValType::F64 => Val::F64(u.arbitrary().unwrap_or(0)),
-        ValType::V128 => Val::V128(u.arbitrary::<u128>().unwrap_or(0).into()),
-        ValType::Ref(_) => return drive::zero(t),
-    })
-}
-
 /// Whether a result is of its declared type (references by kind only).
 fn fits(v: &Val, t: &ValType) -> bool {
     match (v, t) {
