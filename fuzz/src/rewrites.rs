@@ -282,7 +282,8 @@ fn side(wasm: &[u8]) -> (Option<Side>, Outcome) {
     }
 }
 
-fn compare(u: &mut Unstructured, plain: &[u8], chunked: &[u8]) {
+/// Runs `plain` and `chunked` side by side (see the module doc); panics where they differ.
+pub fn compare(u: &mut Unstructured, plain: &[u8], chunked: &[u8]) {
     let (a, oa) = side(plain);
     let (b, ob) = side(chunked);
     if diverges(&oa) || diverges(&ob) {
@@ -327,7 +328,7 @@ fn compare(u: &mut Unstructured, plain: &[u8], chunked: &[u8]) {
             return;
         }
         assert_eq!(ra, rb, "calls of {name:?} differ");
-        same_state(&mut a, &mut b, &name);
+        same_state(&mut a, &mut b, &format!("after {name:?}"));
     }
 }
 
