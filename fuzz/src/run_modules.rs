@@ -39,8 +39,19 @@ pub fn check(data: &[u8]) {
         max_table_elements: 10_000,
         deterministic,
     };
-    let module = compile_for(&wasm, options.variant())
-        .unwrap_or_else(|e| panic!("a valid module was refused: {e}"));
+    let module = match compile_for(&wasm, options.variant()) {
+        Ok(m) => m,
+        // Names under beamr's reserved prefix are refused, as documented.
+        Err(Error::Compile(m)) if exports_reserved_name(&wasm) => {
+            assert!(m.contains("reserved by beamr"), "refused with {m}");
+            return;
+        }
+        Err(e) => panic!("a valid module was refused: {e}"),
+    };
+    assert!(
+        !exports_reserved_name(&wasm),
+        "a reserved export name was accepted"
+    );
     let start = |deadline| Instance::with_options(module.clone(), Some(deadline), &options);
     let mut instance = match start(Instant::now() + BOUND) {
         Ok(i) => i,
@@ -100,6 +111,16 @@ pub fn check(data: &[u8]) {
         }
     }
     snapshot_round_trip(&mut instance, || start(Instant::now() + BOUND).ok());
+}
+
+/// Whether the module exports a name under beamr's reserved prefix.
+fn exports_reserved_name(wasm: &[u8]) -> bool {
+    wasmparser::Parser::new(0).parse_all(wasm).any(|p| match p {
+        Ok(wasmparser::Payload::ExportSection(r)) => r
+            .into_iter()
+            .any(|e| e.is_ok_and(|e| beamr_core::reserved_exports::is_reserved(e.name))),
+        _ => false,
+    })
 }
 
 fn snapshot_round_trip(i: &mut Instance, fresh: impl FnOnce() -> Option<Instance>) {
