@@ -46,6 +46,11 @@ pub fn check(data: &[u8]) {
             assert!(m.contains("reserved by beamr"), "refused with {m}");
             return;
         }
+        // One name imported twice with two types cannot be linked to one definition.
+        Err(Error::Instantiate(m)) if imports_a_name_twice(&wasm) => {
+            assert!(m.contains("incompatible import type"), "refused with {m}");
+            return;
+        }
         Err(e) => panic!("a valid module was refused: {e}"),
     };
     assert!(
@@ -119,6 +124,17 @@ fn exports_reserved_name(wasm: &[u8]) -> bool {
         Ok(wasmparser::Payload::ExportSection(r)) => r
             .into_iter()
             .any(|e| e.is_ok_and(|e| beamr_core::reserved_exports::is_reserved(e.name))),
+        _ => false,
+    })
+}
+
+/// Whether the module imports one (module, name) pair more than once.
+fn imports_a_name_twice(wasm: &[u8]) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    wasmparser::Parser::new(0).parse_all(wasm).any(|p| match p {
+        Ok(wasmparser::Payload::ImportSection(r)) => r
+            .into_imports()
+            .any(|i| i.is_ok_and(|i| !seen.insert((i.module, i.name)))),
         _ => false,
     })
 }
