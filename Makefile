@@ -1,5 +1,5 @@
 # beamr: the two set-up commands are `make demo` and `make test`.
-.PHONY: all deps build demo test test-otp27 bench icount lint audit shell clean
+.PHONY: all deps build demo test test-otp27 bench icount lint audit fuzz shell clean
 
 all: build
 
@@ -44,6 +44,11 @@ lint: deps
 # Cargo.lock against the RustSec advisory database, offline (scripts/audit.sh).
 audit:
 	sh scripts/audit.sh
+
+# Coverage-guided fuzzing: every target in fuzz/ for FUZZ_SECONDS each (default 60);
+# fails on any finding. Installs cargo-fuzz from crates.io when missing.
+fuzz: deps
+	sh fuzz/run.sh
 
 shell: build
 	rebar3 shell

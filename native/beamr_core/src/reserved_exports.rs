@@ -164,8 +164,20 @@ fn rewrite(wasm: &[u8]) -> Result<Option<Vec<u8>>, Refusal> {
                     }
                 }
             }
-            Payload::TableSection(reader) => tables += reader.count(),
-            Payload::MemorySection(reader) => memories += reader.count(),
+            // Counted by reading each entry: the count a section declares is the
+            // input's word, and each reserved export costs output bytes.
+            Payload::TableSection(reader) => {
+                for table in reader.clone() {
+                    table?;
+                    tables += 1;
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for memory in reader.clone() {
+                    memory?;
+                    memories += 1;
+                }
+            }
             Payload::GlobalSection(reader) => {
                 for global in reader.clone() {
                     if global?.ty.mutable {
@@ -383,5 +395,18 @@ mod tests {
         assert_eq!(add_reserved_exports(&plain).unwrap(), plain);
         let junk = b"\0asm\x01\0\0\0\x07\xff";
         assert_eq!(add_reserved_exports(junk).unwrap(), junk.to_vec());
+    }
+
+    /// A table or memory section that claims a million entries and holds one is
+    /// malformed, and passes through as it is, not as a million exports.
+    #[test]
+    fn a_section_count_larger_than_its_entries_adds_nothing() {
+        // Count 1_000_000 (LEB), then one table `funcref, min 0`, or one memory `min 0`.
+        let table = [4, 6, 0xC0, 0x84, 0x3D, 0x70, 0x00, 0x00];
+        let memory = [5, 5, 0xC0, 0x84, 0x3D, 0x00, 0x00];
+        for section in [&table[..], &memory[..]] {
+            let wasm = [&b"\0asm\x01\0\0\0"[..], section].concat();
+            assert_eq!(add_reserved_exports(&wasm).unwrap(), wasm);
+        }
     }
 }
