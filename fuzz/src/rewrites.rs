@@ -30,7 +30,9 @@ const FUEL: u64 = 200_000;
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
+        // Every proposal the rewrites accept, since they run before the engine matters.
         let mut config = beamr_core::engine::config();
+        beamr_core::proposals::configure(&mut config, beamr_core::proposals::Optional::ALL);
         config.consume_fuel(true).epoch_interruption(false);
         Engine::new(&config).expect("the oracle engine's configuration is valid")
     })

@@ -38,6 +38,7 @@ pub fn check(data: &[u8]) {
         max_memory: 64 << 20,
         max_table_elements: 10_000,
         deterministic,
+        ..Options::default()
     };
     let module = match compile_for(&wasm, options.variant()) {
         Ok(m) => m,
