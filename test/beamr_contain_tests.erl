@@ -7,7 +7,6 @@
 
 -export([nest/3]).
 
-
 -define(SPIN, <<"(module (func (export \"spin\") (loop br 0)))">>).
 -define(SPIN_START, <<"(module (func $s (loop br 0)) (start $s))">>).
 -define(COUNT, <<"(module (func (export \"count\") (param $n i64) (result i64)
@@ -121,18 +120,6 @@ module_size_limit_test() ->
         restore_env(max_module_size, Old)
     end.
 
-restore_system_monitor(undefined) -> erlang:system_monitor(undefined);
-restore_system_monitor({Pid, Opts}) -> erlang:system_monitor(Pid, Opts).
-
-mentions_beamr(Info) ->
-    string:find(io_lib:format("~p", [Info]), "beamr") =/= nomatch.
-
-monitor_messages() ->
-    receive
-        {monitor, _, long_schedule, _} = M -> [M | monitor_messages()]
-    after 0 -> []
-    end.
-
 restore_env(Key, undefined) -> application:unset_env(beamr, Key);
 restore_env(Key, {ok, V}) -> application:set_env(beamr, Key, V).
 
@@ -183,12 +170,12 @@ nesting_limit() ->
     %% No step of a deep recursion holds a normal scheduler for long.
     Previous = erlang:system_monitor(self(), [{long_schedule, 5}]),
     Deep = try beamr:call(I, <<"f">>, [900], fun nest/3, [], #{})
-           after restore_system_monitor(Previous)
+           after beamr_test_util:restore_system_monitor(Previous)
            end,
     ?assertEqual({ok, [900], []}, Deep),
     Self = self(),
-    ?assertEqual([], [M || {monitor, P, long_schedule, Info} = M <- monitor_messages(),
-                           P =:= Self orelse mentions_beamr(Info)]),
+    ?assertEqual([], [M || {monitor, P, long_schedule, Info} = M <- beamr_test_util:monitor_messages(),
+                           P =:= Self orelse beamr_test_util:mentions_beamr(Info)]),
     %% 1000 nested levels run; the call that would be the 1001st gets the error, so
     %% its import answers -1 and the 1000 levels around it add one each.
     ?assertEqual({ok, [-1 + 1000], [{nesting_too_deep, 1000}]},

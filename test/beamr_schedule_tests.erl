@@ -19,9 +19,9 @@ spin_no_long_schedule() ->
             timer:sleep(1000),
             S
         after
-            restore_system_monitor(Previous)
+            beamr_test_util:restore_system_monitor(Previous)
         end,
-    Reports = monitor_messages(),
+    Reports = beamr_test_util:monitor_messages(),
     %% It really was still spinning.
     ?assert(is_process_alive(Spinner)),
     receive {spun, Early} -> error({spin_returned, Early}) after 0 -> ok end,
@@ -32,7 +32,7 @@ spin_no_long_schedule() ->
     %% Only reports about the spinner or a beamr NIF count: another process's long
     %% schedule says nothing about beamr.
     ?assertEqual([], [R || {_, Pid, _, Info} = R <- Reports,
-                           Pid =:= Spinner orelse mentions_beamr(Info)]).
+                           Pid =:= Spinner orelse beamr_test_util:mentions_beamr(Info)]).
 
 %% Every first slice of a spinning call ends within about a millisecond, whether the
 %% epoch ticker was running or parked for want of work: 40 fresh spinners (the last
@@ -51,9 +51,9 @@ first_slices_stay_short() ->
         try
             [spin_briefly(Wat, Pause) || Pause <- Pauses]
         after
-            restore_system_monitor(Previous)
+            beamr_test_util:restore_system_monitor(Previous)
         end,
-    ?assertEqual([], [R || {_, Pid, _, _} = R <- monitor_messages(),
+    ?assertEqual([], [R || {_, Pid, _, _} = R <- beamr_test_util:monitor_messages(),
                            lists:member(Pid, Spinners)]).
 
 %% Starts a spinning call in a new process after `Pause' ms, lets it run 20 ms (its
@@ -97,9 +97,9 @@ huge_fill_keeps_slices_short() ->
                  F
              end || I <- Instances]
         after
-            restore_system_monitor(Previous)
+            beamr_test_util:restore_system_monitor(Previous)
         end,
-    ?assertEqual([], [R || {_, Pid, _, _} = R <- monitor_messages(),
+    ?assertEqual([], [R || {_, Pid, _, _} = R <- beamr_test_util:monitor_messages(),
                            lists:member(Pid, Fillers)]),
     [?assertEqual({ok, <<7, 7>>}, beamr:read(I, Size - 2, 2)) || I <- Instances],
     [ok = beamr:stop(I) || I <- Instances],
@@ -137,27 +137,13 @@ big_instances_free_off_scheduler() ->
         receive {'DOWN', Ref, process, Holder, _} -> ok end,
         timer:sleep(200)
     after
-        restore_system_monitor(Previous)
+        beamr_test_util:restore_system_monitor(Previous)
     end,
-    ?assertEqual([], [R || {_, Pid, _, Info} = R <- monitor_messages(),
-                           Pid =:= Stopper orelse Pid =:= Holder orelse mentions_beamr(Info)]).
-
-restore_system_monitor(undefined) ->
-    erlang:system_monitor(undefined);
-restore_system_monitor({Pid, Opts}) ->
-    erlang:system_monitor(Pid, Opts).
-
-mentions_beamr(Info) ->
-    string:find(io_lib:format("~p", [Info]), "beamr") =/= nomatch.
-
-monitor_messages() ->
-    receive
-        {monitor, _, long_schedule, _} = M -> [M | monitor_messages()]
-    after 0 -> []
-    end.
+    ?assertEqual([], [R || {_, Pid, _, Info} = R <- beamr_test_util:monitor_messages(),
+                           Pid =:= Stopper orelse Pid =:= Holder orelse beamr_test_util:mentions_beamr(Info)]).
 
 flush_monitor_messages() ->
-    _ = monitor_messages(),
+    _ = beamr_test_util:monitor_messages(),
     ok.
 
 %% 200k calls do not grow the VM's memory.

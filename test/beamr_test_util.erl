@@ -2,6 +2,7 @@
 -module(beamr_test_util).
 
 -export([fixture/1, start/1, within/2, collect/2, collect/3, spawn_reporting/2, rss_bytes/0]).
+-export([restore_system_monitor/1, mentions_beamr/1, monitor_messages/0]).
 
 %% @doc The contents of test/fixtures/Name (WAT text, which beamr:start/1 accepts).
 fixture(Name) ->
@@ -79,3 +80,20 @@ rss_bytes() ->
                    binary:match(L, <<"VmRSS:">>) =/= nomatch],
     [_, Kb, <<"kB">>] = binary:split(Line, [<<" ">>, <<"\t">>], [global, trim_all]),
     binary_to_integer(Kb) * 1024.
+
+%% Puts back the system monitor `erlang:system_monitor/0' returned before a test.
+restore_system_monitor(undefined) ->
+    erlang:system_monitor(undefined);
+restore_system_monitor({Pid, Opts}) ->
+    erlang:system_monitor(Pid, Opts).
+
+%% Whether a monitor report's info names beamr code (a NIF of beamr's running).
+mentions_beamr(Info) ->
+    string:find(io_lib:format("~p", [Info]), "beamr") =/= nomatch.
+
+%% The long_schedule reports in the mailbox, taken out of it.
+monitor_messages() ->
+    receive
+        {monitor, _, long_schedule, _} = M -> [M | monitor_messages()]
+    after 0 -> []
+    end.
