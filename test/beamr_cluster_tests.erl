@@ -33,6 +33,10 @@ start_peer() ->
     Longnames = net_kernel:longnames(),
     {ok, Peer, Node} = peer:start(#{name => peer:random_name(?MODULE), host => Host,
                                     longnames => Longnames, args => Args}),
+    %% As on this node under rebar3 eunit (config/test.config): no disk cache, so the
+    %% peer compiles what it is sent and writes nothing into the user cache.
+    ok = erpc:call(Node, application, load, [beamr]),
+    ok = erpc:call(Node, application, set_env, [beamr, module_cache_dir, false]),
     {ok, _} = erpc:call(Node, application, ensure_all_started, [beamr]),
     {Peer, Node}.
 
