@@ -123,19 +123,25 @@ fn traps_are_reported_and_the_instance_stays_usable() {
     );
 }
 
-#[test]
-fn long_calls_yield_and_stop_ends_them() {
-    let mut i = instance();
+/// Starts `spin` (which loops forever) on a normal-scheduler slice, which must yield,
+/// and stops the instance from another thread after `after`.
+fn spin_and_stop_after(i: &mut Instance, after: Duration) -> std::thread::JoinHandle<()> {
     let callee = i.resolve(Target::Name("spin")).unwrap();
     assert!(matches!(
         i.call(&callee, vec![], Slice::Normal, None),
         Step::Yield
     ));
     let stop = i.stop_handle();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(20));
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
         stop.stop();
-    });
+    })
+}
+
+#[test]
+fn long_calls_yield_and_stop_ends_them() {
+    let mut i = instance();
+    let t = spin_and_stop_after(&mut i, Duration::from_millis(20));
     let started = Instant::now();
     let mut step = i.proceed(Slice::Dirty);
     // Dirty slices end too (see the next test): the driver continues each.
@@ -153,17 +159,8 @@ fn long_calls_yield_and_stop_ends_them() {
 #[test]
 fn dirty_slices_end() {
     let mut i = instance();
-    let callee = i.resolve(Target::Name("spin")).unwrap();
-    assert!(matches!(
-        i.call(&callee, vec![], Slice::Normal, None),
-        Step::Yield
-    ));
     // Without dirty slices the proceed below would spin until this stop.
-    let stop = i.stop_handle();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(3));
-        stop.stop();
-    });
+    let t = spin_and_stop_after(&mut i, Duration::from_secs(3));
     for _ in 0..3 {
         assert!(matches!(i.proceed(Slice::Dirty), Step::Yield));
     }
