@@ -23,7 +23,7 @@
 
 use crate::error::{Error, SnapshotError};
 use crate::initial_tables::{Initial, InitialFuncs, Was};
-use crate::zero_pages;
+use crate::zero_pages::{self, is_zero};
 use wasmtime::{AsContextMut, Func, Global, Memory, Ref, Table, Val, ValType};
 
 pub const MAGIC: &[u8; 8] = b"BEAMRSNP";
@@ -42,17 +42,6 @@ pub(crate) struct StateRefs {
 
 fn snap(e: SnapshotError) -> Error {
     Error::Snapshot(e)
-}
-
-/// True when every byte is zero; word-wise, so it runs at memory bandwidth.
-fn is_zero(bytes: &[u8]) -> bool {
-    // SAFETY: u128 has no invalid bit patterns; align_to only splits at alignment.
-    let (head, body, tail) = unsafe { bytes.align_to::<u128>() };
-    head.iter().all(|&b| b == 0)
-        && tail.iter().all(|&b| b == 0)
-        && body
-            .chunks(16)
-            .all(|c| c.iter().fold(0, |a, &w| a | w) == 0)
 }
 
 fn chunks(len: usize) -> usize {
@@ -548,28 +537,22 @@ pub(crate) fn restore(
         let target = memory.data_mut(&mut store);
         let len = len as usize;
         let mut from = 0;
-        // Runs of zero chunks are cleared whole, so that fresh pages go back to the
-        // kernel in one call per run (see `zero_pages.rs`).
-        let mut zero_run: Option<usize> = None;
-        let chunks = len.div_ceil(CHUNK);
-        for i in 0..=chunks {
-            let saved = i < chunks && bitmap[i / 8] & (1 << (i % 8)) != 0;
-            if saved || i == chunks {
-                if let Some(start) = zero_run.take() {
-                    let end = (i * CHUNK).min(len);
-                    zero_pages::clear(&mut target[start..end], start as u64, fresh_from);
-                }
-            }
-            if saved {
-                let chunk = &mut target[i * CHUNK..((i + 1) * CHUNK).min(len)];
-                chunk.copy_from_slice(&data[from..from + chunk.len()]);
-                from += chunk.len();
-            } else if i < chunks && zero_run.is_none() {
-                zero_run = Some(i * CHUNK);
-            }
+        // Everything between the saved chunks is cleared, a gap at a time, so that fresh
+        // pages go back to the kernel in one call per gap (see `zero_pages.rs`). Memory
+        // cannot shrink: the gap after the last saved chunk runs to its end.
+        let mut restored_to = 0;
+        for i in (0..chunks(len)).filter(|i| bitmap[i / 8] & (1 << (i % 8)) != 0) {
+            let (start, end) = (i * CHUNK, ((i + 1) * CHUNK).min(len));
+            zero_pages::clear(
+                &mut target[restored_to..start],
+                restored_to as u64,
+                fresh_from,
+            );
+            target[start..end].copy_from_slice(&data[from..from + end - start]);
+            from += end - start;
+            restored_to = end;
         }
-        // Memory cannot shrink: bytes past the snapshot's size are cleared.
-        zero_pages::clear(&mut target[len..], len as u64, fresh_from);
+        zero_pages::clear(&mut target[restored_to..], restored_to as u64, fresh_from);
     }
     Ok(())
 }
