@@ -6,24 +6,21 @@
 //! does not start. It counts the sizes guests ask for, not the pages they touch: a
 //! bound on what guests may demand, whatever they end up using.
 
+use once_cell::sync::Lazy;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The default budget, as a fraction of the machine's physical memory: one half.
 pub const DEFAULT_FRACTION: (u64, u64) = (1, 2);
 
-/// The budget in bytes; `u64::MAX` stands for "not set yet" (the default applies).
-static BUDGET: AtomicU64 = AtomicU64::new(u64::MAX);
+/// The budget in bytes, the default until set.
+static BUDGET: Lazy<AtomicU64> = Lazy::new(|| AtomicU64::new(default_budget()));
 /// Bytes held by live stores.
 static USED: AtomicU64 = AtomicU64::new(0);
 
 /// Half of the machine's physical memory (or of 4 GiB where it cannot be read).
-/// Read once: every start and growth consults it, and the query is a system call.
 pub fn default_budget() -> u64 {
-    static DEFAULT: once_cell::sync::OnceCell<u64> = once_cell::sync::OnceCell::new();
-    *DEFAULT.get_or_init(|| {
-        let (num, den) = DEFAULT_FRACTION;
-        physical_memory().unwrap_or(4 << 30) / den * num
-    })
+    let (num, den) = DEFAULT_FRACTION;
+    physical_memory().unwrap_or(4 << 30) / den * num
 }
 
 #[cfg(unix)]
@@ -51,10 +48,7 @@ fn physical_memory() -> Option<u64> {
 /// assert!(beamr_core::memory_budget::budget() > 0);
 /// ```
 pub fn budget() -> u64 {
-    match BUDGET.load(Ordering::Relaxed) {
-        u64::MAX => default_budget(),
-        b => b,
-    }
+    BUDGET.load(Ordering::Relaxed)
 }
 
 /// Sets the budget. Memory already held stays held; only later growth is checked.
@@ -66,7 +60,7 @@ pub fn budget() -> u64 {
 /// assert_eq!(budget(), before);
 /// ```
 pub fn set_budget(bytes: u64) {
-    BUDGET.store(bytes.min(u64::MAX - 1), Ordering::Relaxed);
+    BUDGET.store(bytes, Ordering::Relaxed);
 }
 
 /// Bytes of linear memory live instances hold.
