@@ -173,9 +173,8 @@ start(Module, Opts) when (is_binary(Module) orelse is_reference(Module)), is_map
         {{ok, _}, _, true} ->
             {error, {unsupported_options, Opts}};
         {{ok, Links}, NifOpts, false} ->
-            {_, _, {D, P}} = nif_opts(NifOpts),
-            Engine = {default(D, false), default(P, [])},
-            case handles([{main, Module} | Links], Engine, Deadline, []) of
+            {_, _, Choice} = nif_opts(NifOpts),
+            case handles([{main, Module} | Links], fixed_engine(Choice), Deadline, []) of
                 {ok, [{main, Main} | Handles]} ->
                     started(beamr_nif:instantiate(Main, remaining(Deadline), Handles,
                                                   nif_opts(NifOpts)), Deadline, none);
@@ -336,9 +335,11 @@ known_proposals(_) -> false.
 %% The engine of a fresh compilation: `default' means the default engine's choice.
 engine_opt_fixed(Opts) ->
     case engine_opt(Opts) of
-        {ok, {D, P}} -> {ok, {default(D, false), default(P, [])}};
+        {ok, Choice} -> {ok, fixed_engine(Choice)};
         Error -> Error
     end.
+
+fixed_engine({D, P}) -> {default(D, false), default(P, [])}.
 
 nif_opts(plain) -> {?DEFAULT_MAX_MEMORY, ?DEFAULT_MAX_TABLE_ELEMENTS, {default, default}};
 nif_opts({ok, Nif}) -> Nif.
