@@ -111,7 +111,9 @@ pub fn widest_features() -> WasmFeatures {
 /// Sets `config`'s proposals to the base set plus `optional`, each one explicitly, so a
 /// wasmtime whose defaults grow enables nothing new here.
 pub fn configure(config: &mut Config, optional: Optional) {
-    let on = |name: &str| optional.names().contains(&name);
+    // From the table, so that what an option implies (gc: function references) is
+    // written once.
+    let on = |feature: WasmFeatures| optional.features().contains(feature);
     config
         .wasm_memory64(true)
         .wasm_multi_value(true)
@@ -120,11 +122,11 @@ pub fn configure(config: &mut Config, optional: Optional) {
         .wasm_simd(true)
         .wasm_tail_call(true)
         .wasm_exceptions(true)
-        .wasm_gc(on("gc"))
-        .wasm_function_references(on("gc") || on("function_references"))
-        .wasm_relaxed_simd(on("relaxed_simd"))
-        .wasm_multi_memory(on("multi_memory"))
-        .wasm_extended_const(on("extended_const"))
+        .wasm_gc(on(WasmFeatures::GC))
+        .wasm_function_references(on(WasmFeatures::FUNCTION_REFERENCES))
+        .wasm_relaxed_simd(on(WasmFeatures::RELAXED_SIMD))
+        .wasm_multi_memory(on(WasmFeatures::MULTI_MEMORY))
+        .wasm_extended_const(on(WasmFeatures::EXTENDED_CONST))
         .wasm_wide_arithmetic(false)
         .wasm_custom_page_sizes(false)
         .wasm_stack_switching(false)
