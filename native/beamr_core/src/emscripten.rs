@@ -28,9 +28,8 @@
 //! Only imports from `env` whose signatures are exactly emscripten's are bound here;
 //! anything else is left to the caller's import function.
 
-use crate::error::Interrupt;
+use crate::error::{Interrupt, Unwind};
 use crate::instance::Host;
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use wasmtime::{
@@ -108,26 +107,6 @@ fn exports(c: &mut Caller<'_, Host>) -> Exports {
 fn need<T>(item: Option<T>, name: &str) -> wasmtime::Result<T> {
     item.ok_or_else(|| wasmtime::format_err!("emscripten runtime: the module exports no {name}"))
 }
-
-/// What emscripten's JS throws as a number: swallowed by the nearest `invoke_*`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unwind {
-    /// `_emscripten_throw_longjmp` (JS: `throw Infinity`).
-    Longjmp,
-    /// A JS-style C++ exception at this address (JS: `throw ptr`).
-    Exception(u32),
-}
-
-impl fmt::Display for Unwind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Unwind::Longjmp => f.write_str("longjmp with no matching setjmp"),
-            Unwind::Exception(p) => write!(f, "uncaught C++ exception at {p:#x}"),
-        }
-    }
-}
-
-impl std::error::Error for Unwind {}
 
 /// The emscripten runtime functions bound natively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
