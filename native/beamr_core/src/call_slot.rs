@@ -13,7 +13,7 @@
 //! the shared handle between calls and the future borrows from it (see
 //! [`place_borrowing`]).
 
-use crate::instance::Host;
+use crate::store::Host;
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;

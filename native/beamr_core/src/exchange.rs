@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 use wasmtime::{Func, StoreContextMut, Val};
 
-use crate::instance::Host;
+use crate::store::Host;
 
 /// What the driver asks of the host function a call is suspended in.
 pub(crate) enum Command {

@@ -10,7 +10,7 @@
 
 use crate::error::Error;
 use crate::exchange::{Command, Event, Reentered, Shared};
-use crate::instance::{drop_pending_exception, Host};
+use crate::store::{drop_pending_exception, Host};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;

@@ -12,15 +12,16 @@
 
 use crate::call_slot::{place, CallFuture, CallOutput};
 use crate::engine::{note_activity, ticks};
-use crate::error::{Error, Interrupt};
+use crate::error::Error;
 use crate::exchange::{Command, Event, Shared, StoreTask};
 use crate::initial_tables::{Initial, InitialFuncs, TableInit};
-use crate::limits::{Limits, Options};
+use crate::limits::Options;
 use crate::link::Link;
 use crate::memory::{checked_range, cstring_range};
 use crate::module::{CompiledModule, ImportDesc};
 use crate::reaper::INLINE_BYTES;
 use crate::snapshot::{self, StateRefs};
+use crate::store::drop_pending_exception;
 use crate::typed::{fast_call, FastCall};
 use crate::value::signature;
 use std::collections::HashMap;
@@ -31,19 +32,12 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 mod starting;
 pub use starting::{Started, Starting};
+// Kept at their old paths for compatibility: they moved to `store.rs`.
+pub use crate::store::{Host, DIRTY_SLICE_TICKS};
 
 use wasmtime::{
-    AsContextMut, Extern, Func, Linker, Memory, Ref, RootScope, Store, StoreContextMut,
-    UpdateDeadline, Val, ValType,
+    AsContextMut, Extern, Func, Linker, Memory, Ref, Store, StoreContextMut, Val, ValType,
 };
-
-/// The data every beamr store carries.
-pub struct Host {
-    pub(crate) shared: Arc<Shared>,
-    limits: Limits,
-    /// emscripten's per-instance runtime variables (see `emscripten.rs`).
-    pub(crate) emscripten: crate::emscripten::EmState,
-}
 
 /// What to call: an export by name, or an entry of `__indirect_function_table`.
 #[derive(Debug, Clone, Copy)]
@@ -203,9 +197,6 @@ pub struct Instance {
     spare_call: Option<CallFuture>,
 }
 
-/// The ticks a slice on a dirty scheduler runs before it yields (see [`crate::engine::TICK`]).
-pub const DIRTY_SLICE_TICKS: u64 = 20;
-
 /// Every call on a metered instance gets this much fuel unless given a budget.
 const UNBOUNDED_FUEL: u64 = u64::MAX / 2;
 
@@ -229,44 +220,6 @@ impl Hasher for Fnv {
         }
         self.0 = h;
     }
-}
-
-fn on_epoch(store: StoreContextMut<'_, Host>) -> wasmtime::Result<UpdateDeadline> {
-    note_activity();
-    let shared = &store.data().shared;
-    if shared.stopped.load(Ordering::Relaxed) {
-        return Err(wasmtime::Error::new(Interrupt::Stopped));
-    }
-    if shared.abandoned.load(Ordering::Relaxed) {
-        return Err(wasmtime::Error::new(Interrupt::Abandoned));
-    }
-    if shared.deadline_passed() {
-        return Err(wasmtime::Error::new(Interrupt::Timeout));
-    }
-    // A normal-scheduler slice yields once it has seen a full tick go by (it has run
-    // at least one and at most two ticks); a tick that lands just after the slice began
-    // does not cut it short. A dirty slice yields too, after longer, so that the
-    // driver queues again for a dirty scheduler: calls that spin forever then take
-    // turns with every other long call instead of keeping the dirty schedulers.
-    let ran = ticks().wrapping_sub(shared.slice_start.load(Ordering::Relaxed));
-    let slice = if shared.dirty.load(Ordering::Relaxed) {
-        DIRTY_SLICE_TICKS
-    } else {
-        2
-    };
-    Ok(if ran < slice {
-        UpdateDeadline::Continue(1)
-    } else {
-        UpdateDeadline::Yield(1)
-    })
-}
-
-/// An uncaught wasm exception stays on the store as its pending exception; the call
-/// already reports it as an error, so release it (the store stays usable and the
-/// exception object does not outlive the call).
-pub(crate) fn drop_pending_exception(mut ctx: impl AsContextMut) {
-    let mut scope = RootScope::new(&mut ctx);
-    scope.as_context_mut().take_pending_exception();
 }
 
 /// Polls the innermost call level: the innermost re-entrant call when there is one

@@ -33,6 +33,7 @@ mod rewrite;
 pub mod snapshot;
 pub mod stacks;
 pub mod start_cost;
+pub mod store;
 mod typed;
 pub mod value;
 mod zero_pages;

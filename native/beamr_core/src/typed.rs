@@ -8,7 +8,7 @@
 //! resolved; every other signature keeps the dynamic path, which behaves the same.
 
 use crate::call_slot::{place_borrowing, CallFuture, CallOutput};
-use crate::instance::Host;
+use crate::store::Host;
 use std::sync::Arc;
 use wasmtime::{AsContext, Func, Store, TypedFunc, Val, WasmParams, WasmResults};
 

@@ -7,7 +7,7 @@
 //! this value, so a driver that goes away (its caller died) drops it, and with it the
 //! suspended start function and its store, without any scheduler waiting on it.
 
-use super::{define_local_imports, state_refs, Host, Instance, Resolved, State};
+use super::{define_local_imports, state_refs, Instance, Resolved, State};
 use crate::engine::{note_activity, ticks};
 use crate::error::{Error, Interrupt};
 use crate::exchange::{Command, Event, Shared};
@@ -15,6 +15,7 @@ use crate::limits::Options;
 use crate::link::Link;
 use crate::memory::default_memory;
 use crate::module::{CompiledModule, ImportDesc};
+use crate::store::{on_epoch, Host};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -75,7 +76,7 @@ impl Starting {
             },
         );
         store.limiter(|host| &mut host.limits);
-        store.epoch_deadline_callback(super::on_epoch);
+        store.epoch_deadline_callback(on_epoch);
         store.set_epoch_deadline(1);
         if module.variant().deterministic {
             store
