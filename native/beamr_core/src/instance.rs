@@ -13,7 +13,7 @@
 use crate::call_slot::{place, CallFuture, CallOutput};
 use crate::engine::{note_activity, ticks};
 use crate::error::Error;
-use crate::exchange::{Command, Event, Shared, StoreTask};
+use crate::exchange::Event;
 use crate::initial_tables::{Initial, InitialFuncs, TableInit};
 use crate::limits::Options;
 use crate::link::Link;
@@ -21,7 +21,7 @@ use crate::memory::{checked_range, cstring_range};
 use crate::module::{CompiledModule, ImportDesc};
 use crate::reaper::INLINE_BYTES;
 use crate::snapshot::{self, StateRefs};
-use crate::store::drop_pending_exception;
+use crate::store::{drop_pending_exception, Command, Shared, StoreTask};
 use crate::typed::{fast_call, FastCall};
 use crate::value::signature;
 use std::collections::HashMap;

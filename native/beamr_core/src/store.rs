@@ -2,11 +2,18 @@
 
 use crate::engine::{note_activity, ticks};
 use crate::error::Interrupt;
-use crate::exchange::Shared;
+use crate::exchange;
 use crate::limits::Limits;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use wasmtime::{AsContextMut, RootScope, StoreContextMut, UpdateDeadline};
+
+/// The exchange between an instance's driver and its store (see `exchange.rs`).
+pub(crate) type Shared = exchange::Shared<Host>;
+/// What a driver asks of the host function a call on this store is parked in.
+pub(crate) type Command = exchange::Command<Host>;
+/// A closure a driver runs on the live store.
+pub(crate) type StoreTask = exchange::StoreTask<Host>;
 
 mod emscripten;
 pub(crate) use emscripten::{EmState, Exports};

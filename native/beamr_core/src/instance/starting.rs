@@ -10,12 +10,12 @@
 use super::{define_local_imports, state_refs, Instance, Resolved, State};
 use crate::engine::{note_activity, ticks};
 use crate::error::{Error, Interrupt};
-use crate::exchange::{Command, Event, Shared};
+use crate::exchange::Event;
 use crate::limits::Options;
 use crate::link::Link;
 use crate::memory::default_memory;
 use crate::module::{CompiledModule, ImportDesc};
-use crate::store::{on_epoch, Host};
+use crate::store::{on_epoch, Command, Host, Shared};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
