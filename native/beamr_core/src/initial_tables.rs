@@ -18,7 +18,7 @@
 //! exports (see `reserved_exports.rs`) the first time a snapshot or a table read needs
 //! them, never at start.
 
-use crate::reserved_exports;
+use crate::prepare::reserved_exports;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -5,10 +5,8 @@
 //! plain values used here and maps [`Error`] to error tuples. Everything that can be
 //! tested without a BEAM is tested here.
 
-pub mod bulk_chunks;
 mod call_slot;
 pub mod compile_pool;
-pub mod disk_cache;
 pub mod emscripten;
 pub mod engine;
 pub mod error;
@@ -19,18 +17,17 @@ pub mod initial_tables;
 pub mod instance;
 pub mod introspect;
 pub mod items;
-pub mod legacy_eh;
 pub mod limits;
 pub mod link;
 pub mod memory;
 pub mod memory_budget;
 pub mod memory_extent;
 pub mod module;
+pub mod prepare;
 pub mod proposals;
 mod reaper;
-pub mod reserved_exports;
-mod rewrite;
 pub mod snapshot;
+pub mod source;
 pub mod stacks;
 pub mod start_cost;
 pub mod store;
@@ -48,3 +45,11 @@ pub use link::Link;
 pub use module::{compile, compile_for, CompiledModule, ExportDesc, ImportDesc, Kind};
 pub use value::{Arg, SpecialFloat};
 pub use wasmtime::{FuncType, Val, ValType};
+
+// Kept at their old paths for compatibility: the load-time rewrites moved under
+// `prepare`, the disk cache and `aot` artifacts under `module`.
+pub use prepare::{bulk_chunks, legacy_eh, reserved_exports};
+/// The disk cache and `aot` artifacts (see `module/disk_cache.rs`), at their old path.
+pub mod disk_cache {
+    pub use crate::module::disk_cache::*;
+}

@@ -16,9 +16,9 @@
 //! through untouched. On the deterministic engine a chunked operation costs the
 //! helper's instructions in fuel, so its fuel grows with its length.
 
+use super::rewrite::{bytes, copy_section, finish_valid};
 use crate::error::Error;
 use crate::proposals::widest_features;
-use crate::rewrite::{bytes, copy_section, finish_valid};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};

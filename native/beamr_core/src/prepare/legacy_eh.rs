@@ -11,9 +11,9 @@
 
 mod body;
 
+use super::rewrite::{bytes, copy_section, finish_valid};
 use crate::error::Error;
 use crate::proposals::widest_features;
-use crate::rewrite::{bytes, copy_section, finish_valid};
 use std::borrow::Cow;
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasmparser::{CompositeInnerType, Operator, Parser, Payload, TypeRef, Validator, WasmFeatures};
