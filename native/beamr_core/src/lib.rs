@@ -37,7 +37,8 @@ mod zero_pages;
 
 pub use engine::Variant;
 pub use error::{Error, SnapshotError};
-pub use instance::{Callee, Instance, Slice, Started, Starting, Step, StopHandle, Target};
+pub use instance::start::{Started, Starting};
+pub use instance::{Callee, Instance, Slice, Step, StopHandle, Target};
 pub use introspect::{describe, function_exists, ItemType};
 pub use items::TableEntry;
 pub use limits::Options;
