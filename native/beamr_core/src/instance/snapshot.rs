@@ -58,7 +58,13 @@ impl Instance {
         let (handle, module) = (self.handle, self.module.clone());
         let refs = self.state_refs.clone();
         let funcs = self.with_store(|store| {
-            Arc::new(InitialFuncs::resolve(store, &handle, &module, &refs.tables))
+            Arc::new(InitialFuncs::resolve(
+                store,
+                &handle,
+                module.wasmtime_module(),
+                module.initial_tables(),
+                &refs.tables,
+            ))
         })?;
         self.initial_funcs = Some(funcs.clone());
         Ok(funcs)
