@@ -53,4 +53,5 @@ pub use prepare::{bulk_chunks, legacy_eh, reserved_exports};
 /// The disk cache and `aot` artifacts (see `module/disk_cache.rs`), at their old path.
 pub mod disk_cache {
     pub use crate::module::disk_cache::*;
+    pub use crate::module::{load_artifact, precompile};
 }

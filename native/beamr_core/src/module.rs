@@ -98,3 +98,35 @@ static COMPILATIONS: AtomicU64 = AtomicU64::new(0);
 pub fn compilations() -> u64 {
     COMPILATIONS.load(Ordering::Relaxed)
 }
+
+/// Compiles `bytes` for `variant` and returns an artifact that [`load_artifact`] on
+/// this node (or a node sharing its cache directory) accepts.
+pub fn precompile(bytes: &[u8], variant: Variant) -> Result<Vec<u8>, Error> {
+    let compiled = compile_for(bytes, variant)?;
+    let payload = compiled
+        .wasmtime_module()
+        .serialize()
+        .map_err(|e| Error::Aot(format!("serialize: {e:#}")))?;
+    Ok(disk_cache::seal(
+        engine_for(variant),
+        variant,
+        compiled.hash(),
+        &payload,
+    ))
+}
+
+/// The compiled module an `aot` artifact stands for, if every check passes (see
+/// `module/disk_cache.rs`).
+pub fn load_artifact(artifact: &[u8]) -> Result<Arc<CompiledModule>, Error> {
+    let trusted = disk_cache::open(artifact)?;
+    let key = trusted.key();
+    if let Some(found) = lookup(&key) {
+        return Ok(found);
+    }
+    // An artifact carries no wasm to read the element segments from: its instances
+    // read their tables when they start.
+    let initial = InitialTables::unknown();
+    let compiled = Arc::new(describe(trusted.module()?, key.1, key.0, initial)?);
+    insert(compiled.clone());
+    Ok(compiled)
+}
