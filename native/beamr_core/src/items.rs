@@ -1,4 +1,5 @@
-//! Reading and changing an instance's exported globals, tables and memory.
+//! Reading and changing an instance's exported globals, tables and memory, and the
+//! reads and writes of its default memory.
 //!
 //! Each operation runs through [`Instance::with_store`], so it works the same between
 //! calls (on the idle store) and from inside an import (on the live store of the

@@ -1,10 +1,12 @@
-//! Compiled modules: compilation, their import/export descriptions, and the cache.
+//! Getting a compiled module: from source through the caches ([`compile`] and its
+//! variants, keyed on the source's content hash and the engine variant), or from an
+//! `aot` artifact ([`load_artifact`], made by [`precompile`]).
 //!
-//! A [`CompiledModule`] is compiled once per node per content hash and shared by all
-//! its instances. It carries a [`Linker`] whose function imports are all bound to the
-//! suspend-and-ask-the-caller host function (see `host_import.rs`), pre-resolved into an
-//! [`InstancePre`] whenever the module imports nothing but functions, so that an
-//! instance costs a store and a copy-on-write memory map, not a link step.
+//! A module is compiled once per node per content hash and shared by all its
+//! instances. The type itself is in `module/compiled.rs`, at the bottom of this folder;
+//! above it the in-memory cache (`module/memory_cache.rs`) and the disk cache with the
+//! artifact format (`module/disk_cache.rs`); this file, on top, uses both and runs the
+//! load-time rewrites (`prepare.rs`) on a miss.
 
 mod compiled;
 pub mod disk_cache;

@@ -1,4 +1,8 @@
-//! The load-time rewrites a module goes through before compilation.
+//! The load-time rewrites a module goes through before compilation, behind the one
+//! [`prepare`] step the module loader calls on a cache miss: legacy exception handling
+//! to the standard encoding (`legacy_eh`), bulk memory instructions in bounded chunks
+//! (`bulk_chunks`), then the reserved exports through which snapshots reach an
+//! instance's state (`reserved_exports`). `rewrite.rs` holds what they share.
 
 pub mod bulk_chunks;
 pub mod legacy_eh;

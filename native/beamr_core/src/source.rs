@@ -1,4 +1,6 @@
-//! A module's source as given: WAT text or wasm bytes, and its content hash.
+//! A module's source as given: WAT text or wasm bytes ([`wat_to_wasm`]), and its
+//! content hash ([`content_hash`]), which names the module in caches and snapshots.
+//! Below everything that reads sources, so that `proposals.rs` can parse one too.
 
 use crate::error::Error;
 use sha2::{Digest, Sha256};

@@ -1,4 +1,8 @@
-//! The data every beamr store carries, and the epoch callback that ends its slices.
+//! The data every beamr store carries ([`Host`]), and the epoch callback that ends a
+//! call's slices, stops it and times it out. The bottom of the instance machinery:
+//! everything that touches a store (instances, imports, links, the emscripten runtime,
+//! typed calls) imports this, and it imports only the exchange, limits and engine clock
+//! whose state it holds.
 
 use crate::engine::{note_activity, ticks};
 use crate::error::Interrupt;

@@ -1,4 +1,7 @@
-//! An instance's exports as calls find them.
+//! What a call names and what it finds: a [`Target`] (an export's name or a slot of
+//! the indirect function table), the [`Callee`] it resolves to (with its typed entry
+//! point, see `typed.rs`), and the per-instance cache of callees by export name that
+//! makes every call after the first skip the lookup.
 
 use crate::store::Host;
 use crate::typed::{fast_call, FastCall};
@@ -86,7 +89,11 @@ impl Callee {
     }
 }
 
-/// FNV-1a: export names are short, and SipHash showed up in the per-call profile.
+/// FNV-1a for the names past the first few, which are hashed on every call to them:
+/// export names are short, and on a short key std's SipHash spends most of its time in
+/// setup and finishing rounds that FNV does not have. Hash flooding, the attack SipHash
+/// guards against, needs an attacker to choose many names that collide, and the names
+/// come from the module, whose author can already make its calls as slow as they like.
 #[derive(Default)]
 struct Fnv(u64);
 

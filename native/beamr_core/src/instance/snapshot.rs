@@ -1,4 +1,6 @@
-//! Snapshots of an instance.
+//! An instance's snapshots: [`Instance::serialize`] and [`Instance::deserialize`] over
+//! the format in `snapshot.rs`, and the state they cover, found once at start through
+//! the reserved exports ([`state_refs`]) together with each table's initial contents.
 
 use super::Instance;
 use crate::error::Error;

@@ -1,4 +1,10 @@
 //! A compiled module: its import and export descriptions and its linker.
+//!
+//! A [`CompiledModule`] carries a [`Linker`] whose function imports are all bound to
+//! the suspend-and-ask-the-caller host function (see `host_import.rs`), or to the
+//! native emscripten runtime (`emscripten.rs`), pre-resolved into an [`InstancePre`]
+//! whenever the module imports nothing but functions, so that an instance costs a
+//! store and a copy-on-write memory map, not a link step.
 
 use crate::emscripten;
 use crate::engine::Variant;

@@ -1,4 +1,6 @@
-//! The in-memory cache of compiled modules.
+//! The in-memory cache of compiled modules: at most [`CACHE_CAPACITY`] of them, keyed
+//! on engine variant and source hash, the least recently used evicted first, with hit
+//! and miss counts ([`cache_info`]). Instances keep their module alive past eviction.
 
 use super::compiled::CompiledModule;
 use crate::engine::Variant;

@@ -1,4 +1,6 @@
-//! emscripten's per-instance runtime variables, carried in the store's data.
+//! emscripten's per-instance runtime variables ([`EmState`]), carried in the store's
+//! data: the JS glue's `tempRet0` and exception bookkeeping, and the runtime exports
+//! it calls. The functions that use them are in `emscripten.rs`, above the store.
 
 use wasmtime::{Func, Memory, Table};
 
