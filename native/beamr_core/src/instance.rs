@@ -1,14 +1,15 @@
-//! A live instance and the state machine that drives its calls.
+//! A live instance: the [`Instance`] type, its lifecycle (stop, drop) and what it
+//! tells about itself; the operations on it live in the files of `instance/`.
 //!
 //! Every call runs as a wasmtime async call on a fiber, polled by hand. A poll ends in
 //! one of four ways, reported as a [`Step`]: the call finished, it reached an import
 //! (the fiber is parked inside the import's host function until the driver answers),
 //! its time slice ran out (the epoch callback yielded), or it failed. Nothing ever
 //! blocks waiting for an answer: the driver is free until it calls [`Instance::resume`].
-//! While a call is parked in an import, memory access ([`Instance::with_store`]) and
-//! re-entrant calls ([`Instance::call`]) are carried out by that host function through
-//! its `Caller`, over the exchange in `exchange.rs`, so they see and change the live
-//! store.
+//! The state machine that does this is `instance/call.rs`; instantiation is
+//! `instance/start.rs`, the export cache `instance/exports.rs`, snapshots
+//! `instance/snapshot.rs`; globals, tables and memory are in `items.rs`. This file
+//! imports only the ones its fields need (`exports.rs`), and they import it.
 
 use crate::call_slot::CallFuture;
 use crate::error::Error;
@@ -18,12 +19,14 @@ use crate::reaper::INLINE_BYTES;
 use crate::snapshot::StateRefs;
 use crate::store::{Host, Shared};
 use exports::Resolved;
+use fuel::Fuel;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use wasmtime::{Memory, Store, Val};
 
 mod call;
 mod exports;
+mod fuel;
 mod snapshot;
 pub(crate) mod start;
 
@@ -101,12 +104,8 @@ pub struct Instance {
     initial_funcs: Option<Arc<InitialFuncs>>,
     /// The state a snapshot covers, found through the reserved exports.
     state_refs: StateRefs,
-    /// Fuel for the next outermost call on a metered instance (`None`: unbounded).
-    fuel_budget: Option<u64>,
-    /// The fuel the store held when the outermost call started.
-    fuel_start: u64,
-    /// Fuel the last finished outermost call consumed.
-    fuel_consumed: Option<u64>,
+    /// Fuel accounting, on a metered instance.
+    fuel: Fuel,
     /// The box the last outermost call's future ran in, for the next one.
     spare_call: Option<CallFuture>,
 }
@@ -123,7 +122,7 @@ impl Instance {
         if !self.is_metered() {
             return Err(Error::NotMetered);
         }
-        self.fuel_budget = budget;
+        self.fuel.budget = budget;
         Ok(())
     }
 
@@ -132,7 +131,7 @@ impl Instance {
         if !self.is_metered() {
             return Err(Error::NotMetered);
         }
-        Ok(self.fuel_consumed)
+        Ok(self.fuel.consumed)
     }
 
     pub fn module(&self) -> &Arc<CompiledModule> {
@@ -247,6 +246,3 @@ impl Drop for Instance {
         self.release_store();
     }
 }
-
-/// Every call on a metered instance gets this much fuel unless given a budget.
-const UNBOUNDED_FUEL: u64 = u64::MAX / 2;

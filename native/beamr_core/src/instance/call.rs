@@ -1,7 +1,14 @@
-//! The call state machine.
+//! The call state machine: starting a call (fresh, or re-entrant while one is parked
+//! in an import), driving it a slice at a time, answering or failing the import it is
+//! parked in, and running closures on the live store ([`Instance::with_store`]).
+//!
+//! While a call is parked in an import, memory access and re-entrant calls are carried
+//! out by that host function through its `Caller`, over the exchange in `exchange.rs`,
+//! so they see and change the live store; the driver polls the innermost call level
+//! directly (see [`poll_innermost`]).
 
 use super::exports::{Callee, Target};
-use super::{Instance, Slice, State, Step, UNBOUNDED_FUEL};
+use super::{Instance, Slice, State, Step};
 use crate::call_slot::{place, CallFuture, CallOutput};
 use crate::engine::{note_activity, ticks};
 use crate::error::Error;
@@ -149,11 +156,11 @@ impl Instance {
     /// parameter types, in the empty vector it is given (a spare one, to reuse). Failing
     /// to resolve is a [`Step::Failed`]; `None` when `args` refused (it keeps its reason).
     ///
-    /// `args` fills the vector in place: handing it over by value and back moved it
-    /// through memory, and copying it stalled on store forwarding.
+    /// `args` fills the vector in place: handing it over by value and back would move
+    /// it through memory, and that copy stalls on store forwarding.
     ///
     /// Unlike [`Instance::resolve`] and [`Instance::call`], a cached export is borrowed
-    /// rather than shared: its reference count was an atomic add and subtract per call.
+    /// rather than shared, which spares an atomic add and subtract per call.
     pub fn call_target(
         &mut self,
         target: Target<'_>,
@@ -230,9 +237,7 @@ impl Instance {
                 self.shared.set_deadline(deadline);
                 store.set_epoch_deadline(1);
                 if self.module.variant().deterministic {
-                    let fuel = self.fuel_budget.take().unwrap_or(UNBOUNDED_FUEL);
-                    self.fuel_start = fuel;
-                    if let Err(e) = store.set_fuel(fuel) {
+                    if let Err(e) = self.fuel.arm(&mut store) {
                         self.state = State::Idle(store);
                         return Some(Step::Failed(Error::Trap(format!("{e:#}"))));
                     }
@@ -330,8 +335,8 @@ impl Instance {
         self.shared.slice_start.store(ticks(), Ordering::Relaxed);
         note_activity();
         match poll_innermost(fut, &self.shared) {
-            // The output is handed on whole: taking it apart here copied it, and the
-            // copy stalled on store forwarding.
+            // The output is handed on whole: taking it apart here would copy it, and
+            // the copy stalls on store forwarding.
             Poll::Ready(out) => self.finish(out),
             Poll::Pending => match self.shared.take_event() {
                 Some(Event::Import { index, args }) => {
@@ -367,8 +372,7 @@ impl Instance {
             drop_pending_exception(&mut store);
         }
         if self.module.variant().deterministic {
-            let left = store.get_fuel().unwrap_or(0);
-            self.fuel_consumed = Some(self.fuel_start.saturating_sub(left));
+            self.fuel.settle(&store);
         }
         self.imports_waiting.clear();
         self.saved_deadlines.clear();

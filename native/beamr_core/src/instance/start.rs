@@ -8,8 +8,8 @@
 //! suspended start function and its store, without any scheduler waiting on it.
 
 use super::exports::Resolved;
+use super::fuel::UNBOUNDED_FUEL;
 use super::snapshot::state_refs;
-use super::UNBOUNDED_FUEL;
 use super::{Instance, State};
 use crate::engine::{note_activity, ticks};
 use crate::error::{Error, Interrupt};
@@ -176,9 +176,7 @@ impl Starting {
             linked: !links.is_empty(),
             initial_funcs: None,
             state_refs,
-            fuel_budget: None,
-            fuel_start: 0,
-            fuel_consumed: None,
+            fuel: Default::default(),
             spare_call: None,
         })
     }
