@@ -4,6 +4,15 @@
 //! The NIF crate (`beamr_nif`) is a thin layer over this one: it converts terms to the
 //! plain values used here and maps [`Error`] to error tuples. Everything that can be
 //! tested without a BEAM is tested here.
+//!
+//! Imports point down, never around (`scripts/core-imports.escript` checks it). From
+//! the bottom: plain data and settings (`error`, `value`, `source`, `proposals`,
+//! `engine`, `limits`); the exchange between a driver and a parked call (`exchange`)
+//! and the store's data and epoch callback (`store`); what runs on a store
+//! (`host_import`, `emscripten`, `typed`, `call_slot`); the load-time rewrites
+//! (`prepare`); compiled modules and their caches (`module`, described by
+//! `introspect`) and links (`link`); then instances (`instance`) and their items
+//! (`items`).
 
 mod call_slot;
 pub mod compile_pool;
