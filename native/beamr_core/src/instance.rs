@@ -17,7 +17,7 @@ use crate::initial_tables::InitialFuncs;
 use crate::module::{CompiledModule, ImportDesc};
 use crate::reaper::INLINE_BYTES;
 use crate::snapshot::StateRefs;
-use crate::store::{Host, Shared};
+use crate::store::Shared;
 use exports::Resolved;
 use fuel::Fuel;
 use std::sync::atomic::Ordering;
@@ -32,7 +32,7 @@ pub(crate) mod start;
 
 pub use exports::{Callee, Target};
 // Kept at their old paths for compatibility: they moved to `store.rs`.
-pub use crate::store::DIRTY_SLICE_TICKS;
+pub use crate::store::{Host, DIRTY_SLICE_TICKS};
 
 /// Which kind of scheduler thread is polling: normal ones get short time slices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
