@@ -36,7 +36,9 @@ bench: build
 icount: build
 	sh scripts/icount.sh
 
+# The core's imports without circles (scripts/core-imports.escript), then the linters.
 lint: deps
+	escript scripts/core-imports.escript
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	rebar3 dialyzer

@@ -1,19 +1,19 @@
 //! The heap home of a running call's future, kept from one call to the next.
 //!
 //! A call's future owns the store while the call runs and must stay pinned from its
-//! first poll, so it lives on the heap. Boxing a fresh one per call cost an allocation,
-//! a free and a copy of the whole future state on every `beamr:call` (a twentieth of
-//! its time). Instead each instance keeps the box of its last call: the next call of
+//! first poll, so it lives on the heap. Boxing a fresh one per call would cost an
+//! allocation, a free and a copy of the whole future state on every call, a visible
+//! share of a short one. Instead each instance keeps the box of its last call: the next call of
 //! the same kind (the same signature's typed entry point, or the dynamic path) drops
 //! the finished future in place and writes its new one into the same box. A call of
 //! another kind gets a box of its own.
 //!
 //! A typed call also needs its `TypedFunc` for as long as it runs. Sharing it into
-//! each call's future was an atomic add and subtract per call; instead the box keeps
+//! each call's future would be an atomic add and subtract per call; instead the box keeps
 //! the shared handle between calls and the future borrows from it (see
 //! [`place_borrowing`]).
 
-use crate::instance::Host;
+use crate::store::Host;
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
@@ -60,7 +60,7 @@ where
         };
         // A finished future stays until the box is reused (`reuse_or_new`): dropping
         // it here would keep the output in a temporary across the drop and copy it
-        // out after, a copy that stalled on store forwarding on every call.
+        // out after, a copy that stalls on store forwarding.
         running.poll(cx)
     }
 

@@ -28,55 +28,14 @@
 //! Only imports from `env` whose signatures are exactly emscripten's are bound here;
 //! anything else is left to the caller's import function.
 
-use crate::error::Interrupt;
-use crate::instance::Host;
-use std::fmt;
+use crate::error::{Interrupt, Unwind};
+use crate::store::{Exports, Host};
 use std::future::Future;
 use std::sync::Arc;
 use wasmtime::{
-    AsContextMut, Caller, Extern, Func, FuncType, Linker, Memory, Ref, Table, ThrownException, Val,
+    AsContextMut, Caller, Extern, Func, FuncType, Linker, Memory, Ref, ThrownException, Val,
     ValType,
 };
-
-/// The variables emscripten's JS glue keeps per instance.
-#[derive(Debug, Default)]
-pub struct EmState {
-    /// `tempRet0`: the high half of an i64 result, or the selector of a landing pad.
-    temp_ret0: i32,
-    /// `exceptionLast`: the exception being thrown, 0 for none.
-    exception_last: u32,
-    /// `exceptionCaught`: the `CatchInfo` records of the active catch blocks.
-    caught: Vec<u32>,
-    /// `uncaughtExceptionCount`.
-    uncaught: i32,
-    /// The module's instance: natives are also called from the host (a `__cxa_throw`
-    /// an `invoke_viii` calls through the table), where `Caller` has no exports.
-    instance: Option<wasmtime::Instance>,
-    /// The runtime exports, looked up once.
-    exports: Option<Exports>,
-}
-
-impl EmState {
-    /// Records the instance whose exports the natives use.
-    pub(crate) fn set_instance(&mut self, instance: wasmtime::Instance) {
-        self.instance = Some(instance);
-        self.exports = None;
-    }
-}
-
-/// The exports emscripten's runtime uses, each if the module has it.
-#[derive(Debug, Clone, Copy)]
-struct Exports {
-    memory: Option<Memory>,
-    table: Option<Table>,
-    stack_save: Option<Func>,
-    stack_restore: Option<Func>,
-    set_threw: Option<Func>,
-    malloc: Option<Func>,
-    free: Option<Func>,
-    can_catch: Option<Func>,
-    is_pointer_type: Option<Func>,
-}
 
 fn exports(c: &mut Caller<'_, Host>) -> Exports {
     if let Some(e) = c.data().emscripten.exports {
@@ -108,26 +67,6 @@ fn exports(c: &mut Caller<'_, Host>) -> Exports {
 fn need<T>(item: Option<T>, name: &str) -> wasmtime::Result<T> {
     item.ok_or_else(|| wasmtime::format_err!("emscripten runtime: the module exports no {name}"))
 }
-
-/// What emscripten's JS throws as a number: swallowed by the nearest `invoke_*`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unwind {
-    /// `_emscripten_throw_longjmp` (JS: `throw Infinity`).
-    Longjmp,
-    /// A JS-style C++ exception at this address (JS: `throw ptr`).
-    Exception(u32),
-}
-
-impl fmt::Display for Unwind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Unwind::Longjmp => f.write_str("longjmp with no matching setjmp"),
-            Unwind::Exception(p) => write!(f, "uncaught C++ exception at {p:#x}"),
-        }
-    }
-}
-
-impl std::error::Error for Unwind {}
 
 /// The emscripten runtime functions bound natively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

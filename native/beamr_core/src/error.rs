@@ -177,6 +177,26 @@ impl fmt::Display for Interrupt {
 
 impl std::error::Error for Interrupt {}
 
+/// What emscripten's JS throws as a number: swallowed by the nearest `invoke_*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unwind {
+    /// `_emscripten_throw_longjmp` (JS: `throw Infinity`).
+    Longjmp,
+    /// A JS-style C++ exception at this address (JS: `throw ptr`).
+    Exception(u32),
+}
+
+impl fmt::Display for Unwind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unwind::Longjmp => f.write_str("longjmp with no matching setjmp"),
+            Unwind::Exception(p) => write!(f, "uncaught C++ exception at {p:#x}"),
+        }
+    }
+}
+
+impl std::error::Error for Unwind {}
+
 impl Error {
     /// Classifies an error that came out of wasmtime during a call.
     pub(crate) fn from_wasm(err: wasmtime::Error) -> Error {
@@ -192,7 +212,7 @@ impl Error {
             Some(Error::NestingTooDeep(n)) => return Error::NestingTooDeep(*n),
             _ => {}
         }
-        if let Some(u) = err.downcast_ref::<crate::emscripten::Unwind>() {
+        if let Some(u) = err.downcast_ref::<Unwind>() {
             return Error::Trap(u.to_string());
         }
         if err.downcast_ref::<wasmtime::ThrownException>().is_some() {

@@ -18,16 +18,14 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 use wasmtime::{Func, StoreContextMut, Val};
 
-use crate::instance::Host;
-
 /// What the driver asks of the host function a call is suspended in.
-pub(crate) enum Command {
+pub(crate) enum Command<D: 'static> {
     /// The import's results: the host function returns them to wasm.
     Return(Vec<Val>),
     /// The import failed: the host function raises this error into wasm.
     Fail(String),
     /// Run a closure on the live store (memory access, introspection).
-    Store(StoreTask),
+    Store(StoreTask<D>),
     /// Call a function re-entrantly on the same store.
     Call {
         func: Func,
@@ -46,28 +44,30 @@ pub(crate) enum Event {
     CallDone(Result<Vec<Val>, Error>),
 }
 
-type StoreFn<'f> = dyn FnMut(StoreContextMut<'_, Host>) + 'f;
+type StoreFn<'f, D> = dyn FnMut(StoreContextMut<'_, D>) + 'f;
 
 /// A closure borrowed from the driver's stack for the length of one poll.
-pub(crate) struct StoreTask(*mut StoreFn<'static>);
+pub(crate) struct StoreTask<D: 'static>(*mut StoreFn<'static, D>);
 
 // SAFETY: the pointer is only dereferenced by the host function during the poll that
 // the driver makes right after posting it, on the driver's thread, while the closure it
 // points to is alive on the driver's stack (see `Instance::with_store`).
-unsafe impl Send for StoreTask {}
+unsafe impl<D> Send for StoreTask<D> {}
 
-impl StoreTask {
+impl<D> StoreTask<D> {
     /// Wraps a closure the caller keeps alive, and un-posted, until the poll returns.
     ///
     /// # Safety
     /// The task must be run (or dropped) before `task` goes out of scope.
-    pub(crate) unsafe fn new<'f>(task: &mut StoreFn<'f>) -> StoreTask {
-        let ptr: *mut StoreFn<'f> = task;
+    pub(crate) unsafe fn new<'f>(task: &mut StoreFn<'f, D>) -> StoreTask<D> {
+        let ptr: *mut StoreFn<'f, D> = task;
         // SAFETY: lifetime erasure only; see the type's comment.
-        StoreTask(unsafe { std::mem::transmute::<*mut StoreFn<'f>, *mut StoreFn<'static>>(ptr) })
+        StoreTask(unsafe {
+            std::mem::transmute::<*mut StoreFn<'f, D>, *mut StoreFn<'static, D>>(ptr)
+        })
     }
 
-    pub(crate) fn run(self, store: StoreContextMut<'_, Host>) {
+    pub(crate) fn run(self, store: StoreContextMut<'_, D>) {
         // SAFETY: see `StoreTask::new`.
         unsafe { (*self.0)(store) }
     }
@@ -129,9 +129,9 @@ struct NestedCall(ReenteredPtr);
 // drives it then; the host function it points into is parked meanwhile.
 unsafe impl Send for NestedCall {}
 
-/// State shared by an instance's driver, its store's data and its stop handle.
-#[derive(Default)]
-pub(crate) struct Shared {
+/// State shared by an instance's driver, its store's data and its stop handle. `D` is
+/// the store's data type (see `store.rs`), which holds this state in turn.
+pub(crate) struct Shared<D: 'static> {
     pub(crate) stopped: AtomicBool,
     /// Set while a call tree whose caller went away is being unwound.
     pub(crate) abandoned: AtomicBool,
@@ -143,7 +143,7 @@ pub(crate) struct Shared {
     deadline: AtomicU64,
     /// Calls nested inside imports right now (see [`Shared::nest`]).
     nesting: AtomicU32,
-    command: Slot<Command>,
+    command: Slot<Command<D>>,
     event: Slot<Event>,
     spare: Slot<Vec<Val>>,
     /// The re-entrant calls in progress, innermost last. The driver polls the
@@ -152,21 +152,38 @@ pub(crate) struct Shared {
     reentered: Slot<Vec<NestedCall>>,
 }
 
+impl<D> Default for Shared<D> {
+    fn default() -> Shared<D> {
+        Shared {
+            stopped: AtomicBool::default(),
+            abandoned: AtomicBool::default(),
+            dirty: AtomicBool::default(),
+            slice_start: AtomicU64::default(),
+            deadline: AtomicU64::default(),
+            nesting: AtomicU32::default(),
+            command: Slot::default(),
+            event: Slot::default(),
+            spare: Slot::default(),
+            reentered: Slot::default(),
+        }
+    }
+}
+
 fn base() -> Instant {
     static BASE: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);
     *BASE
 }
 
-impl Shared {
+impl<D> Shared<D> {
     /// Leaves `c` for the host function that the next poll resumes.
     #[inline]
-    pub(crate) fn post_command(&self, c: Command) {
+    pub(crate) fn post_command(&self, c: Command<D>) {
         self.command.put(c);
     }
 
     /// The command left for this host function, if any.
     #[inline]
-    pub(crate) fn take_command(&self) -> Option<Command> {
+    pub(crate) fn take_command(&self) -> Option<Command<D>> {
         self.command.take()
     }
 

@@ -9,8 +9,8 @@
 //! vectors or references, gets the dynamic host function, which behaves the same.
 
 use crate::error::Error;
-use crate::exchange::{Command, Event, Reentered, Shared};
-use crate::instance::{drop_pending_exception, Host};
+use crate::exchange::{Event, Reentered};
+use crate::store::{drop_pending_exception, Command, Host, Shared};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;

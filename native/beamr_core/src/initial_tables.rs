@@ -18,7 +18,7 @@
 //! exports (see `reserved_exports.rs`) the first time a snapshot or a table read needs
 //! them, never at start.
 
-use crate::reserved_exports;
+use crate::prepare::reserved_exports;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -323,16 +323,18 @@ pub(crate) struct InitialFuncs {
 
 impl InitialFuncs {
     /// Resolves the hidden function exports of `handle`, an instance of `module`
-    /// whose tables are `tables` (index, handle, initial contents; by index).
+    /// whose initial tables are `initial` and whose tables are `tables` (index, handle,
+    /// initial contents; by index).
     pub fn resolve(
         mut store: impl AsContextMut,
         handle: &wasmtime::Instance,
-        module: &crate::module::CompiledModule,
+        module: &wasmtime::Module,
+        initial: &Arc<InitialTables>,
         tables: &[(u32, wasmtime::Table, Initial)],
     ) -> InitialFuncs {
         let mut by_raw = HashMap::new();
         let mut by_index = HashMap::new();
-        for export in module.wasmtime_module().exports() {
+        for export in module.exports() {
             let Some(index) = reserved_exports::func_index(export.name()) else {
                 continue;
             };
@@ -354,7 +356,7 @@ impl InitialFuncs {
             }
         }
         InitialFuncs {
-            tables: module.initial_tables().clone(),
+            tables: initial.clone(),
             by_raw,
             by_index,
             read_first,

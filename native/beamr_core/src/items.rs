@@ -1,4 +1,5 @@
-//! Reading and changing an instance's exported globals, tables and memory.
+//! Reading and changing an instance's exported globals, tables and memory, and the
+//! reads and writes of its default memory.
 //!
 //! Each operation runs through [`Instance::with_store`], so it works the same between
 //! calls (on the idle store) and from inside an import (on the live store of the
@@ -7,6 +8,7 @@
 
 use crate::error::Error;
 use crate::instance::Instance;
+use crate::memory::{checked_range, cstring_range};
 use crate::value::signature;
 use wasmtime::{Extern, ExternType, Mutability, Ref, ValType};
 
@@ -144,5 +146,52 @@ impl Instance {
     pub fn memory_pages(&mut self) -> Result<u64, Error> {
         let memory = self.default_memory().ok_or(Error::NoMemory)?;
         self.with_store(|store| memory.size(&store))
+    }
+}
+
+impl Instance {
+    /// Size of the default memory in bytes.
+    pub fn memory_size(&mut self) -> Result<u64, Error> {
+        let memory = self.default_memory().ok_or(Error::NoMemory)?;
+        self.with_store(|store| memory.data_size(&store) as u64)
+    }
+
+    /// Hands `len` bytes at `offset` of the default memory to `f`.
+    pub fn read<R>(
+        &mut self,
+        offset: u64,
+        len: u64,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Error> {
+        let memory = self.default_memory().ok_or(Error::NoMemory)?;
+        self.with_store(|store| {
+            let data = memory.data(&store);
+            checked_range(data.len(), offset, len).map(|r| f(&data[r]))
+        })?
+    }
+
+    /// Runs `f` on the NUL-terminated string at `offset` (without its NUL), if it is at
+    /// most `max` bytes long.
+    pub fn read_cstring<R>(
+        &mut self,
+        offset: u64,
+        max: u64,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Error> {
+        let memory = self.default_memory().ok_or(Error::NoMemory)?;
+        self.with_store(|store| {
+            let data = memory.data(&store);
+            cstring_range(data, offset, max).map(|r| f(&data[r]))
+        })?
+    }
+
+    /// Copies `bytes` into the default memory at `offset`.
+    pub fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        let memory = self.default_memory().ok_or(Error::NoMemory)?;
+        self.with_store(|mut store| {
+            let data = memory.data_mut(&mut store);
+            checked_range(data.len(), offset, bytes.len() as u64)
+                .map(|r| data[r].copy_from_slice(bytes))
+        })?
     }
 }

@@ -14,8 +14,8 @@
 //! any other import (see [`crate::Instance::import_desc`]).
 
 use crate::host_import::{self, Binding};
-use crate::instance::Host;
 use crate::module::{CompiledModule, ImportDesc};
+use crate::store::Host;
 use std::sync::Arc;
 use wasmtime::{Extern, ExternType, Global, Linker, Memory, Ref, Store, Table, Tag, Val};
 

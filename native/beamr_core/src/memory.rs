@@ -6,7 +6,7 @@
 
 use crate::error::Error;
 use crate::module::{CompiledModule, Kind};
-use crate::reserved_exports;
+use crate::prepare::reserved_exports;
 use std::ops::Range;
 use wasmtime::{AsContextMut, Instance, Memory};
 

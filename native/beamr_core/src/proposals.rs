@@ -174,7 +174,7 @@ pub(crate) fn explain(error: crate::Error, source: &[u8], enabled: Optional) -> 
     let crate::Error::Compile(message) = &error else {
         return error;
     };
-    let wasm = match crate::module::wat_to_wasm(source) {
+    let wasm = match crate::source::wat_to_wasm(source) {
         Ok(wasm) => wasm,
         Err(_) => return error,
     };

@@ -1,7 +1,7 @@
 //! Freeing big stores away from the caller's thread.
 //!
-//! Dropping a store unmaps its linear memories: about 7 ms for 100 MB of touched
-//! memory on these machines. That happens when an instance is stopped or its last
+//! Dropping a store unmaps its linear memories, which takes time in proportion to the
+//! memory the instance touched: milliseconds for a large one. That happens when an instance is stopped or its last
 //! reference goes, which the NIF sees on a normal scheduler (a `stop` call, or the
 //! garbage collection of a process), where nothing may run that long. Stores whose
 //! memory is past [`INLINE_BYTES`] are therefore handed to a background thread to be

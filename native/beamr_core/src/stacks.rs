@@ -3,9 +3,8 @@
 //! Every call runs on a fiber of its own. wasmtime keeps one spare stack per store and
 //! otherwise maps a fresh one for each fiber and unmaps it afterwards: a call made
 //! while another is on its fiber (emscripten's `invoke_*` trampolines, a re-entrant
-//! call from an import) paid an `mmap`, the page faults of every stack page it
-//! touched, and a `munmap` — about 50–100 µs, against well under a microsecond for the
-//! call itself. This [`StackCreator`] hands out stacks from a node-wide free list and
+//! call from an import) would pay an `mmap`, the page faults of every stack page it
+//! touches, and a `munmap`, many times what the call itself costs. This [`StackCreator`] hands out stacks from a node-wide free list and
 //! takes them back when wasmtime drops them; the free list keeps at most
 //! [`MAX_FREE`] stacks, whose touched pages stay resident for the next fiber.
 

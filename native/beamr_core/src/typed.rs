@@ -2,13 +2,12 @@
 //!
 //! A dynamic `Func::call_async` checks its arguments against the function's type on
 //! every call (a type-registry lookup) and moves values through `Val` slices; a
-//! `TypedFunc` checks once, when it is made, and passes native values. Measured on
-//! `fac(f64) -> f64` that halves wasmtime's per-call cost (about 290 ns to 140 ns).
-//! Functions whose signature is in the table below get a [`FastCall`] when they are
+//! `TypedFunc` checks once, when it is made, and passes native values, which makes
+//! wasmtime's share of a short call much smaller (`make bench` measures it). Functions whose signature is in the table below get a [`FastCall`] when they are
 //! resolved; every other signature keeps the dynamic path, which behaves the same.
 
 use crate::call_slot::{place_borrowing, CallFuture, CallOutput};
-use crate::instance::Host;
+use crate::store::Host;
 use std::sync::Arc;
 use wasmtime::{AsContext, Func, Store, TypedFunc, Val, WasmParams, WasmResults};
 

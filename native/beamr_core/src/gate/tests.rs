@@ -1,3 +1,5 @@
+//! The gate under contention: holders, waiters and stops from many threads.
+
 use super::*;
 use parking_lot::Mutex;
 use std::sync::mpsc;

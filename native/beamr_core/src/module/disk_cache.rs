@@ -10,7 +10,7 @@
 //! beamr only ever deserializes bytes it wrote itself: a file in the configured cache
 //! directory (whoever can write to that directory can run code in the VM: give it the
 //! node's own permissions and nobody else's), or an `aot` artifact whose payload digest
-//! equals that of an artifact this node produced (by [`precompile`] in this run, or in
+//! equals that of an artifact this node produced (by [`precompile`](super::precompile) in this run, or in
 //! its cache directory). The header checks (engine configuration, source hash, length,
 //! digest) catch stale, truncated and corrupted artifacts; the trust check catches
 //! artifacts from anyone else. A file of the cache directory is trusted by where it
@@ -29,8 +29,6 @@
 
 use crate::engine::{engine_for, Variant};
 use crate::error::Error;
-use crate::initial_tables::InitialTables;
-use crate::module::{compile_for, describe, insert, lookup, CompiledModule};
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -38,7 +36,6 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use wasmtime::{Engine, Module};
 
@@ -395,22 +392,32 @@ pub(crate) fn load_or_compile(
     Ok(module)
 }
 
-/// Compiles `bytes` for `variant` and returns an artifact that [`load_artifact`] on
-/// this node (or a node sharing its cache directory) accepts.
-pub fn precompile(bytes: &[u8], variant: Variant) -> Result<Vec<u8>, Error> {
-    let compiled = compile_for(bytes, variant)?;
-    let engine = engine_for(variant);
-    let payload = compiled
-        .wasmtime_module()
-        .serialize()
-        .map_err(|e| Error::Aot(format!("serialize: {e:#}")))?;
-    let artifact = wrap(engine, variant, compiled.hash(), &payload);
-    STATE.lock().trusted.insert(Sha256::digest(&payload).into());
-    Ok(artifact)
+/// An artifact of `payload`, the serialized compilation of the bytes whose SHA-256 is
+/// `hash`, which this node trusts from now on (see [`load_artifact`](super::load_artifact)).
+pub(super) fn seal(engine: &Engine, variant: Variant, hash: &[u8; 32], payload: &[u8]) -> Vec<u8> {
+    let artifact = wrap(engine, variant, hash, payload);
+    STATE.lock().trusted.insert(Sha256::digest(payload).into());
+    artifact
 }
 
-/// The compiled module an `aot` artifact stands for, if every check passes.
-pub fn load_artifact(artifact: &[u8]) -> Result<Arc<CompiledModule>, Error> {
+/// An `aot` artifact that passed every check, this node's trust check included.
+pub(super) struct Trusted<'a>(Checked<'a>);
+
+impl Trusted<'_> {
+    /// The engine variant and source hash the artifact was compiled for.
+    pub(super) fn key(&self) -> (Variant, [u8; 32]) {
+        (self.0.variant, self.0.hash)
+    }
+
+    /// The compiled module the artifact holds.
+    pub(super) fn module(&self) -> Result<Module, Error> {
+        deserialize(engine_for(self.0.variant), &self.0)
+    }
+}
+
+/// Checks an `aot` artifact from outside: its header against this node's engine, its
+/// payload against its digest, and that this node produced it.
+pub(super) fn open(artifact: &[u8]) -> Result<Trusted<'_>, Error> {
     let checked = check(artifact, Integrity::Digest)?;
     let trusted = {
         let state = STATE.lock();
@@ -431,14 +438,5 @@ pub fn load_artifact(artifact: &[u8]) -> Result<Arc<CompiledModule>, Error> {
             "artifact not produced by this node's cache".to_string(),
         ));
     }
-    if let Some(found) = lookup(&(checked.variant, checked.hash)) {
-        return Ok(found);
-    }
-    let module = deserialize(engine_for(checked.variant), &checked)?;
-    // An artifact carries no wasm to read the element segments from: its instances
-    // read their tables when they start.
-    let initial = InitialTables::unknown();
-    let compiled = Arc::new(describe(module, checked.hash, checked.variant, initial)?);
-    insert(compiled.clone());
-    Ok(compiled)
+    Ok(Trusted(checked))
 }

@@ -8,7 +8,7 @@ use crate::{compile, Arg, Error, Instance, Slice, Step, Target};
 use std::borrow::Cow;
 use wasmparser::Validator;
 
-const FIXTURE: &str = include_str!("../../../../test/fixtures/legacy_eh.wat");
+const FIXTURE: &str = include_str!("../../../../../test/fixtures/legacy_eh.wat");
 
 fn fixture() -> Instance {
     Instance::new(compile(FIXTURE.as_bytes()).unwrap(), None).unwrap()

@@ -7,21 +7,25 @@
 //! this value, so a driver that goes away (its caller died) drops it, and with it the
 //! suspended start function and its store, without any scheduler waiting on it.
 
-use super::{define_local_imports, state_refs, Host, Instance, Resolved, State};
+use super::exports::Resolved;
+use super::fuel::UNBOUNDED_FUEL;
+use super::snapshot::state_refs;
+use super::{Instance, State};
 use crate::engine::{note_activity, ticks};
 use crate::error::{Error, Interrupt};
-use crate::exchange::{Command, Event, Shared};
+use crate::exchange::Event;
 use crate::limits::Options;
 use crate::link::Link;
 use crate::memory::default_memory;
 use crate::module::{CompiledModule, ImportDesc};
+use crate::store::{on_epoch, Command, Host, Shared};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
-use wasmtime::{Memory, Store};
+use wasmtime::{Extern, Linker, Memory, Store};
 
 type Made = (wasmtime::Instance, Option<Memory>, Vec<ImportDesc>);
 type MakeFuture = Pin<Box<dyn Future<Output = (Store<Host>, wasmtime::Result<Made>)> + Send>>;
@@ -75,11 +79,11 @@ impl Starting {
             },
         );
         store.limiter(|host| &mut host.limits);
-        store.epoch_deadline_callback(super::on_epoch);
+        store.epoch_deadline_callback(on_epoch);
         store.set_epoch_deadline(1);
         if module.variant().deterministic {
             store
-                .set_fuel(super::UNBOUNDED_FUEL)
+                .set_fuel(UNBOUNDED_FUEL)
                 .map_err(|e| Error::Instantiate(format!("{e:#}")))?;
         }
         let (m, l) = (module.clone(), links.clone());
@@ -172,9 +176,7 @@ impl Starting {
             linked: !links.is_empty(),
             initial_funcs: None,
             state_refs,
-            fuel_budget: None,
-            fuel_start: 0,
-            fuel_consumed: None,
+            fuel: Default::default(),
             spare_call: None,
         })
     }
@@ -209,4 +211,71 @@ async fn make(
             Ok((i, memory, Vec::new()))
         }
     }
+}
+
+impl Instance {
+    /// Instantiates `module`. The start function, if any, runs to completion here (or
+    /// until `deadline`); an import it reaches is refused, since no caller is there to
+    /// answer it.
+    pub fn new(module: Arc<CompiledModule>, deadline: Option<Instant>) -> Result<Instance, Error> {
+        Instance::with_options(module, deadline, &Options::default())
+    }
+
+    /// As [`Instance::new`], with `links` instantiated first into the same store and
+    /// satisfying the module's imports of their names (see `link.rs`).
+    pub fn new_linked(
+        module: Arc<CompiledModule>,
+        links: &[Link],
+        deadline: Option<Instant>,
+    ) -> Result<Instance, Error> {
+        Instance::start(module, links, deadline, &Options::default())
+    }
+
+    /// [`Instance::new`] with start options: memory and table limits. The module must
+    /// have been compiled for `options.variant()`.
+    pub fn with_options(
+        module: Arc<CompiledModule>,
+        deadline: Option<Instant>,
+        options: &Options,
+    ) -> Result<Instance, Error> {
+        Instance::start(module, &[], deadline, options)
+    }
+
+    /// The general form: `links` instantiated first into the same store (see
+    /// `link.rs`), then `module`, with start `options`. The module and every link must
+    /// have been compiled for `options.variant()`. Runs the start function to its end
+    /// here, a dirty slice at a time (see [`Starting`] to hand back between slices).
+    pub fn start(
+        module: Arc<CompiledModule>,
+        links: &[Link],
+        deadline: Option<Instant>,
+        options: &Options,
+    ) -> Result<Instance, Error> {
+        let mut starting = Starting::new(module, links.to_vec(), deadline, options)?;
+        loop {
+            match starting.poll() {
+                Started::Ready(made) => return made,
+                Started::Yield(again) => starting = again,
+            }
+        }
+    }
+}
+
+/// Defines, in `linker`, fresh store-local items for every import that is not a function.
+fn define_local_imports(
+    linker: &mut Linker<Host>,
+    store: &mut Store<Host>,
+    module: &CompiledModule,
+) -> wasmtime::Result<Option<Memory>> {
+    let mut memory = None;
+    for import in module.imports() {
+        let Some(item) = crate::link::local_item(store, &import.ty)? else {
+            continue;
+        };
+        if let Extern::Memory(m) = item {
+            memory.get_or_insert(m);
+        }
+        linker.define(&*store, &import.module, &import.name, item)?;
+    }
+    Ok(memory)
 }

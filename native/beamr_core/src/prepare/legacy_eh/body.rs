@@ -33,7 +33,7 @@
 //! records the absolute depth of the output block it now names, and a relative depth
 //! is recomputed from the output's current nesting.
 
-use super::{ModuleInfo, Sig};
+use super::module_info::{ModuleInfo, Sig};
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{BlockType, Catch, Function, Instruction, ValType};
 use wasmparser::{FunctionBody, Operator, OperatorsReader};

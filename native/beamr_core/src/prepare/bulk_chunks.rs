@@ -1,9 +1,9 @@
 //! A load-time rewrite that bounds the time one bulk memory instruction can run.
 //!
 //! wasmtime checks the epoch at function entries and loop heads, and `memory.fill` or
-//! `memory.copy` is a single instruction: one over 128 MB held a normal scheduler for
-//! 70 ms, one over gigabytes of a memory64 memory would hold it for seconds, and
-//! neither `stop` nor a deadline could end it. So every `memory.fill` and
+//! `memory.copy` is a single instruction: one over a large range holds its scheduler
+//! for as long as the copy takes (seconds over gigabytes of a memory64 memory), and
+//! neither `stop` nor a deadline can end it. So every `memory.fill` and
 //! `memory.copy` in a function body becomes a call of a helper appended to the module,
 //! which does the work in [`CHUNK`]-byte pieces in a loop (one epoch check per piece).
 //! The helpers keep the instructions' semantics: a range out of bounds traps before
@@ -16,9 +16,9 @@
 //! through untouched. On the deterministic engine a chunked operation costs the
 //! helper's instructions in fuel, so its fuel grows with its length.
 
+use super::rewrite::{bytes, copy_section, finish_valid};
 use crate::error::Error;
 use crate::proposals::widest_features;
-use crate::rewrite::{bytes, copy_section, finish_valid};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
@@ -26,11 +26,10 @@ use wasm_encoder::{BlockType, Function, Instruction, ValType};
 use wasmparser::{FunctionBody, Operator, Parser, Payload, TypeRef, Validator};
 
 /// The most bytes one step of a helper fills or copies: about a microsecond over
-/// memory in use, four page faults over fresh memory. A first touch of a page now and
-/// then takes hundreds of microseconds on these VMs: over fresh memory, 1 MiB steps
-/// held a normal scheduler for 3-27 ms in 20 of 40 fills of 128 MB, 64 KiB steps for
-/// 3-8 ms in 8 of 80, and 16 KiB steps never for 2 ms in 200, at the same throughput
-/// (a 128 MB fill of memory in use takes 15 ms either way).
+/// memory in use, four page faults over fresh memory. A first touch of a page can be
+/// slow on a virtual machine, so a step over fresh memory must touch only a few pages
+/// for the epoch check after it to come in time; a smaller step costs no throughput,
+/// since the work per byte is the same.
 pub const CHUNK: u64 = 1 << 14;
 
 /// `bytes` with its bulk memory instructions chunked, borrowed when there are none.
