@@ -399,6 +399,7 @@ pub(crate) fn load_or_compile(
 /// this node (or a node sharing its cache directory) accepts.
 pub fn precompile(bytes: &[u8], variant: Variant) -> Result<Vec<u8>, Error> {
     let compiled = compile_for(bytes, variant)?;
+    let variant = compiled.variant();
     let engine = engine_for(variant);
     let payload = compiled
         .wasmtime_module()

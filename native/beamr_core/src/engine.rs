@@ -35,53 +35,173 @@ pub const MAX_WASM_STACK: usize = 1 << 20;
 /// The fiber stack each call runs on: the wasm stack plus room for host frames.
 const ASYNC_STACK: usize = MAX_WASM_STACK + (1 << 20);
 
-/// Which engine a module is compiled for: fuel metering or not, and which optional
-/// proposals (see [`crate::proposals`]) it enables. Each combination is one engine,
-/// built on first use.
+/// Which engine a module is compiled for: fuel metering or not, which optional
+/// proposals (see [`crate::proposals`]) it enables, and how its linear memories are
+/// laid out (see [`Layout`]). Each combination is one engine, built on first use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Variant {
     /// Fuel metering and NaN canonicalization: deterministic, budgetable execution.
     pub deterministic: bool,
     /// The optional proposals enabled beyond the base set.
     pub optional: Optional,
+    /// The memory layout, picked from the module itself by [`choose`].
+    pub layout: Layout,
 }
+
+/// How an engine reserves address space for linear memories. Engine-wide in
+/// wasmtime, and it decides what a bounds check compiles to, so [`choose`] picks it
+/// per module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Layout {
+    /// A 4 GiB reservation: a 32-bit memory needs no bounds checks at all.
+    #[default]
+    Standard,
+    /// A [`SMALL64_RESERVATION`] reservation, for modules whose memories are all
+    /// 64-bit and declare a maximum within it. wasmtime bounds-checks every 64-bit
+    /// access; against this reservation the check compares with an immediate, where
+    /// 4 GiB is a constant loaded from memory at every access.
+    Small64,
+}
+
+/// The reservation of [`Layout::Small64`]: the largest whose bound, less an access's
+/// size, fits a signed 32-bit immediate. AOS images declare exactly this maximum.
+pub const SMALL64_RESERVATION: u64 = 2 << 30;
 
 impl Variant {
     /// No fuel accounting, no optional proposal; the fast path.
     pub const DEFAULT: Variant = Variant {
         deterministic: false,
         optional: Optional::NONE,
+        layout: Layout::Standard,
     };
     /// [`Variant::DEFAULT`] with fuel metering and NaN canonicalization.
     pub const DETERMINISTIC: Variant = Variant {
         deterministic: true,
         optional: Optional::NONE,
+        layout: Layout::Standard,
     };
+
+    /// The variant as start and compile options name it: the layout, which the
+    /// module decides, left at [`Layout::Standard`].
+    pub fn requested(self) -> Variant {
+        Variant {
+            layout: Layout::Standard,
+            ..self
+        }
+    }
 
     /// A stable byte naming the variant in on-disk artifacts.
     ///
     /// ```
-    /// use beamr_core::engine::Variant;
+    /// use beamr_core::engine::{Layout, Variant};
     /// use beamr_core::proposals::Optional;
-    /// let v = Variant { deterministic: true, optional: Optional::from_names(["gc"]).unwrap() };
+    /// let v = Variant {
+    ///     deterministic: true,
+    ///     optional: Optional::from_names(["gc"]).unwrap(),
+    ///     layout: Layout::Small64,
+    /// };
     /// assert_eq!(Variant::from_tag(v.tag()), Some(v));
     /// assert_eq!(Variant::DEFAULT.tag(), 0);
     /// assert_eq!(Variant::from_tag(255), None);
     /// ```
     pub fn tag(self) -> u8 {
-        u8::from(self.deterministic) | self.optional.bits() << 1
+        u8::from(self.deterministic)
+            | self.optional.bits() << 1
+            | u8::from(self.layout == Layout::Small64) << LAYOUT_SHIFT
     }
 
     pub fn from_tag(tag: u8) -> Option<Variant> {
+        if usize::from(tag) >= ENGINE_SLOTS {
+            return None;
+        }
         Some(Variant {
             deterministic: tag & 1 == 1,
-            optional: Optional::from_bits(tag >> 1)?,
+            optional: Optional::from_bits((tag >> 1) & Optional::ALL.bits())?,
+            layout: if tag >> LAYOUT_SHIFT & 1 == 1 {
+                Layout::Small64
+            } else {
+                Layout::Standard
+            },
         })
     }
 }
 
+/// The tag bit of [`Variant::layout`], above the optional proposals' bits.
+const LAYOUT_SHIFT: u32 = 6;
+/// Every tag [`Variant::tag`] makes is below this.
+const ENGINE_SLOTS: usize = 1 << (LAYOUT_SHIFT + 1);
+
+/// The variant `requested`'s options name, with the memory layout that suits the
+/// module `wasm`: [`Layout::Small64`] when it has linear memories, every one of them
+/// 64-bit with a declared maximum of at most [`SMALL64_RESERVATION`]; otherwise (also
+/// for WAT text and for bytes that do not parse) [`Layout::Standard`]. Reads the
+/// section headers and the memory and import sections only, so it costs microseconds
+/// even for a large image, and it gives the same answer for the same bytes, so the
+/// module cache can be keyed on it.
+///
+/// ```
+/// use beamr_core::engine::{choose, Layout, Variant};
+/// let small = wat::parse_str("(module (memory i64 1 32768))").unwrap();
+/// assert_eq!(choose(&small, Variant::DEFAULT).layout, Layout::Small64);
+/// let unbounded = wat::parse_str("(module (memory i64 1))").unwrap();
+/// assert_eq!(choose(&unbounded, Variant::DEFAULT).layout, Layout::Standard);
+/// let narrow = wat::parse_str("(module (memory 1 2))").unwrap();
+/// assert_eq!(choose(&narrow, Variant::DEFAULT).layout, Layout::Standard);
+/// ```
+pub fn choose(wasm: &[u8], requested: Variant) -> Variant {
+    let layout = if small64(wasm).unwrap_or(false) {
+        Layout::Small64
+    } else {
+        Layout::Standard
+    };
+    Variant {
+        layout,
+        ..requested
+    }
+}
+
+/// Whether `wasm` has memories and all are 64-bit with a maximum that fits
+/// [`SMALL64_RESERVATION`]; `None` when it does not parse.
+fn small64(wasm: &[u8]) -> Option<bool> {
+    use wasmparser::{Parser, Payload, TypeRef};
+    const PAGE: u64 = 1 << 16;
+    let fits = |m: wasmparser::MemoryType| {
+        m.memory64
+            && m.page_size_log2.is_none()
+            && m.maximum
+                .is_some_and(|max| max.saturating_mul(PAGE) <= SMALL64_RESERVATION)
+    };
+    let mut memories = 0usize;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.ok()? {
+            Payload::ImportSection(imports) => {
+                for import in imports.into_imports() {
+                    if let TypeRef::Memory(m) = import.ok()?.ty {
+                        if !fits(m) {
+                            return Some(false);
+                        }
+                        memories += 1;
+                    }
+                }
+            }
+            Payload::MemorySection(section) => {
+                for m in section {
+                    if !fits(m.ok()?) {
+                        return Some(false);
+                    }
+                    memories += 1;
+                }
+            }
+            // Memories come before the code; nothing past it can add one.
+            Payload::CodeSectionStart { .. } | Payload::End(_) => break,
+            _ => {}
+        }
+    }
+    Some(memories > 0)
+}
+
 /// One slot per possible tag: every engine a node may build.
-static ENGINES: [OnceCell<Engine>; 64] = [const { OnceCell::new() }; 64];
+static ENGINES: [OnceCell<Engine>; ENGINE_SLOTS] = [const { OnceCell::new() }; ENGINE_SLOTS];
 static TICKER: OnceCell<()> = OnceCell::new();
 
 /// Ticks since the ticker started; lets a time slice tell how long it has run.
@@ -138,6 +258,9 @@ pub fn engine_for(variant: Variant) -> &'static Engine {
 pub fn config_for(variant: Variant) -> Config {
     let mut config = config();
     crate::proposals::configure(&mut config, variant.optional);
+    if variant.layout == Layout::Small64 {
+        config.memory_reservation(SMALL64_RESERVATION);
+    }
     if variant.deterministic {
         config
             .consume_fuel(true)

@@ -333,8 +333,9 @@ pub fn compile(bytes: &[u8]) -> Result<Arc<CompiledModule>, Error> {
     compile_for(bytes, Variant::DEFAULT)
 }
 
-/// [`compile`] for the engine `variant`. The cache is keyed on the hash of the bytes
-/// as given, before any load-time rewrite.
+/// [`compile`] for the engine `variant`, with the memory layout the module suits (see
+/// [`crate::engine::choose`]). The cache is keyed on that variant and the hash of the
+/// bytes as given, before any load-time rewrite.
 pub fn compile_for(bytes: &[u8], variant: Variant) -> Result<Arc<CompiledModule>, Error> {
     compile_hashed(bytes, content_hash(bytes), variant)
 }
@@ -351,6 +352,16 @@ pub fn compile_hashed(
     hash: [u8; 32],
     variant: Variant,
 ) -> Result<Arc<CompiledModule>, Error> {
+    compile_exactly(bytes, hash, crate::engine::choose(bytes, variant))
+}
+
+/// [`compile_hashed`] for exactly `variant`, memory layout included: for a link, which
+/// shares the store, so the engine, of the module it serves.
+pub fn compile_exactly(
+    bytes: &[u8],
+    hash: [u8; 32],
+    variant: Variant,
+) -> Result<Arc<CompiledModule>, Error> {
     if let Some(found) = lookup(&(variant, hash)) {
         return Ok(found);
     }
@@ -359,7 +370,8 @@ pub fn compile_hashed(
     Ok(compiled)
 }
 
-/// The cached compilation of the bytes whose [`content_hash`] is `key.1`, if any.
+/// The cached compilation of the bytes whose [`content_hash`] is `key.1`, if any;
+/// `key.0` as [`crate::engine::choose`] picks it for those bytes.
 pub fn lookup_hashed(key: &(Variant, [u8; 32])) -> Option<Arc<CompiledModule>> {
     lookup(key)
 }
@@ -371,6 +383,7 @@ pub fn compile_missed(
     hash: [u8; 32],
     variant: Variant,
 ) -> Result<Arc<CompiledModule>, Error> {
+    let variant = crate::engine::choose(bytes, variant);
     if let Some(found) = CACHE.lock().modules.get(&(variant, hash)).cloned() {
         return Ok(found);
     }

@@ -54,10 +54,10 @@ impl Starting {
         deadline: Option<Instant>,
         options: &Options,
     ) -> Result<Starting, Error> {
-        if module.variant() != options.variant()
-            || links
-                .iter()
-                .any(|l| l.module.variant() != options.variant())
+        // The module picked its engine's memory layout; its links share its store, so
+        // they must be on the very same engine.
+        if module.variant().requested() != options.variant()
+            || links.iter().any(|l| l.module.variant() != module.variant())
         {
             return Err(Error::Instantiate(
                 "module compiled for another engine variant".into(),
