@@ -74,3 +74,15 @@ receive_reports(Acc) ->
     receive {monitor, _, long_schedule, _} = R -> receive_reports([R | Acc])
     after 0 -> Acc
     end.
+
+%% A memory64 module whose maximum fits the small reservation runs on an engine of its
+%% own (beamr_core's engine::choose); the quick start finds its compilation there.
+small_memory64_module_starts_quickly_test() ->
+    {ok, W} = beamr:wat_to_wasm(unique("(memory (export \"memory\") i64 1 2) (data (i64.const 8) \"small\")")),
+    {ok, First} = beamr:start(W),
+    {ok, [Id]} = beamr:call(First, <<"id">>, []),
+    {ok, I} = beamr_nif:start_cached(W, infinity),
+    ?assertEqual({ok, [Id]}, beamr:call(I, <<"id">>, [])),
+    ?assertEqual({ok, <<"small">>}, beamr:read(I, 8, 5)),
+    ?assertMatch({error, _}, beamr:read(I, 65535, 2)).
+
