@@ -20,7 +20,9 @@
 //! KNOBs change the engine configuration, to measure one lever at a time:
 //! `beamr-engine` (the engine beamr itself picks for the image, see
 //! `beamr_core::engine::choose`), `spectre-off`, `reserve=BYTES`, `eager-tables`,
-//! `inline`.
+//! `inline`; and `ticker` (with epochs on): a thread advances the epoch every
+//! `beamr_core::engine::TICK` and the store's epoch callback continues the call, as
+//! beamr's ticker and callback do.
 
 use std::future::Future;
 use std::pin::pin;
@@ -138,6 +140,7 @@ fn knob(config: &mut Config, bytes: &[u8], name: &str) -> anyhow::Result<()> {
         "inline" => {
             config.compiler_inlining(wasmtime::Inlining::Yes);
         }
+        "ticker" => {}
         _ => match name.strip_prefix("reserve=") {
             Some(n) => {
                 config.memory_reservation(n.parse()?);
@@ -164,9 +167,11 @@ fn main() -> anyhow::Result<()> {
     let original = std::fs::read(path)?;
     let bytes = beamr_core::legacy_eh::prepare(&original)?;
     let mut config = beamr_core::engine::config();
-    for name in args {
-        knob(&mut config, &original, &name)?;
+    let knobs: Vec<String> = args.collect();
+    for name in &knobs {
+        knob(&mut config, &original, name)?;
     }
+    let ticker = knobs.iter().any(|k| k == "ticker");
     config.epoch_interruption(epochs);
     let engine = Engine::new(&config)?;
     let t0 = Instant::now();
@@ -195,7 +200,15 @@ fn main() -> anyhow::Result<()> {
     let mut store = Store::new(&engine, ());
     // beamr's stores take an epoch callback each tick; no ticker runs here, so the
     // checks are paid but never fire.
-    if epochs {
+    if epochs && ticker {
+        let engine = engine.clone();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(beamr_core::engine::TICK);
+            engine.increment_epoch();
+        });
+        store.epoch_deadline_callback(|_| Ok(wasmtime::UpdateDeadline::Continue(1)));
+        store.set_epoch_deadline(1);
+    } else if epochs {
         store.set_epoch_deadline(u64::MAX / 2);
     }
     let instance: Instance = if asynchronous {
