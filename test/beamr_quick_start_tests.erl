@@ -86,3 +86,23 @@ small_memory64_module_starts_quickly_test() ->
     ?assertEqual({ok, <<"small">>}, beamr:read(I, 8, 5)),
     ?assertMatch({error, _}, beamr:read(I, 65535, 2)).
 
+%% The Spectre guard is on by default; the node option turns it off for modules
+%% compiled after it, which get an engine of their own: the same bytes compile again.
+spectre_guard_option_test() ->
+    ?assert(beamr_nif:spectre_guard()),
+    {ok, W} = beamr:wat_to_wasm(unique("(memory (export \"memory\") 1) (data (i32.const 0) \"guard\")")),
+    {ok, Guarded} = beamr:start(W),
+    Before = beamr_nif:compilations(),
+    ok = beamr_nif:set_spectre_guard(false),
+    try
+        ?assertNot(beamr_nif:spectre_guard()),
+        {ok, Unguarded} = beamr:start(W),
+        ?assertEqual(Before + 1, beamr_nif:compilations()),
+        ?assertEqual({ok, <<"guard">>}, beamr:read(Unguarded, 0, 5)),
+        ?assertMatch({error, _}, beamr:read(Unguarded, 65535, 2)),
+        ?assertEqual({ok, <<"guard">>}, beamr:read(Guarded, 0, 5))
+    after
+        ok = beamr_nif:set_spectre_guard(true)
+    end,
+    {ok, _} = beamr:start(W),
+    ?assertEqual(Before + 1, beamr_nif:compilations()).

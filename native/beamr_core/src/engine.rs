@@ -46,6 +46,10 @@ pub struct Variant {
     pub optional: Optional,
     /// The memory layout, picked from the module itself by [`choose`].
     pub layout: Layout,
+    /// The Spectre guard on heap accesses: a `cmov` after each bounds check, so a
+    /// mispredicted check cannot read past the memory speculatively. On unless the node
+    /// turns it off (see [`set_spectre_guard`]); [`choose`] applies the node's setting.
+    pub spectre_guard: bool,
 }
 
 /// How an engine reserves address space for linear memories. Engine-wide in
@@ -73,19 +77,22 @@ impl Variant {
         deterministic: false,
         optional: Optional::NONE,
         layout: Layout::Standard,
+        spectre_guard: true,
     };
     /// [`Variant::DEFAULT`] with fuel metering and NaN canonicalization.
     pub const DETERMINISTIC: Variant = Variant {
         deterministic: true,
         optional: Optional::NONE,
         layout: Layout::Standard,
+        spectre_guard: true,
     };
 
     /// The variant as start and compile options name it: the layout, which the
-    /// module decides, left at [`Layout::Standard`].
+    /// module decides, and the Spectre guard, which the node does, as by default.
     pub fn requested(self) -> Variant {
         Variant {
             layout: Layout::Standard,
+            spectre_guard: true,
             ..self
         }
     }
@@ -99,21 +106,20 @@ impl Variant {
     ///     deterministic: true,
     ///     optional: Optional::from_names(["gc"]).unwrap(),
     ///     layout: Layout::Small64,
+    ///     spectre_guard: false,
     /// };
     /// assert_eq!(Variant::from_tag(v.tag()), Some(v));
     /// assert_eq!(Variant::DEFAULT.tag(), 0);
-    /// assert_eq!(Variant::from_tag(255), None);
+    /// assert!((0..=255).all(|t| Variant::from_tag(t).map(Variant::tag) == Some(t)));
     /// ```
     pub fn tag(self) -> u8 {
         u8::from(self.deterministic)
             | self.optional.bits() << 1
             | u8::from(self.layout == Layout::Small64) << LAYOUT_SHIFT
+            | u8::from(!self.spectre_guard) << UNGUARDED_SHIFT
     }
 
     pub fn from_tag(tag: u8) -> Option<Variant> {
-        if usize::from(tag) >= ENGINE_SLOTS {
-            return None;
-        }
         Some(Variant {
             deterministic: tag & 1 == 1,
             optional: Optional::from_bits((tag >> 1) & Optional::ALL.bits())?,
@@ -122,17 +128,37 @@ impl Variant {
             } else {
                 Layout::Standard
             },
+            spectre_guard: tag >> UNGUARDED_SHIFT & 1 == 0,
         })
     }
 }
 
 /// The tag bit of [`Variant::layout`], above the optional proposals' bits.
 const LAYOUT_SHIFT: u32 = 6;
+/// The tag bit set when [`Variant::spectre_guard`] is off.
+const UNGUARDED_SHIFT: u32 = 7;
 /// Every tag [`Variant::tag`] makes is below this.
-const ENGINE_SLOTS: usize = 1 << (LAYOUT_SHIFT + 1);
+const ENGINE_SLOTS: usize = 1 << (UNGUARDED_SHIFT + 1);
 
-/// The variant `requested`'s options name, with the memory layout that suits the
-/// module `wasm`: [`Layout::Small64`] when it has linear memories, every one of them
+/// The node's Spectre guard setting, read by [`choose`].
+static SPECTRE_GUARD: AtomicBool = AtomicBool::new(true);
+
+/// Turns the Spectre guard on heap accesses on or off for modules compiled from now on
+/// (those compiled already keep their engine). On by default. Off, wasm runs faster
+/// (bounds checks stay, only their speculation barrier goes), and a guest able to
+/// time the cache may read the node's memory outside its own speculatively, the
+/// node's keys included: only for a node that runs no wasm it does not trust.
+pub fn set_spectre_guard(on: bool) {
+    SPECTRE_GUARD.store(on, Ordering::Relaxed);
+}
+
+/// The node's Spectre guard setting (see [`set_spectre_guard`]).
+pub fn spectre_guard() -> bool {
+    SPECTRE_GUARD.load(Ordering::Relaxed)
+}
+
+/// The variant `requested`'s options name, with the node's Spectre guard setting (see
+/// [`set_spectre_guard`]) and the memory layout that suits the module `wasm`: [`Layout::Small64`] when it has linear memories, every one of them
 /// 64-bit with a declared maximum of at most [`SMALL64_RESERVATION`]; otherwise (also
 /// for WAT text and for bytes that do not parse) [`Layout::Standard`]. Reads the
 /// section headers and the memory and import sections only, so it costs microseconds
@@ -156,6 +182,7 @@ pub fn choose(wasm: &[u8], requested: Variant) -> Variant {
     };
     Variant {
         layout,
+        spectre_guard: spectre_guard(),
         ..requested
     }
 }
@@ -260,6 +287,14 @@ pub fn config_for(variant: Variant) -> Config {
     crate::proposals::configure(&mut config, variant.optional);
     if variant.layout == Layout::Small64 {
         config.memory_reservation(SMALL64_RESERVATION);
+    }
+    if !variant.spectre_guard {
+        // SAFETY: a Cranelift setting wasmtime knows. Bounds checks stay, so wasm
+        // still cannot reach memory outside its own architecturally; only the barrier
+        // against speculative reads past a check goes, which the node opted out of.
+        unsafe {
+            config.cranelift_flag_set("enable_heap_access_spectre_mitigation", "false");
+        }
     }
     if variant.deterministic {
         config

@@ -466,6 +466,20 @@ fn set_max_nesting(levels: u32) -> rustler::Atom {
     atoms::ok()
 }
 
+/// `set_spectre_guard(On) -> ok`: the Spectre guard on heap accesses of modules
+/// compiled from now on (see `beamr_core::engine::set_spectre_guard`).
+#[rustler::nif]
+fn set_spectre_guard(on: bool) -> rustler::Atom {
+    beamr_core::engine::set_spectre_guard(on);
+    atoms::ok()
+}
+
+/// `spectre_guard() -> boolean()`: the node's Spectre guard setting.
+#[rustler::nif]
+fn spectre_guard() -> bool {
+    beamr_core::engine::spectre_guard()
+}
+
 /// `compilations() -> non_neg_integer()`: modules compiled so far (cache misses).
 #[rustler::nif]
 fn compilations() -> u64 {
