@@ -2,10 +2,11 @@
 //!
 //! Every module and instance in a node is built on one of a small set of engines (see
 //! [`Variant`]) so that compiled code, type registrations and copy-on-write memory
-//! images are shared. Fuel metering, NaN canonicalization and the enabled proposals are
-//! engine-wide in wasmtime, so each combination the node's options ask for is an engine
-//! of its own, built on first use, and the default engine's calls carry no fuel
-//! accounting and reach only the base proposals. Calls are
+//! images are shared. Fuel metering, NaN canonicalization, the enabled proposals, the
+//! memory reservation and the Spectre guard are engine-wide in wasmtime, so each
+//! combination the node's options ask for, and the module's memories suit (see
+//! [`choose`]), is an engine of its own, built on first use, and the default engine's
+//! calls carry no fuel accounting and reach only the base proposals. Calls are
 //! bounded in time by epoch interruption: a ticker thread advances the engine's epoch
 //! every [`TICK`], and each store's epoch callback decides whether the running call
 //! yields (it is on a normal scheduler), continues (it is on a dirty one), or stops
