@@ -172,6 +172,16 @@ fn main() -> anyhow::Result<()> {
         knob(&mut config, &original, name)?;
     }
     let ticker = knobs.iter().any(|k| k == "ticker");
+    // What picking the engine costs each start of the image (the NIF does it before
+    // its cache lookup).
+    let t0 = Instant::now();
+    for _ in 0..1000 {
+        std::hint::black_box(beamr_core::engine::choose(
+            std::hint::black_box(&original),
+            beamr_core::Variant::DEFAULT,
+        ));
+    }
+    eprintln!("choose: {:.2} us", t0.elapsed().as_secs_f64() * 1e3);
     config.epoch_interruption(epochs);
     let engine = Engine::new(&config)?;
     let t0 = Instant::now();
