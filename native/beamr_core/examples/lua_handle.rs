@@ -182,6 +182,20 @@ fn main() -> anyhow::Result<()> {
         ));
     }
     eprintln!("choose: {:.2} us", t0.elapsed().as_secs_f64() * 1e3);
+    let small = wat::parse_str(
+        "(module (memory 1) (data (i32.const 16) \"quick\") (func (export \"id\") (result i32) i32.const 1))",
+    )?;
+    let t0 = Instant::now();
+    for _ in 0..100_000 {
+        std::hint::black_box(beamr_core::engine::choose(
+            std::hint::black_box(&small),
+            beamr_core::Variant::DEFAULT,
+        ));
+    }
+    eprintln!(
+        "choose, small module: {:.3} us",
+        t0.elapsed().as_secs_f64() * 10.0
+    );
     config.epoch_interruption(epochs);
     let engine = Engine::new(&config)?;
     let t0 = Instant::now();

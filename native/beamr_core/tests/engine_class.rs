@@ -7,7 +7,7 @@ mod common;
 
 use beamr_core::disk_cache::{load_artifact, precompile};
 use beamr_core::engine::{choose, config_for, Layout, SMALL64_RESERVATION};
-use beamr_core::module::{compile_exactly, content_hash};
+use beamr_core::module::{cached_quick_for, compile_exactly, content_hash};
 use beamr_core::{compile, Arg, Error, Instance, Link, Step, Val, Variant};
 use common::{call, done};
 
@@ -136,4 +136,25 @@ fn links_run_on_the_engine_of_the_module_they_serve() {
     let same = compile_exactly(&lib, content_hash(&lib), main.variant()).unwrap();
     let mut i = Instance::new_linked(main, &link(same), None).unwrap();
     assert_eq!(int(call(&mut i, "g", &[])), 5);
+}
+
+#[test]
+fn quick_starts_find_either_layout() {
+    for (text, layout) in [
+        (
+            r#"(module (memory i64 1 3) (func (export "f")))"#,
+            Layout::Small64,
+        ),
+        (
+            r#"(module (memory 1 3) (func (export "f")))"#,
+            Layout::Standard,
+        ),
+    ] {
+        let bytes = wasm(text);
+        let hash = content_hash(&bytes);
+        drop(Instance::new(compile(&bytes).unwrap(), None).unwrap());
+        let found = cached_quick_for(&hash, &bytes, Variant::DEFAULT).unwrap();
+        assert_eq!(found.variant().layout, layout);
+        assert!(cached_quick_for(&hash, &bytes, Variant::DETERMINISTIC).is_none());
+    }
 }
