@@ -392,21 +392,20 @@ pub fn compile_missed(
     Ok(compiled)
 }
 
-/// [`cached_quick`] of the bytes `wasm` (whose SHA-256 is `hash`) for the variant
-/// `requested` names, in the memory layout [`crate::engine::choose`] picks for them.
-/// The standard layout, most modules', is looked up first, so their quick starts do
-/// not pay for reading the module's sections.
-pub fn cached_quick_for(
-    hash: &[u8; 32],
-    wasm: &[u8],
-    requested: Variant,
-) -> Option<Arc<CompiledModule>> {
+/// [`cached_quick`] of the bytes whose SHA-256 is `hash` for the variant `requested`
+/// names, with the node's Spectre setting, in either memory layout: without reading
+/// the bytes (which [`crate::engine::choose`] would), since a compilation of these
+/// bytes in either layout runs them. The standard layout, most modules', first.
+pub fn cached_quick_for(hash: &[u8; 32], requested: Variant) -> Option<Arc<CompiledModule>> {
     let standard = Variant {
         spectre_guard: crate::engine::spectre_guard(),
         ..requested.requested()
     };
-    cached_quick(hash, standard)
-        .or_else(|| cached_quick(hash, crate::engine::choose(wasm, requested)))
+    let small = Variant {
+        layout: crate::engine::Layout::Small64,
+        ..standard
+    };
+    cached_quick(hash, standard).or_else(|| cached_quick(hash, small))
 }
 
 /// The cached compilation of SHA-256 `hash` for `variant` if it

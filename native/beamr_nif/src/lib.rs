@@ -65,9 +65,8 @@ fn start_cached<'a>(env: Env<'a>, bytes: Binary<'a>, timeout: Term<'a>) -> Term<
     let Ok(deadline) = deadline(timeout) else {
         return bad_timeout(env, timeout);
     };
-    let quick = image_hash::cheap_hash_of(&bytes).and_then(|hash| {
-        beamr_core::module::cached_quick_for(&hash, bytes.as_slice(), beamr_core::Variant::DEFAULT)
-    });
+    let quick = image_hash::cheap_hash_of(&bytes)
+        .and_then(|hash| beamr_core::module::cached_quick_for(&hash, beamr_core::Variant::DEFAULT));
     match quick {
         Some(module) => started(env, Instance::new(module, deadline)),
         None => atoms::not_cached().encode(env),
