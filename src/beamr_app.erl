@@ -4,7 +4,11 @@
 %%% Environment keys: `module_cache_dir' (the on-disk module cache's root directory,
 %%% default `filename:basedir(user_cache, "beamr")'; `false' turns the cache off),
 %%% `module_cache_max_bytes' (its byte budget, default 1 GiB, least recently used
-%%% artifacts evicted past it), `memory_budget' (see {@link beamr:set_memory_budget/1}).
+%%% artifacts evicted past it), `memory_budget' (see {@link beamr:set_memory_budget/1}),
+%%% `spectre_guard' (default `true'; `false' drops the speculation barrier after each
+%%% bounds check of modules compiled from then on: wasm runs faster, and a guest able to
+%%% time the cache may read the node's memory, its keys included, speculatively; only
+%%% for a node that runs no untrusted wasm).
 %%% A cache directory that cannot be written is logged once and leaves the cache off;
 %%% it never fails the start.
 -module(beamr_app).
@@ -24,6 +28,7 @@ start(_Type, _Args) ->
         {ok, Levels} -> ok = beamr:set_max_nesting(Levels);
         undefined -> ok
     end,
+    ok = beamr_nif:set_spectre_guard(application:get_env(beamr, spectre_guard, true) =/= false),
     beamr_sup:start_link().
 
 -spec stop(term()) -> ok.

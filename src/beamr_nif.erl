@@ -13,7 +13,7 @@
 -export([compile_module/2, module_hash/1, module_count/0, delete_module/1, instantiate/4,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
          table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1, start_continue/1,
-         cancel_compile/1, set_max_nesting/1]).
+         cancel_compile/1, set_max_nesting/1, set_spectre_guard/1, spectre_guard/0]).
 
 -on_load(init/0).
 
@@ -26,7 +26,7 @@
 -nifs([compile_module/2, module_hash/1, module_count/0, delete_module/1, instantiate/4,
          describe_module/1, function_exists_in/2, global_get/2, global_set/3, table_size/2,
          table_get/3, memory_grow/2, memory_pages/1, wat_to_wasm/1, start_continue/1,
-         cancel_compile/1, set_max_nesting/1]).
+         cancel_compile/1, set_max_nesting/1, set_spectre_guard/1, spectre_guard/0]).
 
 -type instance() :: reference().
 -type engine() :: {boolean(), [beamr:proposal()]}.
@@ -125,6 +125,14 @@ cancel_compile(_Job) -> ?NOT_LOADED.
 %% Sets the node's limit on calls nested inside imports.
 -spec set_max_nesting(non_neg_integer()) -> ok.
 set_max_nesting(_Levels) -> ?NOT_LOADED.
+
+%% Turns the Spectre guard on heap accesses on or off for modules compiled from now on.
+-spec set_spectre_guard(boolean()) -> ok.
+set_spectre_guard(_On) -> ?NOT_LOADED.
+
+%% The node's Spectre guard setting.
+-spec spectre_guard() -> boolean().
+spectre_guard() -> ?NOT_LOADED.
 -spec describe_module(binary() | reference()) -> {ok, map()} | {error, term()}.
 describe_module(_Source) -> ?NOT_LOADED.
 -spec function_exists_in(reference(), binary()) -> boolean().

@@ -74,3 +74,35 @@ receive_reports(Acc) ->
     receive {monitor, _, long_schedule, _} = R -> receive_reports([R | Acc])
     after 0 -> Acc
     end.
+
+%% A memory64 module whose maximum fits the small reservation runs on an engine of its
+%% own (beamr_core's engine::choose); the quick start finds its compilation there.
+small_memory64_module_starts_quickly_test() ->
+    {ok, W} = beamr:wat_to_wasm(unique("(memory (export \"memory\") i64 1 2) (data (i64.const 8) \"small\")")),
+    {ok, First} = beamr:start(W),
+    {ok, [Id]} = beamr:call(First, <<"id">>, []),
+    {ok, I} = beamr_nif:start_cached(W, infinity),
+    ?assertEqual({ok, [Id]}, beamr:call(I, <<"id">>, [])),
+    ?assertEqual({ok, <<"small">>}, beamr:read(I, 8, 5)),
+    ?assertMatch({error, _}, beamr:read(I, 65535, 2)).
+
+%% The Spectre guard is on by default; the node option turns it off for modules
+%% compiled after it, which get an engine of their own: the same bytes compile again.
+spectre_guard_option_test() ->
+    ?assert(beamr_nif:spectre_guard()),
+    {ok, W} = beamr:wat_to_wasm(unique("(memory (export \"memory\") 1) (data (i32.const 0) \"guard\")")),
+    {ok, Guarded} = beamr:start(W),
+    Before = beamr_nif:compilations(),
+    ok = beamr_nif:set_spectre_guard(false),
+    try
+        ?assertNot(beamr_nif:spectre_guard()),
+        {ok, Unguarded} = beamr:start(W),
+        ?assertEqual(Before + 1, beamr_nif:compilations()),
+        ?assertEqual({ok, <<"guard">>}, beamr:read(Unguarded, 0, 5)),
+        ?assertMatch({error, _}, beamr:read(Unguarded, 65535, 2)),
+        ?assertEqual({ok, <<"guard">>}, beamr:read(Guarded, 0, 5))
+    after
+        ok = beamr_nif:set_spectre_guard(true)
+    end,
+    {ok, _} = beamr:start(W),
+    ?assertEqual(Before + 1, beamr_nif:compilations()).

@@ -1,11 +1,12 @@
 //! The benchmark baselines for the Lua fixture: `handle` called from Rust on wasmtime
 //! directly (no NIF, no Erlang), in the same way the Erlang side does it: malloc +
 //! write the message, call `handle(msg, 0)`, read the NUL-terminated reply, free the
-//! message.
+//! message. wasm32 and memory64 images both work (pointers are i32 or i64).
 //!
-//! Usage: `lua_handle <lua-aos.wasm> [N] [bare|epochs|fibers|beamr-config]`. Prints the median of N
-//! evaluations of `return 1 + 1` in microseconds, and checks every reply. Imports are
-//! answered with zeros (`return 1 + 1` reaches none).
+//! Usage: `lua_handle <lua-aos.wasm> [N] [bare|epochs|fibers|beamr-config] [KNOB...]`.
+//! Prints the median of N evaluations in microseconds, and checks every reply. The
+//! message is `return 1 + 1` unless the environment names a file of Lua in
+//! `LUA_CHUNK`. Imports are answered with zeros (`return 1 + 1` reaches none).
 //! - `bare` (the default): synchronous calls, epoch interruption off: wasmtime at its
 //!   fastest, with nothing that lets a host stop or time-slice the guest.
 //! - `epochs`: synchronous calls with epoch interruption on: what the checks at every
@@ -15,12 +16,19 @@
 //! - `beamr-config`: beamr's engine configuration (epoch interruption on) and async
 //!   calls on fibers with async imports, as beamr runs every call: the floor beamr's
 //!   own layers stand on.
+//!
+//! KNOBs change the engine configuration, to measure one lever at a time:
+//! `beamr-engine` (the engine beamr itself picks for the image, see
+//! `beamr_core::engine::choose`), `spectre-off`, `reserve=BYTES`, `eager-tables`,
+//! `inline`; and `ticker` (with epochs on): a thread advances the epoch every
+//! `beamr_core::engine::TICK` and the store's epoch callback continues the call, as
+//! beamr's ticker and callback do.
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
-use wasmtime::{Engine, Instance, Linker, Module, Store, TypedFunc, Val};
+use wasmtime::{Config, Engine, Instance, Linker, Module, Store, TypedFunc, Val};
 
 /// Runs a future that never waits (no import here suspends) to completion.
 fn block<F: Future>(f: F) -> F::Output {
@@ -50,10 +58,103 @@ where
     })
 }
 
+/// A guest pointer: i32 on wasm32, i64 on memory64.
+trait Ptr: wasmtime::WasmTy + wasmtime::WasmParams + wasmtime::WasmResults + Copy + Sync {
+    fn from_len(n: usize) -> Self;
+    fn offset(self) -> usize;
+}
+
+impl Ptr for i32 {
+    fn from_len(n: usize) -> Self {
+        n as i32
+    }
+    fn offset(self) -> usize {
+        self as u32 as usize
+    }
+}
+
+impl Ptr for i64 {
+    fn from_len(n: usize) -> Self {
+        n as i64
+    }
+    fn offset(self) -> usize {
+        self as u64 as usize
+    }
+}
+
+/// N evaluations of `msg` (NUL-terminated); each reply must equal the first.
+fn evaluate<P: Ptr>(
+    store: &mut Store<()>,
+    instance: Instance,
+    asynchronous: bool,
+    msg: &[u8],
+    n: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let malloc = instance.get_typed_func::<P, P>(&mut *store, "malloc")?;
+    let free = instance.get_typed_func::<P, ()>(&mut *store, "free")?;
+    let handle = instance.get_typed_func::<(P, P), P>(&mut *store, "handle")?;
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| anyhow::anyhow!("no memory export"))?;
+    let mut expected: Option<Vec<u8>> = None;
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let ptr = call(store, &malloc, asynchronous, P::from_len(msg.len()))?;
+        memory.write(&mut *store, ptr.offset(), msg)?;
+        let out = call(store, &handle, asynchronous, (ptr, P::from_len(0)))?.offset();
+        let data = memory.data(&*store);
+        let end = data[out..].iter().position(|&b| b == 0).unwrap_or(0);
+        let reply = data[out..out + end].to_vec();
+        call(store, &free, asynchronous, ptr)?;
+        times.push(t0.elapsed().as_secs_f64() * 1e6);
+        match &expected {
+            None => {
+                anyhow::ensure!(
+                    reply.starts_with(b"{\"ok\":true"),
+                    "unexpected reply {:?}",
+                    String::from_utf8_lossy(&reply)
+                );
+                expected = Some(reply);
+            }
+            Some(first) => anyhow::ensure!(&reply == first, "replies differ"),
+        }
+    }
+    Ok(times)
+}
+
+/// Applies one KNOB to `config`, or says it is unknown.
+fn knob(config: &mut Config, bytes: &[u8], name: &str) -> anyhow::Result<()> {
+    match name {
+        "beamr-engine" => {
+            let variant = beamr_core::engine::choose(bytes, beamr_core::Variant::DEFAULT);
+            *config = beamr_core::engine::config_for(variant);
+        }
+        // SAFETY: a Cranelift setting wasmtime knows; it changes code generation only.
+        "spectre-off" => unsafe {
+            config.cranelift_flag_set("enable_heap_access_spectre_mitigation", "false");
+        },
+        "eager-tables" => {
+            config.table_lazy_init(false);
+        }
+        "inline" => {
+            config.compiler_inlining(wasmtime::Inlining::Yes);
+        }
+        "ticker" => {}
+        _ => match name.strip_prefix("reserve=") {
+            Some(n) => {
+                config.memory_reservation(n.parse()?);
+            }
+            None => anyhow::bail!("unknown knob {name:?}"),
+        },
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let path = args.next().ok_or_else(|| {
-        anyhow::anyhow!("usage: lua_handle WASM [N] [bare|epochs|fibers|beamr-config]")
+        anyhow::anyhow!("usage: lua_handle WASM [N] [bare|epochs|fibers|beamr-config] [KNOB...]")
     })?;
     let n: usize = args.next().map_or(Ok(1000), |s| s.parse())?;
     let (epochs, asynchronous) = match args.next().as_deref() {
@@ -63,12 +164,43 @@ fn main() -> anyhow::Result<()> {
         Some("beamr-config") => (true, true),
         Some(other) => anyhow::bail!("unknown mode {other:?}"),
     };
-    let bytes = std::fs::read(path)?;
-    let bytes = beamr_core::legacy_eh::prepare(&bytes)?;
+    let original = std::fs::read(path)?;
+    let bytes = beamr_core::legacy_eh::prepare(&original)?;
     let mut config = beamr_core::engine::config();
+    let knobs: Vec<String> = args.collect();
+    for name in &knobs {
+        knob(&mut config, &original, name)?;
+    }
+    let ticker = knobs.iter().any(|k| k == "ticker");
+    // What picking the engine costs each start of the image (the NIF does it before
+    // its cache lookup).
+    let t0 = Instant::now();
+    for _ in 0..1000 {
+        std::hint::black_box(beamr_core::engine::choose(
+            std::hint::black_box(&original),
+            beamr_core::Variant::DEFAULT,
+        ));
+    }
+    eprintln!("choose: {:.2} us", t0.elapsed().as_secs_f64() * 1e3);
+    let small = wat::parse_str(
+        "(module (memory 1) (data (i32.const 16) \"quick\") (func (export \"id\") (result i32) i32.const 1))",
+    )?;
+    let t0 = Instant::now();
+    for _ in 0..100_000 {
+        std::hint::black_box(beamr_core::engine::choose(
+            std::hint::black_box(&small),
+            beamr_core::Variant::DEFAULT,
+        ));
+    }
+    eprintln!(
+        "choose, small module: {:.3} us",
+        t0.elapsed().as_secs_f64() * 10.0
+    );
     config.epoch_interruption(epochs);
     let engine = Engine::new(&config)?;
+    let t0 = Instant::now();
     let module = Module::new(&engine, &*bytes)?;
+    eprintln!("compile: {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
     let mut linker: Linker<()> = Linker::new(&engine);
     for import in module.imports() {
         if let wasmtime::ExternType::Func(ty) = import.ty() {
@@ -92,7 +224,15 @@ fn main() -> anyhow::Result<()> {
     let mut store = Store::new(&engine, ());
     // beamr's stores take an epoch callback each tick; no ticker runs here, so the
     // checks are paid but never fire.
-    if epochs {
+    if epochs && ticker {
+        let engine = engine.clone();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(beamr_core::engine::TICK);
+            engine.increment_epoch();
+        });
+        store.epoch_deadline_callback(|_| Ok(wasmtime::UpdateDeadline::Continue(1)));
+        store.set_epoch_deadline(1);
+    } else if epochs {
         store.set_epoch_deadline(u64::MAX / 2);
     }
     let instance: Instance = if asynchronous {
@@ -102,31 +242,18 @@ fn main() -> anyhow::Result<()> {
     };
     let init = instance.get_typed_func::<(), ()>(&mut store, "_initialize")?;
     call(&mut store, &init, asynchronous, ())?;
-    let malloc = instance.get_typed_func::<i32, i32>(&mut store, "malloc")?;
-    let free = instance.get_typed_func::<i32, ()>(&mut store, "free")?;
-    let handle = instance.get_typed_func::<(i32, i32), i32>(&mut store, "handle")?;
-    let memory = instance
-        .get_memory(&mut store, "memory")
-        .ok_or_else(|| anyhow::anyhow!("no memory export"))?;
-    let msg = b"return 1 + 1\0";
-    let expected = b"{\"ok\":true,\"output\":\"2\"}";
-    let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t0 = Instant::now();
-        let ptr = call(&mut store, &malloc, asynchronous, msg.len() as i32)?;
-        memory.write(&mut store, ptr as usize, msg)?;
-        let out = call(&mut store, &handle, asynchronous, (ptr, 0))? as usize;
-        let data = memory.data(&store);
-        let end = data[out..].iter().position(|&b| b == 0).unwrap_or(0);
-        let reply = data[out..out + end].to_vec();
-        call(&mut store, &free, asynchronous, ptr)?;
-        times.push(t0.elapsed().as_secs_f64() * 1e6);
-        anyhow::ensure!(
-            reply == expected,
-            "unexpected reply {:?}",
-            String::from_utf8_lossy(&reply)
-        );
-    }
+    let mut msg = match std::env::var_os("LUA_CHUNK") {
+        Some(file) => std::fs::read(file)?,
+        None => b"return 1 + 1".to_vec(),
+    };
+    msg.push(0);
+    let memory64 =
+        (module.exports()).any(|e| matches!(e.ty(), wasmtime::ExternType::Memory(m) if m.is_64()));
+    let mut times = if memory64 {
+        evaluate::<i64>(&mut store, instance, asynchronous, &msg, n)?
+    } else {
+        evaluate::<i32>(&mut store, instance, asynchronous, &msg, n)?
+    };
     times.sort_by(f64::total_cmp);
     println!("{:.3}", times[n / 2]);
     Ok(())

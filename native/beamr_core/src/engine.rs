@@ -2,10 +2,11 @@
 //!
 //! Every module and instance in a node is built on one of a small set of engines (see
 //! [`Variant`]) so that compiled code, type registrations and copy-on-write memory
-//! images are shared. Fuel metering, NaN canonicalization and the enabled proposals are
-//! engine-wide in wasmtime, so each combination the node's options ask for is an engine
-//! of its own, built on first use, and the default engine's calls carry no fuel
-//! accounting and reach only the base proposals. Calls are
+//! images are shared. Fuel metering, NaN canonicalization, the enabled proposals, the
+//! memory reservation and the Spectre guard are engine-wide in wasmtime, so each
+//! combination the node's options ask for, and the module's memories suit (see
+//! [`choose`]), is an engine of its own, built on first use, and the default engine's
+//! calls carry no fuel accounting and reach only the base proposals. Calls are
 //! bounded in time by epoch interruption: a ticker thread advances the engine's epoch
 //! every [`TICK`], and each store's epoch callback decides whether the running call
 //! yields (it is on a normal scheduler), continues (it is on a dirty one), or stops
@@ -35,53 +36,200 @@ pub const MAX_WASM_STACK: usize = 1 << 20;
 /// The fiber stack each call runs on: the wasm stack plus room for host frames.
 const ASYNC_STACK: usize = MAX_WASM_STACK + (1 << 20);
 
-/// Which engine a module is compiled for: fuel metering or not, and which optional
-/// proposals (see [`crate::proposals`]) it enables. Each combination is one engine,
-/// built on first use.
+/// Which engine a module is compiled for: fuel metering or not, which optional
+/// proposals (see [`crate::proposals`]) it enables, and how its linear memories are
+/// laid out (see [`Layout`]). Each combination is one engine, built on first use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Variant {
     /// Fuel metering and NaN canonicalization: deterministic, budgetable execution.
     pub deterministic: bool,
     /// The optional proposals enabled beyond the base set.
     pub optional: Optional,
+    /// The memory layout, picked from the module itself by [`choose`].
+    pub layout: Layout,
+    /// The Spectre guard on heap accesses: a `cmov` after each bounds check, so a
+    /// mispredicted check cannot read past the memory speculatively. On unless the node
+    /// turns it off (see [`set_spectre_guard`]); [`choose`] applies the node's setting.
+    pub spectre_guard: bool,
 }
+
+/// How an engine reserves address space for linear memories. Engine-wide in
+/// wasmtime, and it decides what a bounds check compiles to, so [`choose`] picks it
+/// per module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Layout {
+    /// A 4 GiB reservation: a 32-bit memory needs no bounds checks at all.
+    #[default]
+    Standard,
+    /// A [`SMALL64_RESERVATION`] reservation, for modules whose memories are all
+    /// 64-bit and declare a maximum within it. wasmtime bounds-checks every 64-bit
+    /// access; against this reservation the check compares with an immediate, where
+    /// 4 GiB is a constant loaded from memory at every access.
+    Small64,
+}
+
+/// The reservation of [`Layout::Small64`]: the largest whose bound, less an access's
+/// size, fits a signed 32-bit immediate. AOS images declare exactly this maximum.
+pub const SMALL64_RESERVATION: u64 = 2 << 30;
 
 impl Variant {
     /// No fuel accounting, no optional proposal; the fast path.
     pub const DEFAULT: Variant = Variant {
         deterministic: false,
         optional: Optional::NONE,
+        layout: Layout::Standard,
+        spectre_guard: true,
     };
     /// [`Variant::DEFAULT`] with fuel metering and NaN canonicalization.
     pub const DETERMINISTIC: Variant = Variant {
         deterministic: true,
         optional: Optional::NONE,
+        layout: Layout::Standard,
+        spectre_guard: true,
     };
+
+    /// The variant as start and compile options name it: the layout, which the
+    /// module decides, and the Spectre guard, which the node does, as by default.
+    pub fn requested(self) -> Variant {
+        Variant {
+            layout: Layout::Standard,
+            spectre_guard: true,
+            ..self
+        }
+    }
 
     /// A stable byte naming the variant in on-disk artifacts.
     ///
     /// ```
-    /// use beamr_core::engine::Variant;
+    /// use beamr_core::engine::{Layout, Variant};
     /// use beamr_core::proposals::Optional;
-    /// let v = Variant { deterministic: true, optional: Optional::from_names(["gc"]).unwrap() };
+    /// let v = Variant {
+    ///     deterministic: true,
+    ///     optional: Optional::from_names(["gc"]).unwrap(),
+    ///     layout: Layout::Small64,
+    ///     spectre_guard: false,
+    /// };
     /// assert_eq!(Variant::from_tag(v.tag()), Some(v));
     /// assert_eq!(Variant::DEFAULT.tag(), 0);
-    /// assert_eq!(Variant::from_tag(255), None);
+    /// assert!((0..=255).all(|t| Variant::from_tag(t).map(Variant::tag) == Some(t)));
     /// ```
     pub fn tag(self) -> u8 {
-        u8::from(self.deterministic) | self.optional.bits() << 1
+        u8::from(self.deterministic)
+            | self.optional.bits() << 1
+            | u8::from(self.layout == Layout::Small64) << LAYOUT_SHIFT
+            | u8::from(!self.spectre_guard) << UNGUARDED_SHIFT
     }
 
     pub fn from_tag(tag: u8) -> Option<Variant> {
         Some(Variant {
             deterministic: tag & 1 == 1,
-            optional: Optional::from_bits(tag >> 1)?,
+            optional: Optional::from_bits((tag >> 1) & Optional::ALL.bits())?,
+            layout: if tag >> LAYOUT_SHIFT & 1 == 1 {
+                Layout::Small64
+            } else {
+                Layout::Standard
+            },
+            spectre_guard: tag >> UNGUARDED_SHIFT & 1 == 0,
         })
     }
 }
 
+/// The tag bit of [`Variant::layout`], above the optional proposals' bits.
+const LAYOUT_SHIFT: u32 = 6;
+/// The tag bit set when [`Variant::spectre_guard`] is off.
+const UNGUARDED_SHIFT: u32 = 7;
+/// Every tag [`Variant::tag`] makes is below this.
+const ENGINE_SLOTS: usize = 1 << (UNGUARDED_SHIFT + 1);
+
+/// The node's Spectre guard setting, read by [`choose`].
+static SPECTRE_GUARD: AtomicBool = AtomicBool::new(true);
+
+/// Turns the Spectre guard on heap accesses on or off for modules compiled from now on
+/// (those compiled already keep their engine). On by default. Off, wasm runs faster
+/// (bounds checks stay, only their speculation barrier goes), and a guest able to
+/// time the cache may read the node's memory outside its own speculatively, the
+/// node's keys included: only for a node that runs no wasm it does not trust.
+pub fn set_spectre_guard(on: bool) {
+    SPECTRE_GUARD.store(on, Ordering::Relaxed);
+}
+
+/// The node's Spectre guard setting (see [`set_spectre_guard`]).
+pub fn spectre_guard() -> bool {
+    SPECTRE_GUARD.load(Ordering::Relaxed)
+}
+
+/// The variant `requested`'s options name, with the node's Spectre guard setting (see
+/// [`set_spectre_guard`]) and the memory layout that suits the module `wasm`: [`Layout::Small64`] when it has linear memories, every one of them
+/// 64-bit with a declared maximum of at most [`SMALL64_RESERVATION`]; otherwise (also
+/// for WAT text and for bytes that do not parse) [`Layout::Standard`]. Reads the
+/// section headers and the memory and import sections only, so it costs microseconds
+/// even for a large image, and it gives the same answer for the same bytes, so the
+/// module cache can be keyed on it.
+///
+/// ```
+/// use beamr_core::engine::{choose, Layout, Variant};
+/// let small = wat::parse_str("(module (memory i64 1 32768))").unwrap();
+/// assert_eq!(choose(&small, Variant::DEFAULT).layout, Layout::Small64);
+/// let unbounded = wat::parse_str("(module (memory i64 1))").unwrap();
+/// assert_eq!(choose(&unbounded, Variant::DEFAULT).layout, Layout::Standard);
+/// let narrow = wat::parse_str("(module (memory 1 2))").unwrap();
+/// assert_eq!(choose(&narrow, Variant::DEFAULT).layout, Layout::Standard);
+/// ```
+pub fn choose(wasm: &[u8], requested: Variant) -> Variant {
+    let layout = if small64(wasm).unwrap_or(false) {
+        Layout::Small64
+    } else {
+        Layout::Standard
+    };
+    Variant {
+        layout,
+        spectre_guard: spectre_guard(),
+        ..requested
+    }
+}
+
+/// Whether `wasm` has memories and all are 64-bit with a maximum that fits
+/// [`SMALL64_RESERVATION`]; `None` when it does not parse.
+fn small64(wasm: &[u8]) -> Option<bool> {
+    use wasmparser::{Parser, Payload, TypeRef};
+    const PAGE: u64 = 1 << 16;
+    let fits = |m: wasmparser::MemoryType| {
+        m.memory64
+            && m.page_size_log2.is_none()
+            && m.maximum
+                .is_some_and(|max| max.saturating_mul(PAGE) <= SMALL64_RESERVATION)
+    };
+    let mut memories = 0usize;
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.ok()? {
+            Payload::ImportSection(imports) => {
+                for import in imports.into_imports() {
+                    if let TypeRef::Memory(m) = import.ok()?.ty {
+                        if !fits(m) {
+                            return Some(false);
+                        }
+                        memories += 1;
+                    }
+                }
+            }
+            Payload::MemorySection(section) => {
+                for m in section {
+                    if !fits(m.ok()?) {
+                        return Some(false);
+                    }
+                    memories += 1;
+                }
+            }
+            // Memories come before the code; nothing past it can add one.
+            Payload::CodeSectionStart { .. } | Payload::End(_) => break,
+            _ => {}
+        }
+    }
+    Some(memories > 0)
+}
+
 /// One slot per possible tag: every engine a node may build.
-static ENGINES: [OnceCell<Engine>; 64] = [const { OnceCell::new() }; 64];
+static ENGINES: [OnceCell<Engine>; ENGINE_SLOTS] = [const { OnceCell::new() }; ENGINE_SLOTS];
 static TICKER: OnceCell<()> = OnceCell::new();
 
 /// Ticks since the ticker started; lets a time slice tell how long it has run.
@@ -138,6 +286,17 @@ pub fn engine_for(variant: Variant) -> &'static Engine {
 pub fn config_for(variant: Variant) -> Config {
     let mut config = config();
     crate::proposals::configure(&mut config, variant.optional);
+    if variant.layout == Layout::Small64 {
+        config.memory_reservation(SMALL64_RESERVATION);
+    }
+    if !variant.spectre_guard {
+        // SAFETY: a Cranelift setting wasmtime knows. Bounds checks stay, so wasm
+        // still cannot reach memory outside its own architecturally; only the barrier
+        // against speculative reads past a check goes, which the node opted out of.
+        unsafe {
+            config.cranelift_flag_set("enable_heap_access_spectre_mitigation", "false");
+        }
+    }
     if variant.deterministic {
         config
             .consume_fuel(true)

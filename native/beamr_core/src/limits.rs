@@ -61,11 +61,13 @@ impl Default for Options {
 }
 
 impl Options {
-    /// The engine these options need.
+    /// The engine these options ask for; the module picks its memory layout (see
+    /// [`crate::engine::choose`]).
     pub fn variant(&self) -> Variant {
         Variant {
             deterministic: self.deterministic,
             optional: self.optional,
+            ..Variant::DEFAULT
         }
     }
 

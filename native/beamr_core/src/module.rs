@@ -17,7 +17,7 @@ pub(crate) use self::compiled::describe;
 pub(crate) use self::compiled::describe_with;
 pub use self::compiled::{CompiledModule, ExportDesc, ImportDesc, Kind};
 pub use self::memory_cache::{
-    cache_info, cached_modules, cached_quick, clear_cache, forget, CacheInfo, CACHE_CAPACITY,
+    cache_info, cached_modules, cached_quick, cached_quick_for, clear_cache, forget, CacheInfo, CACHE_CAPACITY,
 };
 pub use crate::source::{content_hash, wat_to_wasm};
 
@@ -52,8 +52,9 @@ pub fn compile(bytes: &[u8]) -> Result<Arc<CompiledModule>, Error> {
     compile_for(bytes, Variant::DEFAULT)
 }
 
-/// [`compile`] for the engine `variant`. The cache is keyed on the hash of the bytes
-/// as given, before any load-time rewrite.
+/// [`compile`] for the engine `variant`, with the memory layout the module suits (see
+/// [`crate::engine::choose`]). The cache is keyed on that variant and the hash of the
+/// bytes as given, before any load-time rewrite.
 pub fn compile_for(bytes: &[u8], variant: Variant) -> Result<Arc<CompiledModule>, Error> {
     compile_hashed(bytes, content_hash(bytes), variant)
 }
@@ -61,6 +62,16 @@ pub fn compile_for(bytes: &[u8], variant: Variant) -> Result<Arc<CompiledModule>
 /// [`compile_for`] with the bytes' [`content_hash`] already known (a caller that has
 /// seen these very bytes before); a wrong hash only misfiles the cache entry.
 pub fn compile_hashed(
+    bytes: &[u8],
+    hash: [u8; 32],
+    variant: Variant,
+) -> Result<Arc<CompiledModule>, Error> {
+    compile_exactly(bytes, hash, crate::engine::choose(bytes, variant))
+}
+
+/// [`compile_hashed`] for exactly `variant`, memory layout included: for a link, which
+/// shares the store, so the engine, of the module it serves.
+pub fn compile_exactly(
     bytes: &[u8],
     hash: [u8; 32],
     variant: Variant,
@@ -73,7 +84,8 @@ pub fn compile_hashed(
     Ok(compiled)
 }
 
-/// The cached compilation of the bytes whose [`content_hash`] is `key.1`, if any.
+/// The cached compilation of the bytes whose [`content_hash`] is `key.1`, if any;
+/// `key.0` as [`crate::engine::choose`] picks it for those bytes.
 pub fn lookup_hashed(key: &(Variant, [u8; 32])) -> Option<Arc<CompiledModule>> {
     lookup(key)
 }
@@ -85,6 +97,7 @@ pub fn compile_missed(
     hash: [u8; 32],
     variant: Variant,
 ) -> Result<Arc<CompiledModule>, Error> {
+    let variant = crate::engine::choose(bytes, variant);
     if let Some(found) = peek(&(variant, hash)) {
         return Ok(found);
     }
@@ -105,6 +118,7 @@ pub fn compilations() -> u64 {
 /// this node (or a node sharing its cache directory) accepts.
 pub fn precompile(bytes: &[u8], variant: Variant) -> Result<Vec<u8>, Error> {
     let compiled = compile_for(bytes, variant)?;
+    let variant = compiled.variant();
     let payload = compiled
         .wasmtime_module()
         .serialize()

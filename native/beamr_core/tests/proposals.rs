@@ -30,6 +30,7 @@ fn runs_with(wat: &str, option: &str, export: &str, expected: i32) {
     let variant = Variant {
         deterministic: false,
         optional: Optional::from_names([option]).unwrap(),
+        ..Variant::DEFAULT
     };
     let module = compile_for(wat.as_bytes(), variant).unwrap();
     let options = Options {
@@ -60,6 +61,7 @@ fn a_module_compiled_for_one_engine_does_not_start_on_another() {
     let variant = Variant {
         deterministic: false,
         optional: Optional::from_names(["gc"]).unwrap(),
+        ..Variant::DEFAULT
     };
     let module = compile_for(GC.as_bytes(), variant).unwrap();
     assert!(Instance::with_options(module, None, &Options::default()).is_err());

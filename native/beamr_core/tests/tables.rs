@@ -473,6 +473,7 @@ fn gc_variant() -> Variant {
     Variant {
         deterministic: false,
         optional: Optional::from_names(["gc"]).unwrap(),
+        ..Variant::DEFAULT
     }
 }
 

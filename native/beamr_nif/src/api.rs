@@ -8,7 +8,7 @@
 
 use crate::instance::Handle;
 use crate::{atoms, deadline, terms, with_store};
-use beamr_core::module::compile_hashed;
+use beamr_core::module::{compile_exactly, compile_hashed};
 use beamr_core::proposals::Optional;
 use beamr_core::{
     describe, function_exists, CompiledModule, Error, ItemType, Link, Options, Starting,
@@ -55,6 +55,18 @@ fn module_of(term: Term, variant: Variant) -> Result<Arc<CompiledModule>, Error>
     }
 }
 
+/// As [`module_of`], bytes compiled for exactly `variant`, memory layout included.
+fn module_of_on(term: Term, variant: Variant) -> Result<Arc<CompiledModule>, Error> {
+    match term.decode::<Binary>() {
+        Ok(bytes) => compile_exactly(
+            bytes.as_slice(),
+            crate::image_hash::hash_of(&bytes),
+            variant,
+        ),
+        Err(_) => module_of_handle(term),
+    }
+}
+
 /// The engine the Erlang side names as `{Deterministic, Proposals}` (a boolean and a
 /// list of optional proposal names), either one `default` to take `handle`'s choice
 /// (the default engine's without a handle). `None` for a term of another shape.
@@ -81,6 +93,7 @@ pub(crate) fn variant_of(term: Term, handle: Option<&CompiledModule>) -> Option<
     Some(Variant {
         deterministic,
         optional,
+        ..base
     })
 }
 
@@ -166,12 +179,20 @@ fn instantiate<'a>(
         deterministic: variant.deterministic,
         optional: variant.optional,
     };
+    let module = match compiled {
+        Some(m) => m,
+        None => match module_of(source, options.variant()) {
+            Ok(m) => m,
+            Err(e) => return terms::core_error(env, &e),
+        },
+    };
+    // Links share the module's store, so they are compiled for its very engine.
     let mut resolved = Vec::with_capacity(pairs.len());
     for (name, source) in pairs {
         let Ok(name) = std::str::from_utf8(name.as_slice()) else {
             return terms::error(env, (atoms::bad_links(), links).encode(env));
         };
-        match module_of(source, options.variant()) {
+        match module_of_on(source, module.variant()) {
             Ok(module) => resolved.push(Link {
                 name: name.to_string(),
                 module,
@@ -179,14 +200,7 @@ fn instantiate<'a>(
             Err(e) => return terms::core_error(env, &e),
         }
     }
-    let module = match compiled {
-        Some(m) => Ok(m),
-        None => module_of(source, options.variant()),
-    };
-    crate::starting::poll_start(
-        env,
-        module.and_then(|m| Starting::new(m, resolved, deadline, &options)),
-    )
+    crate::starting::poll_start(env, Starting::new(module, resolved, deadline, &options))
 }
 
 fn type_atoms(env: Env, names: &[&str]) -> Vec<Atom> {

@@ -66,7 +66,7 @@ fn start_cached<'a>(env: Env<'a>, bytes: Binary<'a>, timeout: Term<'a>) -> Term<
         return bad_timeout(env, timeout);
     };
     let quick = image_hash::cheap_hash_of(&bytes)
-        .and_then(|hash| beamr_core::module::cached_quick(&hash, beamr_core::Variant::DEFAULT));
+        .and_then(|hash| beamr_core::module::cached_quick_for(&hash, beamr_core::Variant::DEFAULT));
     match quick {
         Some(module) => started(env, Instance::new(module, deadline)),
         None => atoms::not_cached().encode(env),
@@ -463,6 +463,20 @@ fn wat_to_wasm<'a>(env: Env<'a>, text: Binary<'a>) -> Term<'a> {
 fn set_max_nesting(levels: u32) -> rustler::Atom {
     beamr_core::limits::set_max_nesting(levels);
     atoms::ok()
+}
+
+/// `set_spectre_guard(On) -> ok`: the Spectre guard on heap accesses of modules
+/// compiled from now on (see `beamr_core::engine::set_spectre_guard`).
+#[rustler::nif]
+fn set_spectre_guard(on: bool) -> rustler::Atom {
+    beamr_core::engine::set_spectre_guard(on);
+    atoms::ok()
+}
+
+/// `spectre_guard() -> boolean()`: the node's Spectre guard setting.
+#[rustler::nif]
+fn spectre_guard() -> bool {
+    beamr_core::engine::spectre_guard()
 }
 
 /// `compilations() -> non_neg_integer()`: modules compiled so far (cache misses).

@@ -83,6 +83,7 @@ pub fn module_or_job<'a>(
     variant: Variant,
 ) -> Result<Arc<CompiledModule>, Term<'a>> {
     let hash = crate::image_hash::hash_of(&bytes);
+    let variant = beamr_core::engine::choose(bytes.as_slice(), variant);
     if let Some(found) = lookup_hashed(&(variant, hash)) {
         return Ok(found);
     }

@@ -58,10 +58,10 @@ impl Starting {
         deadline: Option<Instant>,
         options: &Options,
     ) -> Result<Starting, Error> {
-        if module.variant() != options.variant()
-            || links
-                .iter()
-                .any(|l| l.module.variant() != options.variant())
+        // The module picked its engine's memory layout; its links share its store, so
+        // they must be on the very same engine.
+        if module.variant().requested() != options.variant()
+            || links.iter().any(|l| l.module.variant() != module.variant())
         {
             return Err(Error::Instantiate(
                 "module compiled for another engine variant".into(),
@@ -232,7 +232,7 @@ impl Instance {
     }
 
     /// [`Instance::new`] with start options: memory and table limits. The module must
-    /// have been compiled for `options.variant()`.
+    /// have been compiled for `options.variant()` (in the memory layout it picked).
     pub fn with_options(
         module: Arc<CompiledModule>,
         deadline: Option<Instant>,
@@ -242,8 +242,9 @@ impl Instance {
     }
 
     /// The general form: `links` instantiated first into the same store (see
-    /// `link.rs`), then `module`, with start `options`. The module and every link must
-    /// have been compiled for `options.variant()`. Runs the start function to its end
+    /// `link.rs`), then `module`, with start `options`. The module must have been
+    /// compiled for `options.variant()` (in the memory layout it picked), every link for
+    /// the module's own variant. Runs the start function to its end
     /// here, a dirty slice at a time (see [`Starting`] to hand back between slices).
     pub fn start(
         module: Arc<CompiledModule>,

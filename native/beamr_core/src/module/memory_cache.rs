@@ -121,6 +121,22 @@ pub fn cached_quick(hash: &[u8; 32], variant: Variant) -> Option<Arc<CompiledMod
     Some(found)
 }
 
+/// [`cached_quick`] of the bytes whose SHA-256 is `hash` for the variant `requested`
+/// names, with the node's Spectre setting, in either memory layout: without reading
+/// the bytes (which [`crate::engine::choose`] would), since a compilation of these
+/// bytes in either layout runs them. The standard layout, most modules', first.
+pub fn cached_quick_for(hash: &[u8; 32], requested: Variant) -> Option<Arc<CompiledModule>> {
+    let standard = Variant {
+        spectre_guard: crate::engine::spectre_guard(),
+        ..requested.requested()
+    };
+    let small = Variant {
+        layout: crate::engine::Layout::Small64,
+        ..standard
+    };
+    cached_quick(hash, standard).or_else(|| cached_quick(hash, small))
+}
+
 /// The cached compilation for `key`, if any, counting neither a hit nor a miss.
 pub(crate) fn peek(key: &Key) -> Option<Arc<CompiledModule>> {
     CACHE.lock().modules.get(key).cloned()
