@@ -93,11 +93,6 @@ impl Encoder for NotAnInstance {
     }
 }
 
-/// `{error, {bad_instance, Term}}`, for NIFs that decode a handle themselves.
-pub fn bad_instance<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
-    crate::terms::error(env, (atoms::bad_instance(), term).encode(env))
-}
-
 /// An instance handle decoded from a NIF argument, valid for the NIF call.
 #[derive(Clone, Copy)]
 pub struct Handle<'a> {

@@ -1,0 +1,28 @@
+//! Node-wide limits every instance shares: the depth of calls nested inside imports
+//! and the linear memory budget.
+
+use crate::atoms;
+
+/// `set_max_nesting(Levels) -> ok`: the node's limit on calls nested inside imports.
+#[rustler::nif]
+fn set_max_nesting(levels: u32) -> rustler::Atom {
+    beamr_core::limits::set_max_nesting(levels);
+    atoms::ok()
+}
+
+/// `memory_budget() -> {Budget, Used}`: the node-wide linear memory budget and what
+/// live instances hold of it, in bytes.
+#[rustler::nif]
+fn memory_budget() -> (u64, u64) {
+    (
+        beamr_core::memory_budget::budget(),
+        beamr_core::memory_budget::used(),
+    )
+}
+
+/// `set_memory_budget(Bytes) -> ok`.
+#[rustler::nif]
+fn set_memory_budget(bytes: u64) -> rustler::Atom {
+    beamr_core::memory_budget::set_budget(bytes);
+    atoms::ok()
+}
