@@ -4,7 +4,7 @@
 %%% function here is replaced by its native implementation when the module loads.
 -module(beamr_nif).
 
--export([start/2, start_cached/2, imports/1, exports/1, call/4, resume/2, resume_again/2, fail_import/2, proceed/1,
+-export([start/2, start_cached/2, imports/1, exports/1, call/4, resume_again/2, fail_import/2, proceed/1,
          size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
          start_aot/3, precompile/2, serialize/1, deserialize/2,
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1, set_cache_max_bytes/1,
@@ -17,7 +17,7 @@
 
 -on_load(init/0).
 
--nifs([start/2, start_cached/2, imports/1, exports/1, call/4, resume/2, resume_again/2, fail_import/2, proceed/1,
+-nifs([start/2, start_cached/2, imports/1, exports/1, call/4, resume_again/2, fail_import/2, proceed/1,
        size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
        start_aot/3, precompile/2, serialize/1, deserialize/2,
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1, set_cache_max_bytes/1,
@@ -29,6 +29,8 @@
          cancel_compile/1, set_max_nesting/1, set_spectre_guard/1, spectre_guard/0]).
 
 -type instance() :: reference().
+%% A limit on what an instance may take, or `default' for the core's.
+-type limit() :: non_neg_integer() | default.
 -type engine() :: {boolean(), [beamr:proposal()]}.
 %% A start's step: `{starting, S}' when its start function yielded, `{compiling, Ref,
 %% Job}' when a compile worker answers `{beamr_compiled, Ref, Result}' later.
@@ -58,16 +60,17 @@ priv_dir() ->
 start(_Bytes, _Timeout) -> ?NOT_LOADED.
 -spec start_cached(binary(), timeout()) -> {ok, instance()} | {error, term()} | not_cached.
 start_cached(_Bytes, _Timeout) -> ?NOT_LOADED.
--spec imports(instance()) -> [{atom(), binary(), binary(), binary()}].
+-spec imports(instance() | reference()) ->
+          [{atom(), binary(), binary(), binary()}] | {error, {bad_module, term()}}.
 imports(_I) -> ?NOT_LOADED.
--spec exports(instance()) -> [{atom(), binary(), binary()}].
+-spec exports(instance() | reference()) ->
+          [{atom(), binary(), binary()}] | {error, {bad_module, term()}}.
 exports(_I) -> ?NOT_LOADED.
 -spec call(instance(), binary() | non_neg_integer(), [beamr:value()], timeout()) -> step().
 call(_I, _Func, _Args, _Timeout) -> ?NOT_LOADED.
--spec resume(instance(), [beamr:value()]) -> step() | {bad_import_result, term()}.
-resume(_I, _Results) -> ?NOT_LOADED.
-%% As resume/2, except that a step parking the call in the very import just answered
-%% is `{again, Args}' (the caller already holds its module, name and signature).
+%% Answers the pending import with its results (results that do not fit its type
+%% leave it pending). A step parking the call in the very import just answered is
+%% `{again, Args}' (the caller already holds its module, name and signature).
 -spec resume_again(instance(), [beamr:value()]) ->
           step() | {again, [beamr:value()]} | {bad_import_result, term()}.
 resume_again(_I, _Results) -> ?NOT_LOADED.
@@ -94,7 +97,7 @@ stop(_I) -> ?NOT_LOADED.
 -spec is_stopped(instance()) -> boolean() | {error, term()}.
 is_stopped(_I) -> ?NOT_LOADED.
 
-%% The wider API (see beamr_nif's api.rs).
+%% Module handles, items and caches.
 %% `Engine': `{Deterministic, Proposals}', a boolean and the optional proposals
 %% (see `beamr:proposal()') the engine enables.
 -spec compile_module(binary(), engine()) ->
@@ -108,9 +111,9 @@ module_count() -> ?NOT_LOADED.
 delete_module(_Module) -> ?NOT_LOADED.
 %% Either element of the engine choice is `default' to take a module handle's (bytes:
 %% the default engine's).
+%% A limit `default' takes the core's default (beamr_core's limits.rs).
 -spec instantiate(binary() | reference(), timeout(), [{binary(), binary() | reference()}],
-                  {non_neg_integer(), non_neg_integer(),
-                   {boolean() | default, [beamr:proposal()] | default}}) ->
+                  {limit(), limit(), {boolean() | default, [beamr:proposal()] | default}}) ->
           start_step().
 instantiate(_Source, _Timeout, _Links, _Opts) -> ?NOT_LOADED.
 
@@ -152,8 +155,9 @@ memory_pages(_I) -> ?NOT_LOADED.
 -spec wat_to_wasm(binary()) -> {ok, binary()} | {error, term()}.
 wat_to_wasm(_Text) -> ?NOT_LOADED.
 
-%% `{MaxMemoryBytes, MaxTableElements, Deterministic}'.
--type start_opts() :: {non_neg_integer(), non_neg_integer(), boolean()}.
+%% `{MaxMemoryBytes, MaxTableElements, Deterministic}'; the engine is the artifact's,
+%% so `Deterministic' is not used.
+-type start_opts() :: {limit(), limit(), boolean() | default}.
 -spec start_aot(binary(), timeout(), start_opts()) -> start_step().
 start_aot(_Artifact, _Timeout, _Opts) -> ?NOT_LOADED.
 -spec precompile(binary(), engine()) -> {ok, binary()} | {error, term()}.

@@ -1,8 +1,7 @@
-%%% @doc Tests of the import resume steps on real wasm through the real NIF:
+%%% @doc Tests of the import resume step on real wasm through the real NIF:
 %%% `beamr_nif:resume_again/2' answers `{again, Args}' exactly when the call parks
-%%% again in the import just answered (and full import steps otherwise), while
-%%% `beamr_nif:resume/2' keeps answering full steps; the requests `beamr:call/6' hands
-%%% its import fun stay complete however the steps came.
+%%% again in the import just answered (and full import steps otherwise); the requests
+%%% `beamr:call/6' hands its import fun stay complete however the steps came.
 -module(beamr_resume_tests).
 
 -include_lib("eunit/include/eunit.hrl").
@@ -28,15 +27,15 @@ start() ->
 
 sum(Args) -> lists:sum(Args).
 
-%% Drives `walk' by hand with `Resume' and returns the steps seen after the first.
-steps(I, Resume) ->
+%% Drives `walk' by hand and returns the steps seen after the first.
+steps(I) ->
     {import, <<"env">>, <<"a">>, [1, 2], <<"(iI)I">>} = beamr_nif:call(I, <<"walk">>, [], infinity),
-    collect(I, Resume, [1, 2], []).
+    collect(I, [1, 2], []).
 
-collect(I, Resume, Args, Acc) ->
-    case beamr_nif:Resume(I, [sum(Args)]) of
-        {again, Next} = Step -> collect(I, Resume, Next, [Step | Acc]);
-        {import, _, _, Next, _} = Step -> collect(I, Resume, Next, [Step | Acc]);
+collect(I, Args, Acc) ->
+    case beamr_nif:resume_again(I, [sum(Args)]) of
+        {again, Next} = Step -> collect(I, Next, [Step | Acc]);
+        {import, _, _, Next, _} = Step -> collect(I, Next, [Step | Acc]);
         {ok, _} = Done -> lists:reverse([Done | Acc])
     end.
 
@@ -47,18 +46,9 @@ again_only_for_the_import_just_answered_test() ->
                   {import, <<"env">>, <<"b">>, [5], <<"(i)i">>},
                   {import, <<"env">>, <<"a">>, [6, 7], <<"(iI)I">>},
                   {ok, [3 + (3 + Min) + 5 + 13]}],
-                 steps(I, resume_again)).
+                 steps(I)).
 
-resume_keeps_full_steps_test() ->
-    I = start(),
-    Min = -9223372036854775808,
-    ?assertEqual([{import, <<"env">>, <<"a">>, [3, Min], <<"(iI)I">>},
-                  {import, <<"env">>, <<"b">>, [5], <<"(i)i">>},
-                  {import, <<"env">>, <<"a">>, [6, 7], <<"(iI)I">>},
-                  {ok, [3 + (3 + Min) + 5 + 13]}],
-                 steps(I, resume)).
-
-%% A result that does not fit leaves the import pending, with either resume.
+%% A result that does not fit leaves the import pending.
 bad_result_leaves_the_import_pending_test() ->
     I = start(),
     {import, _, _, [1, 2], _} = beamr_nif:call(I, <<"walk">>, [], infinity),

@@ -17,7 +17,8 @@ pub(crate) use self::compiled::describe;
 pub(crate) use self::compiled::describe_with;
 pub use self::compiled::{CompiledModule, ExportDesc, ImportDesc, Kind};
 pub use self::memory_cache::{
-    cache_info, cached_modules, cached_quick, cached_quick_for, clear_cache, forget, CacheInfo, CACHE_CAPACITY,
+    cache_info, cached_modules, cached_quick, cached_quick_for, clear_cache, forget, CacheInfo,
+    CACHE_CAPACITY,
 };
 pub use crate::source::{content_hash, wat_to_wasm};
 

@@ -57,11 +57,12 @@ rustler::atoms! {
     externref,
     exnref,
     anyref,
-    // The wider API (api.rs).
+    // Handles, items, modules and caches.
     bad_links,
     bad_instance,
     bad_args,
     bad_module,
+    bad_name,
     name,
     module,
     kind,

@@ -1,13 +1,15 @@
 //! The instance handle: an [`InstanceResource`] held in an ERTS resource of beamr's
 //! own type.
 //!
-//! rustler's `ResourceArc` finds a resource's type in a SipHash map and takes a
-//! reference count on every decode: about 180 instructions on every `beamr:call` and
-//! every import round trip, a twentieth of each. Here the type lives in a static set
-//! once at load, a decode is one `enif_get_resource`, and a decoded [`Handle`]
-//! borrows the resource for the NIF call (the argument term keeps it alive) instead of
-//! counting a reference. The resource's destructor drops the instance; its `down`
-//! callback is [`InstanceResource::down`].
+//! Why not rustler's `#[rustler::resource_impl]`, which the crate's other resources
+//! use: its `ResourceArc` finds a resource's type in a SipHash map and takes a
+//! reference count on every decode, on every `beamr:call` and every import round
+//! trip, work that beamr's small hot NIFs would repeat every time. Here the type
+//! lives in a static set once at load, a decode is one `enif_get_resource`, and a
+//! decoded [`Handle`] borrows the resource for the NIF call (the argument term keeps it
+//! alive) instead of counting a reference. Only rustler's public API is used (its
+//! `sys` bindings of erl_nif). The resource's destructor drops the instance; its
+//! `down` callback is [`InstanceResource::down`].
 //!
 //! A term that is no instance handle does not raise `badarg`: every NIF taking one
 //! returns `{error, {bad_instance, Term}}` instead (see [`NotAnInstance`]).
@@ -91,11 +93,6 @@ impl Encoder for NotAnInstance {
         let term = unsafe { Term::new(env, self.0) };
         (atoms::bad_instance(), term).encode(env)
     }
-}
-
-/// `{error, {bad_instance, Term}}`, for NIFs that decode a handle themselves.
-pub fn bad_instance<'a>(env: Env<'a>, term: Term<'a>) -> Term<'a> {
-    crate::terms::error(env, (atoms::bad_instance(), term).encode(env))
 }
 
 /// An instance handle decoded from a NIF argument, valid for the NIF call.

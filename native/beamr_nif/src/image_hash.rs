@@ -1,6 +1,6 @@
 //! The content hash of a module binary, remembered for the last few large binaries.
 //!
-//! A start hashes its module (SHA-256, about 0.4 ms for an AOS-sized image) to find
+//! A start hashes its module (SHA-256, a cost that grows with the image) to find
 //! the compilation in the cache, which is most of a cached start. A node that keeps an
 //! image in memory (an ETS cache, say) passes the same off-heap binary every time, so
 //! the hash of a binary is remembered by its address and length, with a reference to

@@ -89,12 +89,8 @@ impl InstanceResource {
         }
     }
 
-    /// The module the instance was made from (immutable, so no lock is needed).
-    pub fn module(&self) -> &CompiledModule {
-        &self.module
-    }
-
-    /// The module, shared (for module handles and links).
+    /// The module the instance was made from, shared (for module handles and links);
+    /// immutable, so no lock is needed.
     pub fn module_arc(&self) -> Arc<CompiledModule> {
         self.module.clone()
     }

@@ -1,14 +1,21 @@
-//! NIF entry points without rustler's per-call wrapper, for the calls on every hot path.
+//! NIF entry points without rustler's per-call wrapper, for the calls on every hot path
+//! (`beamr:call` and the import round trip).
 //!
 //! `#[rustler::nif]` collects each call's arguments into a heap vector and routes its
-//! result through rustler's generic return machinery; on `beamr:call` and on an import
-//! round trip (a few thousand instructions each) that was about a tenth of the work.
-//! [`raw_nif!`] registers a function with the same `rustler::init!` table, takes the
-//! arguments as an array on the stack, and keeps the guarantees that matter: a body
-//! answers an argument that does not decode (with an error tuple, or `badarg` if it
-//! returns `Err(())`), and a panic never crosses into the VM: it comes back as
-//! `{error, internal_error}`, the answer these NIFs' callers already handle (the
-//! instance was settled as the panic unwound).
+//! result through rustler's generic return machinery, on NIFs whose own work is
+//! small and which run on every call and every import answer. [`raw_nif!`]
+//! registers a function with the same `rustler::init!` table, takes the arguments as an
+//! array on the stack, and keeps the guarantees that matter: a body answers an argument
+//! that does not decode (with an error tuple, or `badarg` if it returns `Err(())`), and
+//! a panic never crosses into the VM: it comes back as `{error, internal_error}`, the
+//! answer these NIFs' callers already handle (the instance was settled as the panic
+//! unwound).
+//!
+//! Registering goes through rustler's `#[doc(hidden)]` `codegen_runtime` (the
+//! `inventory` collection `rustler::init!` reads) and its hidden `Nif` type: rustler
+//! offers no public way to register a hand-written entry. That API may change in any
+//! release, so the workspace pins rustler to one exact version (Cargo.toml); moving to
+//! another means checking this file against its `codegen_runtime` and `nif.rs`.
 
 use rustler::{Env, Term};
 

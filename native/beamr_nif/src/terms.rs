@@ -1,16 +1,30 @@
-//! Term <-> value conversion and the error terms of beamr's NIF.
+//! Terms in and out: call values, timeouts, binaries and the `{error, Reason}` wrapper.
 //!
 //! Values are checked against the wasm type they are meant for (rules in
 //! `beamr_core::value`); a term that does not fit produces
 //! `{bad_arg, Position, ExpectedType, Term}` with a 1-based position. Results go the
 //! other way: integers, floats, and the atoms `nan`, `infinity`, `neg_infinity` and
-//! `null` for what an Erlang float or integer cannot hold.
+//! `null` for what an Erlang float or integer cannot hold. The reasons inside error
+//! tuples are made in `errors.rs`.
 
 use crate::atoms;
 use beamr_core::value::{to_val, type_name};
-use beamr_core::{Arg, Error, SnapshotError, SpecialFloat, Val, ValType};
+use beamr_core::{Arg, SpecialFloat, Val, ValType};
 use rustler::types::atom::Atom;
 use rustler::{Binary, Encoder, Env, NewBinary, Term};
+use std::time::{Duration, Instant};
+
+/// Decodes a timeout in milliseconds or `infinity` into a deadline.
+#[inline]
+pub fn deadline(t: Term) -> Result<Option<Instant>, ()> {
+    // Atoms are immediate terms: `infinity` (what nearly every call passes) is this
+    // one word, found without decoding; any other atom fails the decode below.
+    if t.as_c_arg() == atoms::infinity().as_c_arg() {
+        return Ok(None);
+    }
+    let ms: u64 = t.decode().map_err(|_| ())?;
+    Ok(Instant::now().checked_add(Duration::from_millis(ms)))
+}
 
 /// Reads one caller term as an [`Arg`], without yet knowing whether it fits.
 fn decode_arg(term: Term) -> Option<Arg> {
@@ -230,68 +244,6 @@ pub fn type_atom(ty: &ValType) -> Atom {
     }
 }
 
-/// The reason term of a core error.
-pub fn reason<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
-    let text = |s: &str| bytes(env, s.as_bytes());
-    match e {
-        Error::Compile(m) => (atoms::invalid_module(), text(m)).encode(env),
-        Error::Instantiate(m) => (atoms::instantiate(), text(m)).encode(env),
-        Error::ImportDuringStart { module, name } => {
-            (atoms::import_during_start(), text(module), text(name)).encode(env)
-        }
-        Error::UnknownExport(n) => (atoms::unknown_export(), text(n)).encode(env),
-        Error::NotAFunction(n) => (atoms::not_a_function(), text(n)).encode(env),
-        Error::NoTable => atoms::no_indirect_function_table().encode(env),
-        Error::BadTableIndex(i) => (atoms::bad_table_index(), *i).encode(env),
-        Error::BadArity { expected, got } => (atoms::bad_arity(), *expected, *got).encode(env),
-        Error::Trap(m) => (atoms::trap(), text(m)).encode(env),
-        Error::Stopped => atoms::stopped().encode(env),
-        Error::Timeout => atoms::timeout().encode(env),
-        Error::NestingTooDeep(n) => (atoms::nesting_too_deep(), *n).encode(env),
-        Error::ImportAborted(m) => (atoms::import_aborted(), text(m)).encode(env),
-        Error::NoMemory => atoms::no_memory().encode(env),
-        Error::OutOfBounds { offset, len, size } => {
-            (atoms::out_of_bounds(), *offset, *len, *size).encode(env)
-        }
-        Error::UnterminatedString { .. } => atoms::unterminated_string().encode(env),
-        Error::StringTooLong { max, .. } => (atoms::string_too_long(), *max).encode(env),
-        Error::InvalidState(m) => (atoms::invalid_state(), text(m)).encode(env),
-        Error::Busy => atoms::busy().encode(env),
-        Error::WrongKind { name, expected } => {
-            let kind = Atom::from_str(env, expected).unwrap_or(atoms::error());
-            (atoms::wrong_kind(), text(name), kind).encode(env)
-        }
-        Error::ImmutableGlobal(n) => (atoms::immutable_global(), text(n)).encode(env),
-        Error::InvalidValue(m) => (atoms::invalid_value(), text(m)).encode(env),
-        Error::CannotGrow { delta, pages } => (atoms::cannot_grow(), *delta, *pages).encode(env),
-        Error::OutOfFuel => atoms::out_of_fuel().encode(env),
-        Error::NotMetered => atoms::not_metered().encode(env),
-        Error::Snapshot(e) => snapshot_reason(env, e),
-        Error::Aot(m) => (atoms::aot(), text(m)).encode(env),
-        Error::MemoryBudget { requested, budget } => {
-            (atoms::memory_budget(), *requested, *budget).encode(env)
-        }
-    }
-}
-
-/// `{snapshot, Why}` or `{snapshot, Why, Detail}`.
-fn snapshot_reason<'a>(env: Env<'a>, e: &SnapshotError) -> Term<'a> {
-    let tag = atoms::snapshot();
-    let text = |s: &str| bytes(env, s.as_bytes());
-    match e {
-        SnapshotError::Truncated => (tag, atoms::truncated()).encode(env),
-        SnapshotError::Corrupt => (tag, atoms::corrupt()).encode(env),
-        SnapshotError::WrongModule => (tag, atoms::wrong_module()).encode(env),
-        SnapshotError::Version(v) => (tag, atoms::version(), *v).encode(env),
-        SnapshotError::Unsupported(m) => (tag, atoms::unsupported(), text(m)).encode(env),
-        SnapshotError::DoesNotFit(m) => (tag, atoms::does_not_fit(), text(m)).encode(env),
-    }
-}
-
 pub fn error<'a>(env: Env<'a>, reason: Term<'a>) -> Term<'a> {
     (atoms::error(), reason).encode(env)
-}
-
-pub fn core_error<'a>(env: Env<'a>, e: &Error) -> Term<'a> {
-    error(env, reason(env, e))
 }

@@ -1,64 +1,20 @@
-//! Starts that take longer than a slice: large compilations and start functions.
+//! Compilations too large for a scheduler, handed to a compile worker.
 //!
-//! A start function runs a dirty slice at a time (see `beamr_core::Starting`): when a
-//! slice ends first, the NIF returns `{starting, S}` and the caller continues with
-//! [`start_continue`], queueing again for a dirty scheduler. A module past
-//! `compile_pool::INLINE_BYTES` that is not cached is compiled on a compile worker,
-//! never on a scheduler: the NIF returns `{compiling, Ref, Job}` and the worker sends
-//! `{beamr_compiled, Ref, {ok, Module} | {error, Reason}}` to the caller, who waits in
-//! `receive` with its timeout and calls [`cancel_compile`] when it stops waiting. A job
-//! cancelled (or whose caller dropped it) before it begins is skipped, and its answer
-//! is never sent after a cancel returns.
+//! A module past `compile_pool::INLINE_BYTES` that is not cached is compiled on a
+//! compile worker, never on a scheduler: the NIF returns `{compiling, Ref, Job}` and
+//! the worker sends `{beamr_compiled, Ref, {ok, Module} | {error, Reason}}` to the
+//! caller, who waits in `receive` with its timeout and calls [`cancel_compile`] when it
+//! stops waiting. A job cancelled (or whose caller dropped it) before it begins is
+//! skipped, and its answer is never sent after a cancel returns.
 
-use crate::api::ModuleResource;
-use crate::{atoms, terms};
+use crate::module_resource::ModuleResource;
+use crate::{atoms, errors, terms};
 use beamr_core::compile_pool::{self, Refused};
 use beamr_core::module::{compile_missed, lookup_hashed};
-use beamr_core::{CompiledModule, Error, Started, Starting, Variant};
+use beamr_core::{CompiledModule, Error, Variant};
 use parking_lot::Mutex;
 use rustler::{Binary, Encoder, Env, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
 use std::sync::Arc;
-
-/// A start between slices.
-pub struct StartingResource(Mutex<Option<Starting>>);
-
-#[rustler::resource_impl]
-impl Resource for StartingResource {}
-
-impl Drop for StartingResource {
-    fn drop(&mut self) {
-        if let Some(starting) = self.0.get_mut().take() {
-            starting.discard();
-        }
-    }
-}
-
-/// Runs `starting` for a slice: `{ok, Instance}`, an error, or `{starting, S}`.
-pub fn poll_start<'a>(env: Env<'a>, made: Result<Starting, Error>) -> Term<'a> {
-    match made.map(Starting::poll) {
-        Err(e) => terms::core_error(env, &e),
-        Ok(Started::Ready(made)) => crate::started(env, made),
-        Ok(Started::Yield(s)) => {
-            let resource = ResourceArc::new(StartingResource(Mutex::new(Some(s))));
-            (atoms::starting(), resource).encode(env)
-        }
-    }
-}
-
-/// `start_continue(S) -> {ok, Instance} | {error, Reason} | {starting, S}`.
-#[rustler::nif(schedule = "DirtyCpu")]
-fn start_continue<'a>(env: Env<'a>, s: ResourceArc<StartingResource>) -> Term<'a> {
-    let Some(starting) = s.0.lock().take() else {
-        return terms::error(env, atoms::not_owner().encode(env));
-    };
-    match starting.poll() {
-        Started::Ready(made) => crate::started(env, made),
-        Started::Yield(again) => {
-            *s.0.lock() = Some(again);
-            (atoms::starting(), s).encode(env)
-        }
-    }
-}
 
 /// A compilation handed to a worker; the caller's side of it.
 pub struct CompileJob {
@@ -89,7 +45,7 @@ pub fn module_or_job<'a>(
     }
     if bytes.len() <= compile_pool::INLINE_BYTES {
         return compile_missed(bytes.as_slice(), hash, variant)
-            .map_err(|e| terms::core_error(env, &e));
+            .map_err(|e| errors::core_error(env, &e));
     }
     Err(submit(env, bytes, hash, variant))
 }
@@ -122,7 +78,7 @@ fn submit<'a>(env: Env<'a>, bytes: Binary<'a>, hash: [u8; 32], variant: Variant)
                     Ok(module) => {
                         (atoms::ok(), ResourceArc::new(ModuleResource::new(module))).encode(env)
                     }
-                    Err(e) => terms::core_error(env, &e),
+                    Err(e) => errors::core_error(env, &e),
                 };
                 (atoms::beamr_compiled(), saved_tag.load(env), result).encode(env)
             });
