@@ -15,7 +15,8 @@
 #   aos, aos64: the AOS-like process (test/fixtures/lua/process.cpp running
 #        process.lua, embedded as a generated header), as lua-process.wasm (wasm32,
 #        -O2) and lua64-process.wasm (memory64: compiled at -O2, linked at -O0 so that
-#        wasm-opt runs no optimisation pass on it).
+#        wasm-opt runs no optimisation pass on it, with tf_compare64.c so that float
+#        formatting does not trap).
 # Outputs are rebuilt only when their sources are newer. Fails loudly when the
 # toolchain or a download is missing. BEAMR_FIXTURES_PREBUILT=1 builds nothing and only
 # checks that the set's outputs are there: for a root without emscripten that runs
@@ -193,6 +194,12 @@ build_aos() {
 build_aos64() {
   process_header
   list=$(lua_objects "$out/lua64o2-obj" em64 -O2 -sMEMORY64=1 $lua_flags)
+  # Long double comparisons with the result type their callers expect (see the file).
+  tf=$root/test/fixtures/lua/tf_compare64.c
+  if stale "$out/lua64o2-obj/tf_compare64.o" "$tf" "$0"; then
+    em64 emcc -O2 -sMEMORY64=1 -c "$tf" -o "$out/lua64o2-obj/tf_compare64.o"
+  fi
+  list="$list $out/lua64o2-obj/tf_compare64.o"
   lua_link "$out/lua64-process.wasm" "$root/test/fixtures/lua/process.cpp" "$list" \
     "$out/process_lua.h" em64 -O0 -sASSERTIONS=0 -sMEMORY64=1 $lua_flags
 }
