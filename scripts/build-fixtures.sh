@@ -14,9 +14,8 @@
 #        tests use these builds for exceptions, not for those.
 #   aos, aos64: the AOS-like process (test/fixtures/lua/process.cpp running
 #        process.lua, embedded as a generated header), as lua-process.wasm (wasm32,
-#        -O2) and lua64-process.wasm (memory64: compiled at -O2, linked at -O0 so that
-#        wasm-opt runs no optimisation pass on it, with tf_compare64.c so that float
-#        formatting does not trap).
+#        -O2) and lua64-process.wasm (memory64, -O2 as well, with tf_compare64.c so
+#        that float formatting does not trap).
 # Outputs are rebuilt only when their sources are newer. Fails loudly when the
 # toolchain or a download is missing. BEAMR_FIXTURES_PREBUILT=1 builds nothing and only
 # checks that the set's outputs are there: for a root without emscripten that runs
@@ -189,8 +188,8 @@ build_aos() {
     "$out/process_lua.h" -O2 $lua_flags
 }
 
-# The same as memory64: compiled at -O2, linked at -O0 so that binaryen 108's wasm-opt
-# runs none of the optimisation passes that assert on memory64.
+# The same as memory64, at -O2 too: binaryen 108's wasm-opt runs its passes on this
+# module without asserting.
 build_aos64() {
   process_header
   list=$(lua_objects "$out/lua64o2-obj" em64 -O2 -sMEMORY64=1 $lua_flags)
@@ -201,7 +200,7 @@ build_aos64() {
   fi
   list="$list $out/lua64o2-obj/tf_compare64.o"
   lua_link "$out/lua64-process.wasm" "$root/test/fixtures/lua/process.cpp" "$list" \
-    "$out/process_lua.h" em64 -O0 -sASSERTIONS=0 -sMEMORY64=1 $lua_flags
+    "$out/process_lua.h" em64 -O2 -sMEMORY64=1 $lua_flags
 }
 
 build() {
