@@ -28,7 +28,7 @@ test-otp27: deps
 	sh scripts/test-otp27.sh
 
 bench: build
-	sh scripts/build-fixtures.sh lua
+	sh scripts/build-fixtures.sh lua && sh scripts/build-fixtures.sh aos && sh scripts/build-fixtures.sh aos64
 	cargo build --profile release-lto -p beamr_core --example lua_handle --example call_cost
 	escript scripts/bench.escript
 

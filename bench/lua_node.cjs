@@ -1,10 +1,18 @@
-// The Lua fixture's `handle` in V8 (node), as the Rust baseline runs it: malloc +
-// write the message, handle(msg, 0), read the NUL-terminated reply, free. Imports are
-// answered with zeros. Usage: node bench/lua_node.cjs lua-aos.wasm [N]; prints the
-// median of N evaluations in microseconds of `return 1 + 1`, or of the Lua in the file
-// LUA_CHUNK names; memory64 images need node's --experimental-wasm-memory64.
+// A Lua fixture's `handle` in V8 (node), as the Rust baseline and the hb_beamr rows run
+// it: malloc + write the message (and the environment), handle(msg, env), read the
+// NUL-terminated reply, free. Every import is answered with zero, as the bench's
+// hb_beamr import fun answers them. memory64 modules (pointers are BigInts) need
+// node's --experimental-wasm-memory64.
+//
+// Usage:
+//   node lua_node.cjs lua-aos.wasm [N]
+//     the median of N evaluations of `return 1 + 1` (env 0), in microseconds;
+//   node lua_node.cjs lua-process.wasm N MSG.json ENV.json REPLY.json [WARMUP]
+//     the median of N evaluations of the message in MSG.json with the environment in
+//     ENV.json, after WARMUP untimed ones (default N / 4); every reply must be the
+//     text of REPLY.json.
 const fs = require('fs');
-const [path, nArg] = process.argv.slice(2);
+const [path, nArg, msgPath, envPath, replyPath, warmArg] = process.argv.slice(2);
 const n = Number(nArg || 1000);
 const wasm = new WebAssembly.Module(fs.readFileSync(path));
 const imports = {};
@@ -14,26 +22,46 @@ for (const imp of WebAssembly.Module.imports(wasm)) {
 }
 const ex = new WebAssembly.Instance(wasm, imports).exports;
 ex._initialize();
-const chunk = process.env.LUA_CHUNK ? fs.readFileSync(process.env.LUA_CHUNK) : 'return 1 + 1';
-const msg = Buffer.concat([Buffer.from(chunk), Buffer.from([0])]);
-// Pointers are BigInts on memory64.
-const wide = (() => {
-  try { ex.free(ex.malloc(1)); return false; } catch (e) { return true; }
-})();
-const len = wide ? BigInt(msg.length) : msg.length;
-let expected = process.env.LUA_CHUNK ? null : '{"ok":true,"output":"2"}';
-const times = [];
-for (let i = 0; i < n; i++) {
-  const t0 = process.hrtime.bigint();
-  const ptr = ex.malloc(len);
-  new Uint8Array(ex.memory.buffer, Number(ptr), msg.length).set(msg);
-  const out = Number(ex.handle(ptr, wide ? 0n : 0));
+
+// Pointers are i32 (Numbers) or, in a memory64 module, i64 (BigInts).
+let ptr = (x) => x;
+try {
+  ex.free(ex.malloc(1));
+} catch (e) {
+  if (!(e instanceof TypeError)) throw e;
+  ptr = BigInt;
+}
+
+const text = (p) => (p ? fs.readFileSync(p, 'utf8').replace(/\n$/, '') : null);
+const msg = Buffer.from((msgPath ? text(msgPath) : 'return 1 + 1') + '\0');
+const env = envPath ? Buffer.from(text(envPath) + '\0') : null;
+const expected = replyPath ? text(replyPath) : '{"ok":true,"output":"2"}';
+const warm = msgPath ? Number(warmArg || n >> 2) : 0;
+
+function write(buf) {
+  const p = ex.malloc(ptr(buf.length));
+  new Uint8Array(ex.memory.buffer, Number(p), buf.length).set(buf);
+  return p;
+}
+
+function evaluate() {
+  const m = write(msg);
+  const e = env ? write(env) : ptr(0);
+  const out = Number(ex.handle(m, e));
   const heap = new Uint8Array(ex.memory.buffer);
   const end = heap.indexOf(0, out);
   const reply = Buffer.from(heap.subarray(out, end)).toString();
-  ex.free(ptr);
+  ex.free(m);
+  if (env) ex.free(e);
+  return reply;
+}
+
+for (let i = 0; i < warm; i++) evaluate();
+const times = [];
+for (let i = 0; i < n; i++) {
+  const t0 = process.hrtime.bigint();
+  const reply = evaluate();
   times.push(Number(process.hrtime.bigint() - t0) / 1000);
-  if (expected === null && reply.startsWith('{"ok":true')) expected = reply;
   if (reply !== expected) throw new Error('unexpected reply ' + reply);
 }
 times.sort((a, b) => a - b);

@@ -66,6 +66,7 @@ main(_) ->
     {ok, _} = dev_wasm:terminate(Booted, #{}, #{}),
     cluster_rows(Root, Wat),
     lua(Root, PingPong),
+    aos_rows(Root),
     snapshot_rows(),
     image_rows(),
     ok.
@@ -300,6 +301,86 @@ lua(Root, PingPong) ->
     io:format("~nLua hb_beamr / Rust on wasmtime: ~s   hb_beamr / V8: ~s~n"
               "Lua hb_beamr / Rust with beamr's engine config (epochs, fibers): ~s~n",
               [ratio(Beamr, Rust), ratio(Beamr, Node), ratio(Beamr, Floor)]).
+
+%% The AOS-like process (scripts/build-fixtures.sh aos, aos64: process.lua behind
+%% handle(msg, env)) evaluating the message in bench/aos_message.json, whose time is
+%% Lua's: through hb_beamr, in V8 (node) and on wasmtime from Rust. Each figure is the
+%% median of ?AOS_EVALS evaluations after ?AOS_WARMUP untimed ones, every reply checked
+%% against bench/aos_reply.json; the harnesses take turns for ?AOS_ROUNDS rounds and
+%% each keeps its best round, so that load from elsewhere drifting during the run
+%% does not land on one harness alone. Every harness answers each import with zeros.
+-define(AOS_EVALS, 600).
+-define(AOS_WARMUP, 300).
+-define(AOS_ROUNDS, 5).
+
+aos_rows(Root) ->
+    Bench = fun(Name) -> filename:join([Root, "bench", Name]) end,
+    Text = fun(Name) -> {ok, B} = file:read_file(Bench(Name)), string:trim(B, trailing, "\n") end,
+    Work = {Text("aos_message.json"), Text("aos_env.json"), Text("aos_reply.json")},
+    Files = string:join([Bench(F) || F <- ["aos_message.json", "aos_env.json", "aos_reply.json"]], " "),
+    Args = " " ++ integer_to_list(?AOS_EVALS) ++ " ~s " ++ Files ++ " " ++ integer_to_list(?AOS_WARMUP),
+    Target = os:getenv("CARGO_TARGET_DIR", filename:join(Root, "target")),
+    LuaHandle = filename:join([Target, "release-lto", "examples", "lua_handle"]),
+    %% node 20 runs memory64 behind a flag that later nodes may not know.
+    Node = case os:cmd("node --experimental-wasm-memory64 -e 0 2>&1; echo $?") of
+               "0\n" -> "node --experimental-wasm-memory64 ";
+               _ -> "node "
+           end ++ filename:join([Root, "bench", "lua_node.cjs"]),
+    Title = io_lib:format("AOS-like evaluation (median, best of ~b)", [?AOS_ROUNDS]),
+    io:format("~n~-42s ~12s ~14s ~10s~n", [Title, "us/op", "ops/s", "V8"]),
+    io:format("~s~n", [lists:duplicate(81, $-)]),
+    Ratios = [aos_build(Label, filename:join([Root, "_build", "fixtures", File]), Work, Args,
+                        LuaHandle, Node)
+              || {Label, File} <- [{"wasm32 -O2", "lua-process.wasm"},
+                                   {"memory64", "lua64-process.wasm"}]],
+    io:format("~n"),
+    [io:format("AOS ~-10s hb_beamr / V8: ~s   hb_beamr / plain wasmtime: ~s   "
+               "hb_beamr / wasmtime with beamr's config: ~s~n", [Label, ratio(B, V), ratio(B, P), ratio(B, C)])
+     || {Label, B, V, P, C} <- Ratios],
+    ok.
+
+aos_build(Label, Path, {Msg, Env, Reply}, Args, LuaHandle, Node) ->
+    {ok, Wasm} = file:read_file(Path),
+    {ok, Pid, _, _} = hb_beamr:start(Wasm),
+    {ok, [], _} = hb_beamr:call(Pid, "_initialize", [], fun lua_import/3, ok),
+    Eval = fun() -> aos_eval(Pid, Msg, Env, Reply) end,
+    Harnesses = [fun() ->
+                         _ = [Eval() || _ <- lists:seq(1, ?AOS_WARMUP)],
+                         median([Eval() || _ <- lists:seq(1, ?AOS_EVALS)])
+                 end,
+                 fun() -> external(LuaHandle ++ " " ++ Path ++ io_lib:format(Args, ["default"])) end,
+                 fun() -> external(LuaHandle ++ " " ++ Path ++ io_lib:format(Args, ["beamr-config"])) end,
+                 fun() -> external(Node ++ " " ++ Path ++ io_lib:format(Args, [""])) end],
+    Rounds = [[H() || H <- Harnesses] || _ <- lists:seq(1, ?AOS_ROUNDS)],
+    hb_beamr:stop(Pid),
+    [Beamr, Plain, Config, V8] = [best_of([lists:nth(K, R) || R <- Rounds]) || K <- lists:seq(1, 4)],
+    Rows = [{Label ++ ": hb_beamr", Beamr},
+            {"  plain wasmtime (sync, default config)", Plain},
+            {"  wasmtime, beamr's engine config", Config},
+            {"  V8 (node)", V8}],
+    [io:format("~-42s ~12.3f ~14b ~10s~n", [Name, float(Us), round(1.0e6 / Us), ratio(Us, V8)])
+     || {Name, Us} <- Rows, is_number(Us)],
+    [io:format("~-42s ~12s~n", [Name, "n/a"]) || {Name, Us} <- Rows, not is_number(Us)],
+    {Label, Beamr, V8, Plain, Config}.
+
+%% The smallest figure, or n/a when a harness could not run.
+best_of(Figures) ->
+    case [F || F <- Figures, is_number(F)] of
+        [] -> na;
+        Numbers -> lists:min(Numbers)
+    end.
+
+%% One evaluation as HyperBEAM drives AOS: message and environment written, handle
+%% called, the reply read, both freed; microseconds.
+aos_eval(Pid, Msg, Env, Reply) ->
+    T0 = erlang:monotonic_time(nanosecond),
+    {ok, M} = hb_beamr_io:write_string(Pid, Msg),
+    {ok, E} = hb_beamr_io:write_string(Pid, Env),
+    {ok, [Out], _} = hb_beamr:call(Pid, "handle", [M, E], fun lua_import/3, ok),
+    {ok, Reply} = hb_beamr_io:read_string(Pid, Out),
+    ok = hb_beamr_io:free(Pid, M),
+    ok = hb_beamr_io:free(Pid, E),
+    (erlang:monotonic_time(nanosecond) - T0) / 1000.
 
 lua_eval(Pid) ->
     T0 = erlang:monotonic_time(nanosecond),

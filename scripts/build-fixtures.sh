@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the compiled test fixtures with Debian's emscripten into _build/fixtures
 # (git-ignored; nothing built is committed).
-# Usage: build-fixtures.sh [cxx|lua|cxx64|lua64|all].
+# Usage: build-fixtures.sh [cxx|lua|cxx64|lua64|aos|aos64|all].
 #   cxx: test/fixtures/cxx/unwind.cpp, as unwind-weh.wasm (-fwasm-exceptions) and
 #        unwind-jseh.wasm (-fexceptions: JS-style exceptions through invoke_*).
 #   lua: Lua 5.4 compiled as C++ with -fwasm-exceptions plus test/fixtures/lua/aos.cpp,
@@ -12,6 +12,10 @@
 #        and an -O1 C++ throw traps in V8 too. Emscripten 3.1.6's wasm64 setjmp/longjmp
 #        and long double formatting trap (`unreachable`) in V8 as in beamr, so the
 #        tests use these builds for exceptions, not for those.
+#   aos, aos64: the AOS-like process (test/fixtures/lua/process.cpp running
+#        process.lua, embedded as a generated header), as lua-process.wasm (wasm32,
+#        -O2) and lua64-process.wasm (memory64, -O2 as well, with tf_compare64.c so
+#        that float formatting does not trap).
 # Outputs are rebuilt only when their sources are newer. Fails loudly when the
 # toolchain or a download is missing. BEAMR_FIXTURES_PREBUILT=1 builds nothing and only
 # checks that the set's outputs are there: for a root without emscripten that runs
@@ -31,8 +35,11 @@ outputs() {
     lua) echo lua-aos.wasm ;;
     cxx64) echo unwind64-weh.wasm ;;
     lua64) echo lua64-aos.wasm ;;
-    all) echo unwind-weh.wasm unwind-jseh.wasm lua-aos.wasm unwind64-weh.wasm lua64-aos.wasm ;;
-    *) echo "usage: $0 [cxx|lua|cxx64|lua64|all]" >&2; exit 2 ;;
+    aos) echo lua-process.wasm ;;
+    aos64) echo lua64-process.wasm ;;
+    all) echo unwind-weh.wasm unwind-jseh.wasm lua-aos.wasm unwind64-weh.wasm lua64-aos.wasm \
+      lua-process.wasm lua64-process.wasm ;;
+    *) echo "usage: $0 [cxx|lua|cxx64|lua64|aos|aos64|all]" >&2; exit 2 ;;
   esac
 }
 
@@ -111,16 +118,14 @@ fetch_lua() {
   echo "$found"
 }
 
-# build_lua FIXTURE [em64] FLAGS...: Lua and aos.cpp as $out/FIXTURE-aos.wasm, each
-# compiler run behind em64 when that is given (memory64).
-build_lua() {
-  fixture=$1; shift
+# lua_objects OBJDIR [em64] FLAGS...: compiles Lua's sources (as C++) into OBJDIR and
+# prints the object list, each compiler run behind em64 when that is given (memory64).
+lua_objects() {
+  objs=$1; shift
   run=""
   if [ "$1" = em64 ]; then run=em64; shift; fi
-  flags="$* -fwasm-exceptions -DLUA_COMPAT_5_3"
   lua=$(fetch_lua)
   [ -f "$lua/lapi.c" ] || { echo "build-fixtures: no Lua sources in $lua" >&2; exit 1; }
-  objs=$out/$fixture-obj
   mkdir -p "$objs"
   list=""
   for c in "$lua"/*.c; do
@@ -128,17 +133,74 @@ build_lua() {
     case $name in lua|luac) continue ;; esac
     o=$objs/$name.o
     # As C++, Lua raises errors with throw and catches them with try/catch.
-    if stale "$o" "$c" "$0"; then $run em++ $flags -x c++ -c "$c" -o "$o"; fi
+    if stale "$o" "$c" "$0"; then $run em++ "$@" -x c++ -c "$c" -o "$o" >&2; fi
     list="$list $o"
   done
-  glue=$root/test/fixtures/lua/aos.cpp
-  if stale "$out/$fixture-aos.wasm" "$glue" "$0" $list; then
-    $run em++ $flags -I"$lua" -sSTANDALONE_WASM=1 --no-entry \
+  echo "$list"
+}
+
+# lua_link OUTPUT GLUE "OBJECTS" "DEPS" [em64] FLAGS...: Lua's objects and GLUE (a
+# .cpp exporting handle) as OUTPUT, when any of them or of DEPS is newer.
+lua_link() {
+  output=$1 glue=$2 list=$3 deps=$4; shift 4
+  run=""
+  if [ "$1" = em64 ]; then run=em64; shift; fi
+  lua=$(fetch_lua)
+  if stale "$output" "$glue" "$0" $list $deps; then
+    $run em++ "$@" -I"$lua" -I"$out" -sSTANDALONE_WASM=1 --no-entry \
       -sEXPORTED_FUNCTIONS=_handle,_malloc,_free \
       -sTOTAL_STACK=1048576 -sINITIAL_MEMORY=4194304 -sALLOW_MEMORY_GROWTH=1 \
       -sMAXIMUM_MEMORY=268435456 \
-      "$glue" $list -o "$out/$fixture-aos.wasm"
+      "$glue" $list -o "$output"
   fi
+}
+
+lua_flags="-fwasm-exceptions -DLUA_COMPAT_5_3"
+
+# build_lua FIXTURE [em64] FLAGS...: Lua and aos.cpp as $out/FIXTURE-aos.wasm.
+build_lua() {
+  fixture=$1; shift
+  list=$(lua_objects "$out/$fixture-obj" "$@" $lua_flags)
+  lua_link "$out/$fixture-aos.wasm" "$root/test/fixtures/lua/aos.cpp" "$list" "" "$@" $lua_flags
+}
+
+# process_header: test/fixtures/lua/process.lua as a C string in $out/process_lua.h.
+process_header() {
+  src=$root/test/fixtures/lua/process.lua
+  header=$out/process_lua.h
+  if grep -q ')PROCESS_LUA"' "$src"; then
+    echo "build-fixtures: process.lua holds the raw string's delimiter" >&2; exit 1
+  fi
+  if stale "$header" "$src" "$0"; then
+    { printf 'static const char process_lua[] = R"PROCESS_LUA('
+      cat "$src"
+      printf ')PROCESS_LUA";\n'; } > "$header.tmp"
+    mv "$header.tmp" "$header"
+  fi
+}
+
+# The AOS-like process (process.cpp running the embedded process.lua): wasm32 at -O2,
+# on the lua set's objects.
+build_aos() {
+  process_header
+  list=$(lua_objects "$out/lua-obj" -O2 $lua_flags)
+  lua_link "$out/lua-process.wasm" "$root/test/fixtures/lua/process.cpp" "$list" \
+    "$out/process_lua.h" -O2 $lua_flags
+}
+
+# The same as memory64, at -O2 too: binaryen 108's wasm-opt runs its passes on this
+# module without asserting.
+build_aos64() {
+  process_header
+  list=$(lua_objects "$out/lua64o2-obj" em64 -O2 -sMEMORY64=1 $lua_flags)
+  # Long double comparisons with the result type their callers expect (see the file).
+  tf=$root/test/fixtures/lua/tf_compare64.c
+  if stale "$out/lua64o2-obj/tf_compare64.o" "$tf" "$0"; then
+    em64 emcc -O2 -sMEMORY64=1 -c "$tf" -o "$out/lua64o2-obj/tf_compare64.o"
+  fi
+  list="$list $out/lua64o2-obj/tf_compare64.o"
+  lua_link "$out/lua64-process.wasm" "$root/test/fixtures/lua/process.cpp" "$list" \
+    "$out/process_lua.h" em64 -O2 -sMEMORY64=1 $lua_flags
 }
 
 build() {
@@ -147,12 +209,14 @@ build() {
     lua) build_lua lua -O2 ;;
     cxx64) build_cxx64 ;;
     lua64) build_lua lua64 em64 -O0 -sMEMORY64=1 ;;
-    *) echo "usage: $0 [cxx|lua|cxx64|lua64|all]" >&2; exit 2 ;;
+    aos) build_aos ;;
+    aos64) build_aos64 ;;
+    *) echo "usage: $0 [cxx|lua|cxx64|lua64|aos|aos64|all]" >&2; exit 2 ;;
   esac
 }
 
 if [ "$what" = all ]; then
-  for one in cxx lua cxx64 lua64; do build "$one"; done
+  for one in cxx lua cxx64 lua64 aos aos64; do build "$one"; done
 else
   build "$what"
 fi

@@ -1,14 +1,20 @@
-//! The benchmark baselines for the Lua fixture: `handle` called from Rust on wasmtime
+//! The benchmark baselines for the Lua fixtures: `handle` called from Rust on wasmtime
 //! directly (no NIF, no Erlang), in the same way the Erlang side does it: malloc +
-//! write the message, call `handle(msg, 0)`, read the NUL-terminated reply, free the
-//! message. wasm32 and memory64 images both work (pointers are i32 or i64).
+//! write the message (and the environment), call `handle(msg, env)`, read the
+//! NUL-terminated reply, free them. wasm32 and memory64 modules alike (pointers are
+//! i32 or i64).
 //!
-//! Usage: `lua_handle <lua-aos.wasm> [N] [bare|epochs|fibers|beamr-config] [KNOB...]`.
-//! Prints the median of N evaluations in microseconds, and checks every reply. The
-//! message is `return 1 + 1` unless the environment names a file of Lua in
-//! `LUA_CHUNK`. Imports are answered with zeros (`return 1 + 1` reaches none).
-//! - `bare` (the default): synchronous calls, epoch interruption off: wasmtime at its
-//!   fastest, with nothing that lets a host stop or time-slice the guest.
+//! Usage: `lua_handle WASM [N] [MODE] [MSG ENV REPLY [WARMUP]]`. Prints the median of N
+//! evaluations in microseconds and checks every reply: of `return 1 + 1` (env 0) when
+//! no message is given, else of the message in the file MSG with the environment in
+//! ENV, after WARMUP untimed ones (default N / 4), each reply the text of REPLY.
+//! Imports are answered with zeros, as the bench's hb_beamr import fun answers them.
+//! MODE:
+//! - `default`: wasmtime's default configuration (plus the proposals the fixtures
+//!   need: exceptions, memory64), synchronous calls: plain wasmtime.
+//! - `bare`: beamr's engine configuration with epoch interruption off, synchronous
+//!   calls: wasmtime at its fastest with beamr's settings, with nothing that lets a
+//!   host stop or time-slice the guest.
 //! - `epochs`: synchronous calls with epoch interruption on: what the checks at every
 //!   function entry and loop head cost alone.
 //! - `fibers`: async calls on fibers with async imports, epoch interruption off: what
@@ -16,13 +22,6 @@
 //! - `beamr-config`: beamr's engine configuration (epoch interruption on) and async
 //!   calls on fibers with async imports, as beamr runs every call: the floor beamr's
 //!   own layers stand on.
-//!
-//! KNOBs change the engine configuration, to measure one lever at a time:
-//! `beamr-engine` (the engine beamr itself picks for the image, see
-//! `beamr_core::engine::choose`), `spectre-off`, `reserve=BYTES`, `eager-tables`,
-//! `inline`; and `ticker` (with epochs on): a thread advances the epoch every
-//! `beamr_core::engine::TICK` and the store's epoch callback continues the call, as
-//! beamr's ticker and callback do.
 
 use std::future::Future;
 use std::pin::pin;
@@ -58,149 +57,146 @@ where
     })
 }
 
-/// A guest pointer: i32 on wasm32, i64 on memory64.
+/// A pointer of the module's width: i32, or i64 in a memory64 module.
 trait Ptr: wasmtime::WasmTy + wasmtime::WasmParams + wasmtime::WasmResults + Copy + Sync {
-    fn from_len(n: usize) -> Self;
-    fn offset(self) -> usize;
+    fn from_usize(n: usize) -> Self;
+    fn to_usize(self) -> usize;
 }
 
 impl Ptr for i32 {
-    fn from_len(n: usize) -> Self {
+    fn from_usize(n: usize) -> Self {
         n as i32
     }
-    fn offset(self) -> usize {
+    fn to_usize(self) -> usize {
         self as u32 as usize
     }
 }
 
 impl Ptr for i64 {
-    fn from_len(n: usize) -> Self {
+    fn from_usize(n: usize) -> Self {
         n as i64
     }
-    fn offset(self) -> usize {
+    fn to_usize(self) -> usize {
         self as u64 as usize
     }
 }
 
-/// N evaluations of `msg` (NUL-terminated); each reply must equal the first.
-fn evaluate<P: Ptr>(
+/// What is evaluated: the message, the environment (none: env 0) and the reply
+/// every evaluation must give.
+struct Workload {
+    msg: Vec<u8>,
+    env: Option<Vec<u8>>,
+    reply: Vec<u8>,
+    warmup: usize,
+}
+
+/// A file's text without its final newline.
+fn text(path: &str) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = std::fs::read(path)?;
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    Ok(bytes)
+}
+
+/// The median of `n` evaluations of `work`, in microseconds, after its warm-up.
+fn measure<P: Ptr>(
     store: &mut Store<()>,
-    instance: Instance,
+    instance: &Instance,
     asynchronous: bool,
-    msg: &[u8],
     n: usize,
-) -> anyhow::Result<Vec<f64>> {
+    work: &Workload,
+) -> anyhow::Result<f64> {
     let malloc = instance.get_typed_func::<P, P>(&mut *store, "malloc")?;
     let free = instance.get_typed_func::<P, ()>(&mut *store, "free")?;
     let handle = instance.get_typed_func::<(P, P), P>(&mut *store, "handle")?;
     let memory = instance
         .get_memory(&mut *store, "memory")
         .ok_or_else(|| anyhow::anyhow!("no memory export"))?;
-    let mut expected: Option<Vec<u8>> = None;
+    let write = |store: &mut Store<()>, bytes: &[u8]| -> anyhow::Result<P> {
+        let ptr = call(store, &malloc, asynchronous, P::from_usize(bytes.len() + 1))?;
+        memory.write(&mut *store, ptr.to_usize(), bytes)?;
+        memory.write(&mut *store, ptr.to_usize() + bytes.len(), &[0])?;
+        Ok(ptr)
+    };
     let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
+    for i in 0..work.warmup + n {
         let t0 = Instant::now();
-        let ptr = call(store, &malloc, asynchronous, P::from_len(msg.len()))?;
-        memory.write(&mut *store, ptr.offset(), msg)?;
-        let out = call(store, &handle, asynchronous, (ptr, P::from_len(0)))?.offset();
+        let msg = write(store, &work.msg)?;
+        let env = match &work.env {
+            Some(env) => write(store, env)?,
+            None => P::from_usize(0),
+        };
+        let out = call(store, &handle, asynchronous, (msg, env))?.to_usize();
         let data = memory.data(&*store);
-        let end = data[out..].iter().position(|&b| b == 0).unwrap_or(0);
-        let reply = data[out..out + end].to_vec();
-        call(store, &free, asynchronous, ptr)?;
-        times.push(t0.elapsed().as_secs_f64() * 1e6);
-        match &expected {
-            None => {
-                anyhow::ensure!(
-                    reply.starts_with(b"{\"ok\":true"),
-                    "unexpected reply {:?}",
-                    String::from_utf8_lossy(&reply)
-                );
-                expected = Some(reply);
-            }
-            Some(first) => anyhow::ensure!(&reply == first, "replies differ"),
+        let tail = data.get(out..).unwrap_or_default();
+        let end = tail.iter().position(|&b| b == 0).unwrap_or(0);
+        let reply = tail[..end].to_vec();
+        call(store, &free, asynchronous, msg)?;
+        if work.env.is_some() {
+            call(store, &free, asynchronous, env)?;
         }
+        if i >= work.warmup {
+            times.push(t0.elapsed().as_secs_f64() * 1e6);
+        }
+        anyhow::ensure!(
+            reply == work.reply,
+            "unexpected reply {:?}",
+            String::from_utf8_lossy(&reply)
+        );
     }
-    Ok(times)
-}
-
-/// Applies one KNOB to `config`, or says it is unknown.
-fn knob(config: &mut Config, bytes: &[u8], name: &str) -> anyhow::Result<()> {
-    match name {
-        "beamr-engine" => {
-            let variant = beamr_core::engine::choose(bytes, beamr_core::Variant::DEFAULT);
-            *config = beamr_core::engine::config_for(variant);
-        }
-        // SAFETY: a Cranelift setting wasmtime knows; it changes code generation only.
-        "spectre-off" => unsafe {
-            config.cranelift_flag_set("enable_heap_access_spectre_mitigation", "false");
-        },
-        "eager-tables" => {
-            config.table_lazy_init(false);
-        }
-        "inline" => {
-            config.compiler_inlining(wasmtime::Inlining::Yes);
-        }
-        "ticker" => {}
-        _ => match name.strip_prefix("reserve=") {
-            Some(n) => {
-                config.memory_reservation(n.parse()?);
-            }
-            None => anyhow::bail!("unknown knob {name:?}"),
-        },
-    }
-    Ok(())
+    times.sort_by(f64::total_cmp);
+    Ok(times[n / 2])
 }
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or_else(|| {
-        anyhow::anyhow!("usage: lua_handle WASM [N] [bare|epochs|fibers|beamr-config] [KNOB...]")
-    })?;
+    let usage = "usage: lua_handle WASM [N] [default|bare|epochs|fibers|beamr-config] \
+                 [MSG ENV REPLY [WARMUP]]";
+    let path = args.next().ok_or_else(|| anyhow::anyhow!(usage))?;
     let n: usize = args.next().map_or(Ok(1000), |s| s.parse())?;
-    let (epochs, asynchronous) = match args.next().as_deref() {
-        None | Some("bare") => (false, false),
-        Some("epochs") => (true, false),
-        Some("fibers") => (false, true),
-        Some("beamr-config") => (true, true),
-        Some(other) => anyhow::bail!("unknown mode {other:?}"),
+    anyhow::ensure!(n > 0, "N must be positive");
+    let mode = args.next();
+    let (beamr_config, epochs, asynchronous) = match mode.as_deref() {
+        Some("default") => (false, false, false),
+        None | Some("bare") => (true, false, false),
+        Some("epochs") => (true, true, false),
+        Some("fibers") => (true, false, true),
+        Some("beamr-config") => (true, true, true),
+        Some(other) => anyhow::bail!("unknown mode {other:?}; {usage}"),
     };
-    let original = std::fs::read(path)?;
-    let bytes = beamr_core::legacy_eh::prepare(&original)?;
-    let mut config = beamr_core::engine::config();
-    let knobs: Vec<String> = args.collect();
-    for name in &knobs {
-        knob(&mut config, &original, name)?;
-    }
-    let ticker = knobs.iter().any(|k| k == "ticker");
-    // What picking the engine costs each start of the image (the NIF does it before
-    // its cache lookup).
-    let t0 = Instant::now();
-    for _ in 0..1000 {
-        std::hint::black_box(beamr_core::engine::choose(
-            std::hint::black_box(&original),
-            beamr_core::Variant::DEFAULT,
-        ));
-    }
-    eprintln!("choose: {:.2} us", t0.elapsed().as_secs_f64() * 1e3);
-    let small = wat::parse_str(
-        "(module (memory 1) (data (i32.const 16) \"quick\") (func (export \"id\") (result i32) i32.const 1))",
-    )?;
-    let t0 = Instant::now();
-    for _ in 0..100_000 {
-        std::hint::black_box(beamr_core::engine::choose(
-            std::hint::black_box(&small),
-            beamr_core::Variant::DEFAULT,
-        ));
-    }
-    eprintln!(
-        "choose, small module: {:.3} us",
-        t0.elapsed().as_secs_f64() * 10.0
-    );
-    config.epoch_interruption(epochs);
+    let work = match args.next() {
+        None => Workload {
+            msg: b"return 1 + 1".to_vec(),
+            env: None,
+            reply: b"{\"ok\":true,\"output\":\"2\"}".to_vec(),
+            warmup: 0,
+        },
+        Some(msg) => {
+            let (Some(env), Some(reply)) = (args.next(), args.next()) else {
+                anyhow::bail!(usage);
+            };
+            Workload {
+                msg: text(&msg)?,
+                env: Some(text(&env)?),
+                reply: text(&reply)?,
+                warmup: args.next().map_or(Ok(n / 4), |s| s.parse())?,
+            }
+        }
+    };
+    let bytes = std::fs::read(path)?;
+    let bytes = beamr_core::legacy_eh::prepare(&bytes)?;
+    let config = if beamr_config {
+        let mut config = beamr_core::engine::config();
+        config.epoch_interruption(epochs);
+        config
+    } else {
+        let mut config = Config::new();
+        config.wasm_exceptions(true).wasm_memory64(true);
+        config
+    };
     let engine = Engine::new(&config)?;
-    let t0 = Instant::now();
     let module = Module::new(&engine, &*bytes)?;
-    eprintln!("compile: {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
     let mut linker: Linker<()> = Linker::new(&engine);
     for import in module.imports() {
         if let wasmtime::ExternType::Func(ty) = import.ty() {
@@ -224,15 +220,7 @@ fn main() -> anyhow::Result<()> {
     let mut store = Store::new(&engine, ());
     // beamr's stores take an epoch callback each tick; no ticker runs here, so the
     // checks are paid but never fire.
-    if epochs && ticker {
-        let engine = engine.clone();
-        std::thread::spawn(move || loop {
-            std::thread::sleep(beamr_core::engine::TICK);
-            engine.increment_epoch();
-        });
-        store.epoch_deadline_callback(|_| Ok(wasmtime::UpdateDeadline::Continue(1)));
-        store.set_epoch_deadline(1);
-    } else if epochs {
+    if epochs {
         store.set_epoch_deadline(u64::MAX / 2);
     }
     let instance: Instance = if asynchronous {
@@ -242,19 +230,14 @@ fn main() -> anyhow::Result<()> {
     };
     let init = instance.get_typed_func::<(), ()>(&mut store, "_initialize")?;
     call(&mut store, &init, asynchronous, ())?;
-    let mut msg = match std::env::var_os("LUA_CHUNK") {
-        Some(file) => std::fs::read(file)?,
-        None => b"return 1 + 1".to_vec(),
-    };
-    msg.push(0);
-    let memory64 =
-        (module.exports()).any(|e| matches!(e.ty(), wasmtime::ExternType::Memory(m) if m.is_64()));
-    let mut times = if memory64 {
-        evaluate::<i64>(&mut store, instance, asynchronous, &msg, n)?
+    let memory64 = instance
+        .get_memory(&mut store, "memory")
+        .is_some_and(|m| m.ty(&store).is_64());
+    let median = if memory64 {
+        measure::<i64>(&mut store, &instance, asynchronous, n, &work)?
     } else {
-        evaluate::<i32>(&mut store, instance, asynchronous, &msg, n)?
+        measure::<i32>(&mut store, &instance, asynchronous, n, &work)?
     };
-    times.sort_by(f64::total_cmp);
-    println!("{:.3}", times[n / 2]);
+    println!("{median:.3}");
     Ok(())
 }
