@@ -45,29 +45,26 @@ pub fn module_of_handle(term: Term) -> Option<Arc<CompiledModule>> {
 }
 
 /// As [`module_of_handle`], also compiling wasm/WAT bytes for `variant` (or finding
-/// them in the cache); only for NIFs on dirty schedulers.
+/// them in the cache), in the memory layout the module suits; only for NIFs on dirty
+/// schedulers.
 pub fn module_of(term: Term, variant: Variant) -> Result<Arc<CompiledModule>, NoModule> {
-    match term.decode::<Binary>() {
-        Ok(bytes) => compile_hashed(
-            bytes.as_slice(),
-            crate::image_hash::hash_of(&bytes),
-            variant,
-        )
-        .map_err(NoModule::Core),
-        Err(_) => module_of_handle(term).ok_or(NoModule::NotAModule),
-    }
+    module_or_bytes(term, |bytes, hash| compile_hashed(bytes, hash, variant))
 }
 
 /// As [`module_of`], bytes compiled for exactly `variant`, memory layout included: a
 /// link shares its module's store, so its engine.
 pub fn module_of_on(term: Term, variant: Variant) -> Result<Arc<CompiledModule>, NoModule> {
+    module_or_bytes(term, |bytes, hash| compile_exactly(bytes, hash, variant))
+}
+
+fn module_or_bytes(
+    term: Term,
+    compile: impl FnOnce(&[u8], [u8; 32]) -> Result<Arc<CompiledModule>, Error>,
+) -> Result<Arc<CompiledModule>, NoModule> {
     match term.decode::<Binary>() {
-        Ok(bytes) => compile_exactly(
-            bytes.as_slice(),
-            crate::image_hash::hash_of(&bytes),
-            variant,
-        )
-        .map_err(NoModule::Core),
+        Ok(bytes) => {
+            compile(bytes.as_slice(), crate::image_hash::hash_of(&bytes)).map_err(NoModule::Core)
+        }
         Err(_) => module_of_handle(term).ok_or(NoModule::NotAModule),
     }
 }
