@@ -72,6 +72,44 @@ pub enum Layout {
 /// size, fits a signed 32-bit immediate. AOS images declare exactly this maximum.
 pub const SMALL64_RESERVATION: u64 = 2 << 30;
 
+/// What a start or compilation asks of the engine, each part `None` where the caller
+/// left it to the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineChoice {
+    /// Fuel metering and NaN canonicalization, if asked.
+    pub deterministic: Option<bool>,
+    /// The optional proposals, if named.
+    pub optional: Option<Optional>,
+}
+
+impl EngineChoice {
+    /// Nothing asked: the engine of a start given only bytes.
+    pub const DEFAULT: EngineChoice = EngineChoice {
+        deterministic: None,
+        optional: None,
+    };
+
+    /// The engine a start or compilation uses: what the choice asks, and for what it
+    /// leaves open, the engine `base` (a module handle's compilation, when the start is
+    /// given one) was made for, else the default engine. The one place that decision is
+    /// made; the module then picks its memory layout (see [`choose`]).
+    ///
+    /// ```
+    /// use beamr_core::engine::{EngineChoice, Variant};
+    /// let choice = EngineChoice { deterministic: Some(true), optional: None };
+    /// assert_eq!(choice.variant(None), Variant::DETERMINISTIC);
+    /// assert_eq!(EngineChoice::DEFAULT.variant(Some(Variant::DETERMINISTIC)), Variant::DETERMINISTIC);
+    /// ```
+    pub fn variant(self, base: Option<Variant>) -> Variant {
+        let base = base.unwrap_or(Variant::DEFAULT);
+        Variant {
+            deterministic: self.deterministic.unwrap_or(base.deterministic),
+            optional: self.optional.unwrap_or(base.optional),
+            ..base
+        }
+    }
+}
+
 impl Variant {
     /// No fuel accounting, no optional proposal; the fast path.
     pub const DEFAULT: Variant = Variant {

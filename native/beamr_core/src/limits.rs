@@ -61,6 +61,29 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Start options for `variant`'s engine, each limit the default where `None`:
+    /// the one place a caller's omitted limit gets its value.
+    ///
+    /// ```
+    /// use beamr_core::limits::{Options, DEFAULT_MAX_TABLE_ELEMENTS};
+    /// use beamr_core::Variant;
+    /// let o = Options::new(Some(1 << 20), None, Variant::DETERMINISTIC);
+    /// assert_eq!((o.max_memory, o.max_table_elements), (1 << 20, DEFAULT_MAX_TABLE_ELEMENTS));
+    /// assert!(o.deterministic);
+    /// ```
+    pub fn new(
+        max_memory: Option<u64>,
+        max_table_elements: Option<u64>,
+        variant: Variant,
+    ) -> Options {
+        Options {
+            max_memory: max_memory.unwrap_or(DEFAULT_MAX_MEMORY),
+            max_table_elements: max_table_elements.unwrap_or(DEFAULT_MAX_TABLE_ELEMENTS),
+            deterministic: variant.deterministic,
+            optional: variant.optional,
+        }
+    }
+
     /// The engine these options ask for; the module picks its memory layout (see
     /// [`crate::engine::choose`]).
     pub fn variant(&self) -> Variant {

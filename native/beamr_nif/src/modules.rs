@@ -4,7 +4,7 @@
 
 use crate::compile_jobs::module_or_job;
 use crate::module_resource::{module_of, module_of_handle, ModuleResource, NoModule};
-use crate::options::{variant_for, EngineChoice};
+use crate::options::{variant_for, EngineChoice, EngineChoiceTerm};
 use crate::{atoms, errors, terms};
 use beamr_core::{describe, disk_cache, function_exists, ItemType};
 use rustler::{Atom, Binary, Encoder, Env, ResourceArc, Term};

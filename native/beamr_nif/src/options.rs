@@ -3,11 +3,11 @@
 //!
 //! A limit is an integer or the atom `default`, which takes the core's default
 //! (`beamr_core::limits`), so the defaults are written in one place. An engine choice is
-//! `{Deterministic, Proposals}`, either element `default`; [`variant_for`] turns it into
-//! the engine, the one place that decision is made.
+//! `{Deterministic, Proposals}`, either element `default`, read into the core's
+//! `EngineChoice`, which decides the engine.
 
 use crate::atoms;
-use beamr_core::limits::{DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS};
+pub use beamr_core::engine::EngineChoice;
 use beamr_core::proposals::Optional;
 use beamr_core::{CompiledModule, Options, Variant};
 use rustler::{Decoder, NifResult, Term};
@@ -26,11 +26,11 @@ pub enum Setting<T> {
 /// A limit option: a count or size in `[0, 2^64)`, or `default`.
 pub type Limit = Setting<u64>;
 
-impl<T> Setting<T> {
-    pub fn or(self, default: T) -> T {
-        match self {
-            Setting::Default => default,
-            Setting::Set(v) => v,
+impl<T> From<Setting<T>> for Option<T> {
+    fn from(s: Setting<T>) -> Option<T> {
+        match s {
+            Setting::Default => None,
+            Setting::Set(v) => Some(v),
         }
     }
 }
@@ -44,23 +44,15 @@ impl<'a, T: Decoder<'a>> Decoder<'a> for Setting<T> {
     }
 }
 
-/// What a start asked of the engine: each part `None` where it said `default`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct EngineChoice {
-    deterministic: Option<bool>,
-    optional: Option<Optional>,
-}
-
-impl EngineChoice {
-    /// Nothing asked: the engine of a start given only bytes.
-    pub const DEFAULT: EngineChoice = EngineChoice {
-        deterministic: None,
-        optional: None,
-    };
-
+/// Reads an engine choice from the Erlang side.
+pub trait EngineChoiceTerm: Sized {
     /// Reads `{Deterministic, Proposals}` (a boolean and a list of optional proposal
     /// names, either one `default`); `None` for a term of another shape.
-    pub fn of(term: Term) -> Option<EngineChoice> {
+    fn of(term: Term) -> Option<Self>;
+}
+
+impl EngineChoiceTerm for EngineChoice {
+    fn of(term: Term) -> Option<EngineChoice> {
         let (deterministic, proposals): (Term, Term) = term.decode().ok()?;
         let deterministic = match is_default(deterministic) {
             true => None,
@@ -85,24 +77,13 @@ impl EngineChoice {
     }
 }
 
-/// The engine a start or compilation uses: what `choice` asks, and for what it leaves
-/// to `default`, the engine `compiled` (a module handle's compilation, when the start
-/// is given one) was made for, else the default engine.
+/// The engine a start or compilation uses (see `EngineChoice::variant`), given the
+/// module handle's compilation when the start has one.
 pub fn variant_for(choice: EngineChoice, compiled: Option<&CompiledModule>) -> Variant {
-    let base = compiled.map_or(Variant::DEFAULT, CompiledModule::variant);
-    Variant {
-        deterministic: choice.deterministic.unwrap_or(base.deterministic),
-        optional: choice.optional.unwrap_or(base.optional),
-        ..base
-    }
+    choice.variant(compiled.map(CompiledModule::variant))
 }
 
 /// The core's start options from the limits the Erlang side passed and an engine.
 pub fn start_options(max_memory: Limit, max_table_elements: Limit, variant: Variant) -> Options {
-    Options {
-        max_memory: max_memory.or(DEFAULT_MAX_MEMORY),
-        max_table_elements: max_table_elements.or(DEFAULT_MAX_TABLE_ELEMENTS),
-        deterministic: variant.deterministic,
-        optional: variant.optional,
-    }
+    Options::new(max_memory.into(), max_table_elements.into(), variant)
 }
