@@ -12,6 +12,10 @@
 %%% {@link size/1} and re-entrant {@link call/6} on the same instance work on the live
 %%% state, and other instances may be called too.
 %%%
+%%% This module is the API and its argument checks; {@link beamr_call} drives calls
+%%% and waits for a busy instance, {@link beamr_opts} checks options and holds their
+%%% defaults.
+%%%
 %%% Values: i32 takes integers in [-2^31, 2^32), i64 in [-2^63, 2^64); f32 and f64
 %%% take floats and exactly representable integers, and the atoms `nan',
 %%% `infinity' and `neg_infinity'; v128 is a 16-byte little-endian binary; a null

@@ -1,7 +1,7 @@
 %%% @doc The options of beamr's API and their checks: start, compile and precompile
 %%% options, a call's `fuel' and timeout, an async call's `import_handler', the
-%%% node-wide settings (`max_nesting', `memory_budget') and the application env keys
-%%% that give defaults (`start_timeout', `max_module_size'). Each check turns good
+%%% node-wide settings (`max_nesting', `memory_budget', `module_cache_max_bytes') and
+%%% the application env keys that give defaults (`start_timeout', `max_module_size'). Each check turns good
 %%% options into what the NIF takes and bad ones into the error tuple the API
 %%% documents (`{bad_option, Key, Value}', `{bad_links, Links}', `{bad_timeout, T}',
 %%% `{module_too_large, Size, Max}'). The default values of options live here and
@@ -11,7 +11,7 @@
 -module(beamr_opts).
 
 -export([start/1, compile/1, engine/1, fuel/1, import_handler/1, max_nesting/1,
-         memory_budget/1, module_size/1, start_timeout/0, max_module_size/0, name/1,
+         memory_budget/1, module_cache_max_bytes/1, module_size/1, start_timeout/0, max_module_size/0, name/1,
          deadline/1, remaining/1]).
 -export_type([deadline/0, nif_start/0, engine/0]).
 
@@ -146,6 +146,16 @@ max_nesting(Levels) -> {error, {bad_option, max_nesting, Levels}}.
 -spec memory_budget(term()) -> ok | {error, {bad_option, memory_budget, term()}}.
 memory_budget(Bytes) when ?IS_U64(Bytes) -> ok;
 memory_budget(Bytes) -> {error, {bad_option, memory_budget, Bytes}}.
+
+%% @doc The on-disk module cache's byte budget, as the NIF takes it.
+%%
+%% ```
+%% ok = beamr_opts:module_cache_max_bytes(1 bsl 30),
+%% {error, {bad_option, module_cache_max_bytes, -1}} = beamr_opts:module_cache_max_bytes(-1).
+%% '''
+-spec module_cache_max_bytes(term()) -> ok | {error, {bad_option, module_cache_max_bytes, term()}}.
+module_cache_max_bytes(Bytes) when ?IS_U64(Bytes) -> ok;
+module_cache_max_bytes(Bytes) -> {error, {bad_option, module_cache_max_bytes, Bytes}}.
 
 %% @doc Whether module bytes are within {@link max_module_size/0}.
 %%
