@@ -3,7 +3,8 @@
 %%% A drop-in for HyperBEAM's module of the same name: the same functions and
 %%% shapes, with wasmtime underneath instead of WAMR. The instance is a pid usable from
 %%% any process; calls on this node go straight to the instance (see
-%%% {@link beamr_proc}), not through that process.
+%%% {@link beamr_proc}), not through that process, and are driven by
+%%% {@link beamr_call}, as beamr's own.
 %%%
 %%% ```
 %%% start(Wasm) -> {ok, Instance, Imports, Exports}
@@ -119,31 +120,18 @@ call(PID, FuncRef, Args, ImportFun, StateMsg) ->
 -spec call(pid(), beamr:func_ref(), [beamr:value()], function(), term(), map()) ->
           {ok, [beamr:value()], term()} | {error, term(), term()}.
 call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
+        when is_pid(PID), node(PID) =/= node(), is_function(ImportFun, 3), is_map(Opts) ->
+    Timeout = maps:get(beamr_timeout, Opts, infinity),
+    beamr_remote:call(PID, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout);
+call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
         when is_pid(PID), is_function(ImportFun, 3), is_map(Opts) ->
     Timeout = maps:get(beamr_timeout, Opts, infinity),
-    case get(?LAST) of
-        {PID, I} ->
-            %% The common case, a call on the instance this process used last, needs no
-            %% lookup. A stopped instance is looked up again: the pid may name another.
-            case call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) of
-                {error, stopped, _} ->
-                    erase(?LAST),
-                    slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout);
-                Result ->
-                    Result
-            end;
-        _ ->
-            slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout)
-    end;
+    Call = fun(I) ->
+                   beamr_call:call(I, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout)
+           end,
+    with_instance(PID, Call, {error, stopped, StateMsg});
 call(_PID, _FuncRef, _Args, _ImportFun, StateMsg, _Opts) ->
     {error, badarg, StateMsg}.
-
-slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) when node(PID) =/= node() ->
-    beamr_remote:call(PID, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout);
-slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) ->
-    with_instance(PID,
-                  fun(I) -> call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) end,
-                  {error, stopped, StateMsg}).
 
 %% @doc Stops an instance. Calls in progress end with `{error, stopped}'.
 -spec stop(pid()) -> ok | {error, term()}.
@@ -205,9 +193,6 @@ hb_imports(Imports) -> [{K, to_list(M), to_list(N), to_list(S)} || {K, M, N, S} 
 
 hb_exports(Exports) -> [{K, to_list(N), to_list(S)} || {K, N, S} <- Exports].
 
-call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) ->
-    beamr_call:call(I, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout).
-
 %% HyperBEAM's import request: the instance as its pid, names and signature as lists.
 adapt(PID, ImportFun) ->
     fun(State, #{module := M, func := N, func_sig := S} = Request, O) ->
@@ -219,9 +204,9 @@ adapt(PID, ImportFun) ->
 
 %% @doc Runs `Fun' on the instance behind `PID', a pid of this node (for this module
 %% and {@link hb_beamr_io}); `Stopped' when there is none, or `Stopped' with its
-%% `stopped' replaced by `{moved, NewPid}' for an instance that moved. An answer that says the instance
-%% is stopped is checked against the registry: the remembered instance may belong to a
-%% pid since reused.
+%% `stopped' replaced by `{moved, NewPid}' for an instance that moved. An answer that
+%% says the instance is stopped is checked against the registry: the remembered
+%% instance may belong to a pid since reused.
 -spec with_instance(pid(), fun((beamr:instance()) -> Result), Stopped) ->
           Result | Stopped | {error, {badarg, list()}}.
 with_instance(PID, Fun, _Stopped) when not is_pid(PID); not is_function(Fun, 1) ->
