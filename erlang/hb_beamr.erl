@@ -125,11 +125,27 @@ call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
     beamr_remote:call(PID, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout);
 call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
         when is_pid(PID), is_function(ImportFun, 3), is_map(Opts) ->
-    Timeout = maps:get(beamr_timeout, Opts, infinity),
-    Call = fun(I) ->
-                   beamr_call:call(I, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout)
-           end,
-    with_instance(PID, Call, {error, stopped, StateMsg});
+    Timeout = case Opts of
+                  #{beamr_timeout := T} -> T;
+                  _ -> infinity
+              end,
+    case get(?LAST) of
+        {PID, I} ->
+            %% The common case, the instance this process used last: with_instance/3's
+            %% first lookup, without building its fun unless the answer is `stopped'.
+            Result = beamr_call:call(I, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts,
+                                     Timeout),
+            case says_stopped(Result) of
+                false ->
+                    Result;
+                true ->
+                    recheck(PID, I, Result, call_fun(PID, FuncRef, Args, ImportFun, StateMsg,
+                                                     Opts, Timeout), {error, stopped, StateMsg})
+            end;
+        _ ->
+            with_instance(PID, call_fun(PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout),
+                          {error, stopped, StateMsg})
+    end;
 call(_PID, _FuncRef, _Args, _ImportFun, StateMsg, _Opts) ->
     {error, badarg, StateMsg}.
 
@@ -193,6 +209,9 @@ hb_imports(Imports) -> [{K, to_list(M), to_list(N), to_list(S)} || {K, M, N, S} 
 
 hb_exports(Exports) -> [{K, to_list(N), to_list(S)} || {K, N, S} <- Exports].
 
+call_fun(PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) ->
+    fun(I) -> beamr_call:call(I, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout) end.
+
 %% HyperBEAM's import request: the instance as its pid, names and signature as lists.
 adapt(PID, ImportFun) ->
     fun(State, #{module := M, func := N, func_sig := S} = Request, O) ->
@@ -216,21 +235,24 @@ with_instance(PID, Fun, Stopped) ->
         {ok, I} ->
             Result = Fun(I),
             case says_stopped(Result) of
-                false ->
-                    Result;
-                true ->
-                    erase(?LAST),
-                    case instance(PID) of
-                        {ok, I} -> Result;
-                        {ok, Other} -> Fun(Other);
-                        {error, stopped} -> Result;
-                        {error, {moved, _} = Moved} -> moved(Stopped, Moved)
-                    end
+                false -> Result;
+                true -> recheck(PID, I, Result, Fun, Stopped)
             end;
         {error, stopped} ->
             Stopped;
         {error, {moved, _} = Moved} ->
             moved(Stopped, Moved)
+    end.
+
+%% `Result', the answer of `Fun' on `I', says the instance is stopped: the pid may
+%% since name another instance (run `Fun' there) or one that moved.
+recheck(PID, I, Result, Fun, Stopped) ->
+    erase(?LAST),
+    case instance(PID) of
+        {ok, I} -> Result;
+        {ok, Other} -> Fun(Other);
+        {error, stopped} -> Result;
+        {error, {moved, _} = Moved} -> moved(Stopped, Moved)
     end.
 
 %% The answer for an instance that moved, in the shape of `Stopped' (`{error, stopped}'

@@ -64,18 +64,7 @@ call(I, Func, Args) ->
 call(I, Func, Args, ImportFun, State, Opts, Timeout) when is_function(ImportFun, 3) ->
     case func_ref(Func) of
         {ok, Ref} when is_list(Args) ->
-            case {beamr_opts:fuel(Opts), beamr_opts:deadline(Timeout)} of
-                {{error, Reason}, _} ->
-                    {error, Reason, State};
-                {_, {bad, _}} ->
-                    {error, {bad_timeout, Timeout}, State};
-                {none, Deadline} ->
-                    drive(step(I, {call, Ref, Args}, Deadline), {I, ImportFun, Opts, Deadline},
-                          State);
-                {{ok, Fuel}, Deadline} ->
-                    drive(step(I, {call, Ref, Args, Fuel}, Deadline),
-                          {I, ImportFun, Opts, Deadline}, State)
-            end;
+            first_step(I, Ref, Args, ImportFun, State, Opts, Timeout);
         {ok, _} ->
             {error, {bad_args, Args}, State};
         error ->
@@ -83,6 +72,28 @@ call(I, Func, Args, ImportFun, State, Opts, Timeout) when is_function(ImportFun,
     end;
 call(_I, _Func, _Args, ImportFun, State, _Opts, _Timeout) ->
     {error, {bad_import_fun, ImportFun}, State}.
+
+%% The first step of a checked call. The common one, with neither a timeout nor fuel,
+%% is one NIF call when it neither waits, yields nor imports.
+first_step(I, Ref, Args, ImportFun, State, Opts, infinity) when not is_map_key(fuel, Opts) ->
+    case beamr_nif:call(I, Ref, Args, infinity) of
+        {ok, Results} -> {ok, Results, State};
+        {error, Reason} -> {error, Reason, State};
+        busy -> drive(wait(I, {call, Ref, Args}, infinity), {I, ImportFun, Opts, infinity}, State);
+        Step -> drive(Step, {I, ImportFun, Opts, infinity}, State)
+    end;
+first_step(I, Ref, Args, ImportFun, State, Opts, Timeout) ->
+    case {beamr_opts:fuel(Opts), beamr_opts:deadline(Timeout)} of
+        {{error, Reason}, _} ->
+            {error, Reason, State};
+        {_, {bad, _}} ->
+            {error, {bad_timeout, Timeout}, State};
+        {none, Deadline} ->
+            drive(step(I, {call, Ref, Args}, Deadline), {I, ImportFun, Opts, Deadline}, State);
+        {{ok, Fuel}, Deadline} ->
+            drive(step(I, {call, Ref, Args, Fuel}, Deadline), {I, ImportFun, Opts, Deadline},
+                  State)
+    end.
 
 %% @doc Drives on a call whose first step the caller made with `beamr_nif:call/4'
 %% itself: `Step' is what that returned, other than `busy'. No timeout.
