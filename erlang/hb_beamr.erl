@@ -120,10 +120,6 @@ call(PID, FuncRef, Args, ImportFun, StateMsg) ->
 -spec call(pid(), beamr:func_ref(), [beamr:value()], function(), term(), map()) ->
           {ok, [beamr:value()], term()} | {error, term(), term()}.
 call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
-        when is_pid(PID), node(PID) =/= node(), is_function(ImportFun, 3), is_map(Opts) ->
-    Timeout = maps:get(beamr_timeout, Opts, infinity),
-    beamr_remote:call(PID, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout);
-call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
         when is_pid(PID), is_function(ImportFun, 3), is_map(Opts) ->
     Timeout = case Opts of
                   #{beamr_timeout := T} -> T;
@@ -131,8 +127,9 @@ call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
               end,
     case get(?LAST) of
         {PID, I} ->
-            %% The common case, the instance this process used last: with_instance/3's
-            %% first lookup, without building its fun unless the answer is `stopped'.
+            %% The common case, the instance this process used last (always one of this
+            %% node): with_instance/3's first lookup, without building its fun unless
+            %% the answer is `stopped'.
             Result = beamr_call:call(I, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts,
                                      Timeout),
             case says_stopped(Result) of
@@ -142,6 +139,8 @@ call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
                     recheck(PID, I, Result, call_fun(PID, FuncRef, Args, ImportFun, StateMsg,
                                                      Opts, Timeout), {error, stopped, StateMsg})
             end;
+        _ when node(PID) =/= node() ->
+            beamr_remote:call(PID, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout);
         _ ->
             with_instance(PID, call_fun(PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout),
                           {error, stopped, StateMsg})
