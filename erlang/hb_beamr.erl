@@ -3,7 +3,8 @@
 %%% A drop-in for HyperBEAM's module of the same name: the same functions and
 %%% shapes, with wasmtime underneath instead of WAMR. The instance is a pid usable from
 %%% any process; calls on this node go straight to the instance (see
-%%% {@link beamr_proc}), not through that process.
+%%% {@link beamr_proc}), not through that process, and are driven by
+%%% {@link beamr_call}, as beamr's own.
 %%%
 %%% ```
 %%% start(Wasm) -> {ok, Instance, Imports, Exports}
@@ -120,53 +121,32 @@ call(PID, FuncRef, Args, ImportFun, StateMsg) ->
           {ok, [beamr:value()], term()} | {error, term(), term()}.
 call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
         when is_pid(PID), is_function(ImportFun, 3), is_map(Opts) ->
+    Timeout = case Opts of
+                  #{beamr_timeout := T} -> T;
+                  _ -> infinity
+              end,
     case get(?LAST) of
-        {PID, I} when is_list(Args), not is_map_key(beamr_timeout, Opts),
-                      not is_map_key(fuel, Opts) ->
-            %% The common case, a call on the instance this process used last, starts
-            %% with one NIF call; one that reaches no import ends there too.
-            case fast_name(FuncRef) of
-                {ok, Name} ->
-                    Call = {PID, FuncRef, Args, ImportFun, StateMsg, Opts},
-                    fast_call(beamr_nif:call(I, Name, Args, infinity), I, Call);
-                error ->
-                    slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
+        {PID, I} ->
+            %% The common case, the instance this process used last (always one of this
+            %% node): with_instance/3's first lookup, without building its fun unless
+            %% the answer is `stopped'.
+            Result = beamr_call:call(I, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts,
+                                     Timeout),
+            case says_stopped(Result) of
+                false ->
+                    Result;
+                true ->
+                    recheck(PID, I, Result, call_fun(PID, FuncRef, Args, ImportFun, StateMsg,
+                                                     Opts, Timeout), {error, stopped, StateMsg})
             end;
+        _ when node(PID) =/= node() ->
+            beamr_remote:call(PID, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout);
         _ ->
-            slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts)
+            with_instance(PID, call_fun(PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout),
+                          {error, stopped, StateMsg})
     end;
 call(_PID, _FuncRef, _Args, _ImportFun, StateMsg, _Opts) ->
     {error, badarg, StateMsg}.
-
-fast_call({ok, Results}, _I, {_, _, _, _, StateMsg, _}) ->
-    {ok, Results, StateMsg};
-fast_call({error, stopped}, _I, {PID, FuncRef, Args, ImportFun, StateMsg, Opts}) ->
-    %% Not started: the slow path checks whether the pid now names another instance.
-    slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts);
-fast_call({error, Reason}, _I, {_, _, _, _, StateMsg, _}) ->
-    {error, Reason, StateMsg};
-fast_call(busy, _I, {PID, FuncRef, Args, ImportFun, StateMsg, Opts}) ->
-    %% Not started either: the slow path waits for the instance.
-    slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts);
-fast_call(Step, I, {PID, _, _, ImportFun, StateMsg, Opts}) ->
-    %% Started, and at an import or past its time slice: drive it on.
-    beamr:continue_call(Step, I, adapt(PID, ImportFun), StateMsg, Opts).
-
-slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts) when node(PID) =/= node() ->
-    Timeout = maps:get(beamr_timeout, Opts, infinity),
-    beamr_remote:call(PID, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout);
-slow_call(PID, FuncRef, Args, ImportFun, StateMsg, Opts) ->
-    Timeout = maps:get(beamr_timeout, Opts, infinity),
-    with_instance(PID,
-                  fun(I) -> call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) end,
-                  {error, stopped, StateMsg}).
-
-fast_name(Name) when is_binary(Name) ->
-    {ok, Name};
-fast_name(Name) when is_list(Name) ->
-    try {ok, list_to_binary(Name)} catch error:badarg -> error end;
-fast_name(_) ->
-    error.
 
 %% @doc Stops an instance. Calls in progress end with `{error, stopped}'.
 -spec stop(pid()) -> ok | {error, term()}.
@@ -228,8 +208,8 @@ hb_imports(Imports) -> [{K, to_list(M), to_list(N), to_list(S)} || {K, M, N, S} 
 
 hb_exports(Exports) -> [{K, to_list(N), to_list(S)} || {K, N, S} <- Exports].
 
-call_instance(I, PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) ->
-    beamr:call_with_timeout(I, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout).
+call_fun(PID, FuncRef, Args, ImportFun, StateMsg, Opts, Timeout) ->
+    fun(I) -> beamr_call:call(I, FuncRef, Args, adapt(PID, ImportFun), StateMsg, Opts, Timeout) end.
 
 %% HyperBEAM's import request: the instance as its pid, names and signature as lists.
 adapt(PID, ImportFun) ->
@@ -240,10 +220,11 @@ adapt(PID, ImportFun) ->
                   O)
     end.
 
-%% @private Runs `Fun' on the instance behind `PID' (for this module and
-%% {@link hb_beamr_io}); `Stopped' when there is none. An answer that says the instance
-%% is stopped is checked against the registry: the remembered instance may belong to a
-%% pid since reused.
+%% @doc Runs `Fun' on the instance behind `PID', a pid of this node (for this module
+%% and {@link hb_beamr_io}); `Stopped' when there is none, or `Stopped' with its
+%% `stopped' replaced by `{moved, NewPid}' for an instance that moved. An answer that
+%% says the instance is stopped is checked against the registry: the remembered
+%% instance may belong to a pid since reused.
 -spec with_instance(pid(), fun((beamr:instance()) -> Result), Stopped) ->
           Result | Stopped | {error, {badarg, list()}}.
 with_instance(PID, Fun, _Stopped) when not is_pid(PID); not is_function(Fun, 1) ->
@@ -253,21 +234,24 @@ with_instance(PID, Fun, Stopped) ->
         {ok, I} ->
             Result = Fun(I),
             case says_stopped(Result) of
-                false ->
-                    Result;
-                true ->
-                    erase(?LAST),
-                    case instance(PID) of
-                        {ok, I} -> Result;
-                        {ok, Other} -> Fun(Other);
-                        {error, stopped} -> Result;
-                        {error, {moved, _} = Moved} -> moved(Stopped, Moved)
-                    end
+                false -> Result;
+                true -> recheck(PID, I, Result, Fun, Stopped)
             end;
         {error, stopped} ->
             Stopped;
         {error, {moved, _} = Moved} ->
             moved(Stopped, Moved)
+    end.
+
+%% `Result', the answer of `Fun' on `I', says the instance is stopped: the pid may
+%% since name another instance (run `Fun' there) or one that moved.
+recheck(PID, I, Result, Fun, Stopped) ->
+    erase(?LAST),
+    case instance(PID) of
+        {ok, I} -> Result;
+        {ok, Other} -> Fun(Other);
+        {error, stopped} -> Result;
+        {error, {moved, _} = Moved} -> moved(Stopped, Moved)
     end.
 
 %% The answer for an instance that moved, in the shape of `Stopped' (`{error, stopped}'

@@ -12,6 +12,10 @@
 %%% {@link size/1} and re-entrant {@link call/6} on the same instance work on the live
 %%% state, and other instances may be called too.
 %%%
+%%% This module is the API and its argument checks; {@link beamr_call} drives calls
+%%% and waits for a busy instance, {@link beamr_opts} checks options and holds their
+%%% defaults.
+%%%
 %%% Values: i32 takes integers in [-2^31, 2^32), i64 in [-2^63, 2^64); f32 and f64
 %%% take floats and exactly representable integers, and the atoms `nan',
 %%% `infinity' and `neg_infinity'; v128 is a 16-byte little-endian binary; a null
@@ -26,7 +30,7 @@
 -module(beamr).
 -compile({no_auto_import, [size/1]}).
 
--export([start/1, start/2, imports/1, exports/1, call/3, call/4, call/6, call_with_timeout/7,
+-export([start/1, start/2, imports/1, exports/1, call/3, call/4, call/6,
          size/1, read/3, read_string/2, read_string/3, write/3, stop/1, is_stopped/1,
          compilations/0, start_timeout/0, max_module_size/0,
          set_max_nesting/1]).
@@ -41,7 +45,6 @@
 %% The node-wide memory budget.
 -export([memory_budget/0, set_memory_budget/1]).
 -export([wat_to_wasm/1]).
--export([continue_call/5]).
 -export_type([instance/0, value/0, func_ref/0, import_request/0, import_fun/0,
               call_opts/0]).
 -export_type([module_handle/0, start_opts/0, links/0, item/0, async_opts/0, proposal/0]).
@@ -102,10 +105,6 @@
 -define(DIRTY_BYTES, 1048576).
 %% Bytes a string read scans for its NUL on a normal scheduler before going dirty.
 -define(STRING_SCAN, 65536).
-%% How long a waiter sleeps if a wake-up went missing (its sender exited).
--define(WAIT_RETRY_MS, 50).
--define(DEFAULT_START_TIMEOUT, 30000).
--define(DEFAULT_MAX_MODULE_SIZE, 33554432).
 
 %% @doc Loads a module (wasm binary or WAT text, or a {@link compile/1} handle) and
 %% instantiates it.
@@ -138,52 +137,47 @@ start(Module) ->
 %% '''
 -spec start(binary() | module_handle(), start_opts()) -> {ok, instance()} | {error, term()}.
 start(Module, Opts) when (is_binary(Module) orelse is_reference(Module)), is_map(Opts) ->
-    Timeout = maps:get(timeout, Opts, start_timeout()),
-    Deadline = deadline(Timeout),
-    case {link_list(maps:get(links, Opts, [])), start_opts(Opts), maps:get(aot, Opts, false)} of
-        {error, _, _} ->
-            {error, {bad_links, maps:get(links, Opts)}};
-        {_, {error, _} = Error, _} ->
+    case beamr_opts:start(Opts) of
+        {error, _} = Error ->
             Error;
-        {_, _, Aot} when not is_boolean(Aot) ->
-            {error, {bad_option, aot, Aot}};
-        _ when element(1, Deadline) =:= bad ->
-            {error, {bad_timeout, Timeout}};
-        {{ok, []}, plain, false} when is_binary(Module) ->
-            case module_size(Module) of
-                ok ->
-                    %% A cached module that starts in microseconds starts right here;
-                    %% anything else (compiling, a start function) on a dirty scheduler.
-                    case beamr_nif:start_cached(Module, Timeout) of
-                        not_cached ->
-                            Instantiate = fun(M) ->
-                                                  beamr_nif:instantiate(M, remaining(Deadline),
-                                                                        [], nif_opts(plain))
-                                          end,
-                            started(beamr_nif:start(Module, Timeout), Deadline, Instantiate);
-                        Started ->
-                            Started
-                    end;
-                Error ->
-                    Error
-            end;
-        {{ok, []}, NifOpts, true} when is_binary(Module) ->
-            {M, T, {D, _}} = nif_opts(NifOpts),
+        {ok, #{links := [], plain := true, aot := false} = Checked} when is_binary(Module) ->
+            start_plain(Module, Checked);
+        {ok, #{links := [], aot := true, nif := {M, T, {D, _}}, timeout := Timeout,
+               deadline := Deadline}} when is_binary(Module) ->
             started(beamr_nif:start_aot(Module, Timeout, {M, T, D =:= true}), Deadline, none);
-        {{ok, _}, _, true} ->
+        {ok, #{aot := true}} ->
             {error, {unsupported_options, Opts}};
-        {{ok, Links}, NifOpts, false} ->
-            {_, _, Choice} = nif_opts(NifOpts),
-            case handles([{main, Module} | Links], fixed_engine(Choice), Deadline, []) of
+        {ok, #{links := Links, nif := Nif, engine := Engine, deadline := Deadline}} ->
+            case handles([{main, Module} | Links], Engine, Deadline, []) of
                 {ok, [{main, Main} | Handles]} ->
-                    started(beamr_nif:instantiate(Main, remaining(Deadline), Handles,
-                                                  nif_opts(NifOpts)), Deadline, none);
+                    started(beamr_nif:instantiate(Main, beamr_opts:remaining(Deadline), Handles,
+                                                  Nif), Deadline, none);
                 Error ->
                     Error
             end
     end;
 start(Module, Opts) ->
     {error, {badarg, [Module, Opts]}}.
+
+%% A start with no options but a timeout: a cached module that starts in
+%% microseconds starts right here; anything else (compiling, a start function) on a
+%% dirty scheduler.
+start_plain(Module, #{timeout := Timeout, deadline := Deadline, nif := Nif}) ->
+    case beamr_opts:module_size(Module) of
+        ok ->
+            case beamr_nif:start_cached(Module, Timeout) of
+                not_cached ->
+                    Instantiate = fun(M) ->
+                                          beamr_nif:instantiate(M, beamr_opts:remaining(Deadline),
+                                                                [], Nif)
+                                  end,
+                    started(beamr_nif:start(Module, Timeout), Deadline, Instantiate);
+                Started ->
+                    Started
+            end;
+        Error ->
+            Error
+    end.
 
 %% @doc The timeout of a start or compile that gives none, in milliseconds: the
 %% `beamr' application's env key `start_timeout' [30000]. It bounds the compilation
@@ -194,7 +188,7 @@ start(Module, Opts) ->
 %% '''
 -spec start_timeout() -> timeout().
 start_timeout() ->
-    application:get_env(beamr, start_timeout, ?DEFAULT_START_TIMEOUT).
+    beamr_opts:start_timeout().
 
 %% @doc Sets how deep calls may nest inside imports on one instance (a call from an
 %% import fun into the same instance, or emscripten's `invoke_*'), for the node
@@ -206,10 +200,11 @@ start_timeout() ->
 %% ok = beamr:set_max_nesting(1000).
 %% '''
 -spec set_max_nesting(non_neg_integer()) -> ok | {error, term()}.
-set_max_nesting(Levels) when is_integer(Levels), Levels >= 0, Levels < 1 bsl 32 ->
-    beamr_nif:set_max_nesting(Levels);
 set_max_nesting(Levels) ->
-    {error, {bad_option, max_nesting, Levels}}.
+    case beamr_opts:max_nesting(Levels) of
+        ok -> beamr_nif:set_max_nesting(Levels);
+        Error -> Error
+    end.
 
 %% @doc The largest module, in bytes, that a start or compile accepts: the `beamr'
 %% application's env key `max_module_size' [33554432]; a larger one is
@@ -220,20 +215,14 @@ set_max_nesting(Levels) ->
 %% '''
 -spec max_module_size() -> non_neg_integer().
 max_module_size() ->
-    application:get_env(beamr, max_module_size, ?DEFAULT_MAX_MODULE_SIZE).
-
-module_size(Bytes) when is_binary(Bytes) ->
-    case max_module_size() of
-        Max when byte_size(Bytes) > Max -> {error, {module_too_large, byte_size(Bytes), Max}};
-        _ -> ok
-    end.
+    beamr_opts:max_module_size().
 
 %% Each source as a module handle: bytes are compiled (large ones on a compile worker,
 %% waited for until `Deadline').
 handles([], _Engine, _Deadline, Acc) ->
     {ok, lists:reverse(Acc)};
 handles([{Name, Bytes} | Rest], Engine, Deadline, Acc) when is_binary(Bytes) ->
-    case module_size(Bytes) of
+    case beamr_opts:module_size(Bytes) of
         ok ->
             case compiled(beamr_nif:compile_module(Bytes, Engine), Deadline) of
                 {ok, M} -> handles(Rest, Engine, Deadline, [{Name, M} | Acc]);
@@ -262,7 +251,7 @@ started(Result, _Deadline, _Then) ->
 compiled({compiling, Ref, Job}, Deadline) ->
     receive
         {beamr_compiled, Ref, Result} -> Result
-    after remaining(Deadline) ->
+    after beamr_opts:remaining(Deadline) ->
         ok = beamr_nif:cancel_compile(Job),
         receive
             {beamr_compiled, Ref, Result} -> Result
@@ -271,81 +260,6 @@ compiled({compiling, Ref, Job}, Deadline) ->
     end;
 compiled(Result, _Deadline) ->
     Result.
-
-link_list(Links) when is_map(Links) ->
-    link_list(lists:sort(maps:to_list(Links)));
-link_list(Links) when is_list(Links) ->
-    try [{name(Name), Module} || {Name, Module} <- Links,
-                                 is_binary(Module) orelse is_reference(Module)] of
-        Resolved when length(Resolved) =:= length(Links) -> {ok, Resolved};
-        _ -> error
-    catch
-        error:_ -> error
-    end;
-link_list(_) ->
-    error.
-
--define(DEFAULT_MAX_MEMORY, 4294967296).
-%% The wasm proposals beyond the base set that the `proposals' option may enable.
--define(OPTIONAL_PROPOSALS, [gc, function_references, relaxed_simd, multi_memory,
-                             extended_const]).
-%% What the NIF takes as a count or a size: an integer in [0, 2^64).
--define(IS_U64(N), (is_integer(N) andalso N >= 0 andalso N < 1 bsl 64)).
--define(DEFAULT_MAX_TABLE_ELEMENTS, 1048576).
-
-%% Validates the start options into the NIF's tuple, or `plain' when none is given
-%% (the start that needs nothing but the bytes). The engine choice stays `default' where
-%% absent: a module handle then keeps its own.
-start_opts(Opts) ->
-    Get = fun(K, D) -> maps:get(K, Opts, D) end,
-    case {Get(max_memory, default), Get(max_table_elements, default), engine_opt(Opts)} of
-        {M, _, _} when M =/= default, not ?IS_U64(M) ->
-            {error, {bad_option, max_memory, M}};
-        {_, T, _} when T =/= default, not ?IS_U64(T) ->
-            {error, {bad_option, max_table_elements, T}};
-        {_, _, {error, _} = Error} ->
-            Error;
-        {default, default, {ok, {default, default}}} ->
-            plain;
-        {M, T, {ok, Engine}} ->
-            {ok, {default(M, ?DEFAULT_MAX_MEMORY), default(T, ?DEFAULT_MAX_TABLE_ELEMENTS),
-                  Engine}}
-    end.
-
-%% The engine the options ask for, as the NIF reads it: `{Deterministic, Proposals}',
-%% each `default' when its option is absent.
-engine_opt(Opts) ->
-    case {maps:get(deterministic, Opts, default), maps:get(proposals, Opts, default)} of
-        {D, _} when D =/= default, not is_boolean(D) ->
-            {error, {bad_option, deterministic, D}};
-        {D, default} ->
-            {ok, {D, default}};
-        {D, P} ->
-            case known_proposals(P) of
-                true -> {ok, {D, lists:usort(P)}};
-                false -> {error, {bad_option, proposals, P}}
-            end
-    end.
-
-%% Whether `P' is a proper list of optional proposals.
-known_proposals([]) -> true;
-known_proposals([P | Rest]) -> lists:member(P, ?OPTIONAL_PROPOSALS) andalso known_proposals(Rest);
-known_proposals(_) -> false.
-
-%% The engine of a fresh compilation: `default' means the default engine's choice.
-engine_opt_fixed(Opts) ->
-    case engine_opt(Opts) of
-        {ok, Choice} -> {ok, fixed_engine(Choice)};
-        Error -> Error
-    end.
-
-fixed_engine({D, P}) -> {default(D, false), default(P, [])}.
-
-nif_opts(plain) -> {?DEFAULT_MAX_MEMORY, ?DEFAULT_MAX_TABLE_ELEMENTS, {default, default}};
-nif_opts({ok, Nif}) -> Nif.
-
-default(default, D) -> D;
-default(V, _) -> V.
 
 %% @doc The instance's whole state — memory, every mutable global, table entries that
 %% differ from the module's initial ones — in beamr's snapshot format (versioned and
@@ -366,7 +280,7 @@ default(V, _) -> V.
 %% '''
 -spec serialize(instance()) -> {ok, binary()} | {error, term()}.
 serialize(I) ->
-    step(I, serialize, infinity).
+    beamr_call:op(I, fun() -> beamr_nif:serialize(I) end).
 
 %% @doc Restores a snapshot of {@link serialize/1} taken of an instance of the same
 %% module, growing memory to its size; or a BEAMR snapshot (raw linear memory, told
@@ -384,7 +298,7 @@ serialize(I) ->
 %% '''
 -spec deserialize(instance(), binary()) -> ok | {error, term()}.
 deserialize(I, Snapshot) when is_binary(Snapshot) ->
-    step(I, {deserialize, Snapshot}, infinity);
+    beamr_call:op(I, fun() -> beamr_nif:deserialize(I, Snapshot) end);
 deserialize(_I, Snapshot) ->
     {error, {bad_data, Snapshot}}.
 
@@ -406,7 +320,7 @@ deserialize(_I, Snapshot) ->
 %% '''
 -spec fuel_consumed(instance()) -> {ok, non_neg_integer() | undefined} | {error, term()}.
 fuel_consumed(I) ->
-    step(I, fuel_consumed, infinity).
+    beamr_call:op(I, fun() -> beamr_nif:fuel_consumed(I) end).
 
 %% @doc Compiles a module into an artifact that `start(Artifact, #{aot => true})' on
 %% this node (or one sharing its module cache directory) accepts. Artifacts are only
@@ -434,7 +348,7 @@ precompile(Module) ->
 -spec precompile(binary(), #{deterministic => boolean(), proposals => [proposal()]}) ->
           {ok, binary()} | {error, term()}.
 precompile(Module, Opts) when is_binary(Module), is_map(Opts) ->
-    case {engine_opt_fixed(Opts), module_size(Module)} of
+    case {beamr_opts:engine(Opts), beamr_opts:module_size(Module)} of
         {{ok, Engine}, ok} -> beamr_nif:precompile(Module, Engine);
         {{error, _} = Error, _} -> Error;
         {_, Error} -> Error
@@ -467,10 +381,11 @@ memory_budget() ->
 %% {error, {bad_option, memory_budget, -1}} = beamr:set_memory_budget(-1).
 %% '''
 -spec set_memory_budget(non_neg_integer()) -> ok | {error, {bad_option, memory_budget, term()}}.
-set_memory_budget(Bytes) when ?IS_U64(Bytes) ->
-    beamr_nif:set_memory_budget(Bytes);
 set_memory_budget(Bytes) ->
-    {error, {bad_option, memory_budget, Bytes}}.
+    case beamr_opts:memory_budget(Bytes) of
+        ok -> beamr_nif:set_memory_budget(Bytes);
+        Error -> Error
+    end.
 
 %% @doc The compiled-module caches: `modules' held in memory, its `hits' and
 %% `misses', and `disk' (`dir', `files', `bytes', `hits', `misses').
@@ -582,16 +497,8 @@ exports(I) ->
 %% {error, {bad_arg, 2, i64, 1.5}} = beamr:call(I, "add", [2, 1.5]).
 %% '''
 -spec call(instance(), func_ref(), [value()]) -> {ok, [value()]} | {error, term()}.
-call(I, Func, Args) when is_binary(Func) ->
-    %% The common case, a short call that neither waits nor yields, costs one NIF call.
-    case beamr_nif:call(I, Func, Args, infinity) of
-        {ok, _} = Ok -> Ok;
-        {error, _} = Error -> Error;
-        busy -> without_state(drive(wait(I, {call, Func, Args}, infinity), plain(I), undefined));
-        Step -> without_state(drive(Step, plain(I), undefined))
-    end;
 call(I, Func, Args) ->
-    call(I, Func, Args, #{}).
+    beamr_call:call(I, Func, Args).
 
 %% @doc As {@link call/3}, with options (see {@type call_opts()}).
 %%
@@ -601,10 +508,7 @@ call(I, Func, Args) ->
 %% '''
 -spec call(instance(), func_ref(), [value()], call_opts()) -> {ok, [value()]} | {error, term()}.
 call(I, Func, Args, Opts) ->
-    without_state(call(I, Func, Args, fun unhandled_import/3, undefined, Opts)).
-
-plain(I) ->
-    {I, fun unhandled_import/3, #{}, infinity}.
+    without_state(call(I, Func, Args, fun beamr_call:unhandled_import/3, undefined, Opts)).
 
 without_state({ok, Results, _}) -> {ok, Results};
 without_state({error, Reason, _}) -> {error, Reason}.
@@ -630,106 +534,9 @@ without_state({error, Reason, _}) -> {error, Reason}.
 -spec call(instance(), func_ref(), [value()], import_fun(), State, call_opts()) ->
           {ok, [value()], State} | {error, term(), State}.
 call(I, Func, Args, ImportFun, State, Opts) when is_map(Opts) ->
-    call_with_timeout(I, Func, Args, ImportFun, State, Opts, maps:get(timeout, Opts, infinity));
+    beamr_call:call(I, Func, Args, ImportFun, State, Opts, maps:get(timeout, Opts, infinity));
 call(_I, _Func, _Args, _ImportFun, State, Opts) ->
     {error, {badarg, [Opts]}, State}.
-
-%% @private As {@link call/6}, with the timeout given apart from `Opts', which are
-%% then passed to `ImportFun' untouched (for faces such as `hb_beamr').
-%%
-%% ```
-%% {ok, I} = beamr:start(<<"(module (func (export \"one\") (result i32) i32.const 1))">>),
-%% {ok, [1], s} = beamr:call_with_timeout(I, <<"one">>, [], fun(S, _, _) -> {ok, [], S} end,
-%%                                         s, #{passed => through}, 1000).
-%% '''
--spec call_with_timeout(instance(), func_ref(), [value()], import_fun(), State, map(), timeout()) ->
-          {ok, [value()], State} | {error, term(), State}.
-call_with_timeout(I, Func, Args, ImportFun, State, Opts, Timeout) when is_function(ImportFun, 3) ->
-    case func_ref(Func) of
-        {ok, Ref} when is_list(Args) ->
-            Deadline = deadline(Timeout),
-            Op = case Opts of
-                     #{fuel := Fuel} -> {call, Ref, Args, Fuel};
-                     _ -> {call, Ref, Args}
-                 end,
-            Step = step(I, Op, Deadline),
-            drive(Step, {I, ImportFun, Opts, Deadline}, State);
-        {ok, _} ->
-            {error, {bad_args, Args}, State};
-        error ->
-            {error, {bad_func, Func}, State}
-    end;
-call_with_timeout(_I, _Func, _Args, ImportFun, State, _Opts, _Timeout) ->
-    {error, {bad_import_fun, ImportFun}, State}.
-
-%% @private Drives a call a face started with `beamr_nif:call/4' itself (see
-%% `hb_beamr:call/3'): `Step' is what that NIF returned, other than `busy'.
-%%
-%% ```
-%% {ok, I} = beamr:start(<<"(module (import \"env\" \"two\" (func $t (result i32)))
-%%                          (func (export \"f\") (result i32) call $t))">>),
-%% {import, <<"env">>, <<"two">>, [], <<"()i">>} = Step = beamr_nif:call(I, <<"f">>, [], infinity),
-%% {ok, [2], s} = beamr:continue_call(Step, I, fun(S, _, _) -> {ok, [2], S} end, s, #{}).
-%% '''
--spec continue_call(term(), instance(), import_fun(), State, map()) ->
-          {ok, [value()], State} | {error, term(), State}.
-continue_call(Step, I, ImportFun, State, Opts) ->
-    drive(Step, {I, ImportFun, Opts, infinity}, State).
-
-drive({ok, Results}, _Ctx, State) ->
-    {ok, Results, State};
-drive({error, Reason}, _Ctx, State) ->
-    {error, Reason, State};
-drive(yield, {I, _, _, Deadline} = Ctx, State) ->
-    drive(step(I, proceed, Deadline), Ctx, State);
-drive({import, Module, Name, Args, Sig}, Ctx, State) ->
-    answer(Module, Name, Args, Sig, Ctx, State);
-drive(Other, _Ctx, State) ->
-    %% Only continue_call/5 can pass something no NIF returned.
-    {error, {bad_step, Other}, State}.
-
-%% Answers an import with `ImportFun' and resumes the call. While the call comes back
-%% to the same import (`{again, Args}'), only the arguments change. (A new request
-%% map costs less than updating the previous one.)
-answer(Module, Name, Args, Sig, {I, ImportFun, Opts, Deadline} = Ctx, State) ->
-    Request = #{instance => I, module => Module, func => Name, args => Args, func_sig => Sig},
-    try ImportFun(State, Request, Opts) of
-        {ok, Results, State2} when is_list(Results) ->
-            case resume(I, Results, Deadline) of
-                {again, Args2} ->
-                    answer(Module, Name, Args2, Sig, Ctx, State2);
-                {bad_import_result, Why} ->
-                    abort(Ctx, {bad_import_result, Module, Name, Why}, State2);
-                Step ->
-                    drive(Step, Ctx, State2)
-            end;
-        Other ->
-            abort(Ctx, {bad_import_return, Module, Name, Other}, State)
-    catch
-        Class:Reason ->
-            abort(Ctx, {import_crashed, Module, Name, Class, Reason}, State)
-    end.
-
-%% step(I, {resume_again, Results}, Deadline) without its dispatch: the one NIF call
-%% of an import round trip when nobody else holds the instance.
-resume(I, Results, Deadline) ->
-    case beamr_nif:resume_again(I, Results) of
-        busy -> wait(I, {resume_again, Results}, Deadline);
-        Step -> Step
-    end.
-
-%% Fails the pending import so that WASM unwinds out of this call level.
-abort({I, _, _, Deadline}, Reason, State) ->
-    Message = iolist_to_binary(io_lib:format("~0p", [Reason], [{chars_limit, 512}])),
-    case step(I, {fail, Message}, Deadline) of
-        {error, stopped} -> {error, stopped, State};
-        {error, timeout} -> {error, timeout, State};
-        _ -> {error, Reason, State}
-    end.
-
--spec unhandled_import(term(), import_request(), map()) -> no_return().
-unhandled_import(_State, #{module := Module, func := Name}, _Opts) ->
-    throw({unhandled_import, Module, Name}).
 
 %% @doc The size of the default memory in bytes.
 %%
@@ -739,7 +546,7 @@ unhandled_import(_State, #{module := Module, func := Name}, _Opts) ->
 %% '''
 -spec size(instance()) -> {ok, non_neg_integer()} | {error, term()}.
 size(I) ->
-    step(I, size, infinity).
+    beamr_call:op(I, fun() -> beamr_nif:size(I) end).
 
 %% @doc Reads `Length' bytes of the default memory at `Offset'.
 %%
@@ -749,8 +556,10 @@ size(I) ->
 %% {error, {out_of_bounds, 65535, 2, 65536}} = beamr:read(I, 65535, 2).
 %% '''
 -spec read(instance(), non_neg_integer(), non_neg_integer()) -> {ok, binary()} | {error, term()}.
+read(I, Offset, Length) when is_integer(Length), Length > ?DIRTY_BYTES ->
+    beamr_call:op(I, fun() -> beamr_nif:read_dirty(I, Offset, Length) end);
 read(I, Offset, Length) ->
-    step(I, {read, Offset, Length}, infinity).
+    beamr_call:op(I, fun() -> beamr_nif:read(I, Offset, Length) end).
 
 %% @doc The NUL-terminated string at `Offset' in the default memory, without its NUL.
 %% Same as {@link read_string/3} with no limit on its length.
@@ -782,12 +591,14 @@ read_string(I, Offset, infinity) ->
     read_string(I, Offset, 1 bsl 64 - 1);
 read_string(I, Offset, Max) when is_integer(Max), Max > ?STRING_SCAN ->
     %% Most strings are short: scan a little on this scheduler, the rest on a dirty one.
-    case step(I, {read_string, Offset, ?STRING_SCAN}, infinity) of
-        {error, {string_too_long, _}} -> step(I, {read_string_dirty, Offset, Max}, infinity);
-        Result -> Result
+    case beamr_call:op(I, fun() -> beamr_nif:read_string(I, Offset, ?STRING_SCAN) end) of
+        {error, {string_too_long, _}} ->
+            beamr_call:op(I, fun() -> beamr_nif:read_string_dirty(I, Offset, Max) end);
+        Result ->
+            Result
     end;
 read_string(I, Offset, Max) ->
-    step(I, {read_string, Offset, Max}, infinity).
+    beamr_call:op(I, fun() -> beamr_nif:read_string(I, Offset, Max) end).
 
 %% @doc Writes `Data' into the default memory at `Offset'.
 %%
@@ -797,8 +608,10 @@ read_string(I, Offset, Max) ->
 %% {ok, <<"abc">>} = beamr:read(I, 100, 3).
 %% '''
 -spec write(instance(), non_neg_integer(), binary()) -> ok | {error, term()}.
+write(I, Offset, Data) when is_binary(Data), byte_size(Data) > ?DIRTY_BYTES ->
+    beamr_call:op(I, fun() -> beamr_nif:write_dirty(I, Offset, Data) end);
 write(I, Offset, Data) when is_binary(Data) ->
-    step(I, {write, Offset, Data}, infinity);
+    beamr_call:op(I, fun() -> beamr_nif:write(I, Offset, Data) end);
 write(_I, _Offset, Data) ->
     {error, {bad_data, Data}}.
 
@@ -907,7 +720,7 @@ describe(Source) ->
 %% '''
 -spec function_exists(instance() | module_handle(), binary() | string() | atom()) -> boolean().
 function_exists(I, Name) ->
-    try name(Name) of
+    try beamr_opts:name(Name) of
         Bin -> beamr_nif:function_exists_in(I, Bin)
     catch
         error:_ -> false
@@ -983,7 +796,7 @@ table_get(_I, _Name, Index) ->
 %% '''
 -spec memory_grow(instance(), non_neg_integer()) -> {ok, non_neg_integer()} | {error, term()}.
 memory_grow(I, Pages) when is_integer(Pages), Pages >= 0, Pages < 1 bsl 64 ->
-    step(I, {nif, fun() -> beamr_nif:memory_grow(I, Pages) end}, infinity);
+    beamr_call:op(I, fun() -> beamr_nif:memory_grow(I, Pages) end);
 memory_grow(_I, Pages) ->
     {error, {bad_pages, Pages}}.
 
@@ -995,11 +808,11 @@ memory_grow(_I, Pages) ->
 %% '''
 -spec memory_pages(instance()) -> {ok, non_neg_integer()} | {error, term()}.
 memory_pages(I) ->
-    step(I, {nif, fun() -> beamr_nif:memory_pages(I) end}, infinity).
+    beamr_call:op(I, fun() -> beamr_nif:memory_pages(I) end).
 
 item_op(I, Name, Op) ->
-    try name(Name) of
-        Bin -> step(I, {nif, fun() -> Op(Bin) end}, infinity)
+    try beamr_opts:name(Name) of
+        Bin -> beamr_call:op(I, fun() -> Op(Bin) end)
     catch
         error:_ -> {error, {bad_name, Name}}
     end.
@@ -1038,15 +851,14 @@ compile(Bytes) ->
                           timeout => timeout()}) ->
           {ok, module_handle()} | {error, term()}.
 compile(Bytes, Opts) when is_binary(Bytes), is_map(Opts) ->
-    Timeout = maps:get(timeout, Opts, start_timeout()),
-    case {engine_opt_fixed(Opts), deadline(Timeout)} of
-        {{error, _} = Error, _} -> Error;
-        {_, {bad, _}} -> {error, {bad_timeout, Timeout}};
-        {{ok, Engine}, Deadline} ->
-            case module_size(Bytes) of
+    case beamr_opts:compile(Opts) of
+        {ok, Engine, Deadline} ->
+            case beamr_opts:module_size(Bytes) of
                 ok -> compiled(beamr_nif:compile_module(Bytes, Engine), Deadline);
                 Error -> Error
-            end
+            end;
+        {error, _} = Error ->
+            Error
     end;
 compile(Bytes, Opts) ->
     {error, {badarg, [Bytes, Opts]}}.
@@ -1141,17 +953,8 @@ call_async(_I, _Func, _Args, From, Opts) ->
 
 async_checks(I, Handler) ->
     case is_instance(I) of
-        false ->
-            {error, {bad_instance, I}};
-        true when Handler =:= undefined; is_pid(Handler) ->
-            ok;
-        true when is_atom(Handler) ->
-            case whereis(Handler) of
-                undefined -> {error, {bad_option, import_handler, Handler}};
-                _ -> ok
-            end;
-        true ->
-            {error, {bad_option, import_handler, Handler}}
+        false -> {error, {bad_instance, I}};
+        true -> beamr_opts:import_handler(Handler)
     end.
 
 %% Whether a term is an instance handle (stopped or not).
@@ -1196,95 +999,3 @@ reply_import(ReplyTo, Results) ->
 -spec compilations() -> non_neg_integer().
 compilations() ->
     beamr_nif:compilations().
-
-%%% Internals
-
-name(Name) when is_binary(Name) -> Name;
-name(Name) when is_atom(Name) -> atom_to_binary(Name);
-name(Name) when is_list(Name) ->
-    case unicode:characters_to_binary(Name) of
-        Bin when is_binary(Bin) -> Bin;
-        _ -> error(badarg)
-    end.
-
-func_ref(Name) when is_binary(Name) -> {ok, Name};
-func_ref(Index) when is_integer(Index), Index >= 0 -> {ok, Index};
-func_ref(Name) when is_list(Name) ->
-    try list_to_binary(Name) of
-        Bin -> {ok, Bin}
-    catch
-        error:badarg -> func_ref_unicode(Name)
-    end;
-func_ref(Name) when is_atom(Name) -> {ok, atom_to_binary(Name)};
-func_ref(_) -> error.
-
-func_ref_unicode(Name) ->
-    try unicode:characters_to_binary(Name) of
-        Bin when is_binary(Bin) -> {ok, Bin};
-        _ -> error
-    catch
-        error:badarg -> error
-    end.
-
-deadline(infinity) -> infinity;
-deadline(Ms) when is_integer(Ms), Ms >= 0 -> erlang:monotonic_time(millisecond) + Ms;
-deadline(Other) -> {bad, Other}.
-
-remaining(infinity) -> infinity;
-remaining({bad, Other}) -> Other;
-remaining(At) -> max(0, At - erlang:monotonic_time(millisecond)).
-
-%% One NIF step. While the instance is busy with another caller, waits for its
-%% `{'$beamr_ready', I}' (in `receive', not on a scheduler) and tries again; a wake-up
-%% that arrives after a timed-out wait is flushed.
-step(I, Op, Deadline) ->
-    case nif(I, Op, Deadline) of
-        busy -> wait(I, Op, Deadline);
-        Result -> Result
-    end.
-
-nif(I, {call, Ref, Args}, Deadline) -> beamr_nif:call(I, Ref, Args, remaining(Deadline));
-nif(I, {call, Ref, Args, Fuel}, Deadline) when ?IS_U64(Fuel) ->
-    beamr_nif:call_fuel(I, Ref, Args, remaining(Deadline), Fuel);
-nif(_I, {call, _Ref, _Args, Fuel}, _) -> {error, {bad_option, fuel, Fuel}};
-nif(I, serialize, _) -> beamr_nif:serialize(I);
-nif(I, {deserialize, Bin}, _) -> beamr_nif:deserialize(I, Bin);
-nif(I, fuel_consumed, _) -> beamr_nif:fuel_consumed(I);
-nif(I, {resume_again, Results}, _) -> beamr_nif:resume_again(I, Results);
-nif(I, proceed, _) -> beamr_nif:proceed(I);
-nif(I, {fail, Message}, _) -> beamr_nif:fail_import(I, Message);
-nif(I, size, _) -> beamr_nif:size(I);
-nif(_I, {nif, Op}, _) -> Op();
-nif(I, {read, Offset, Length}, _) when is_integer(Length), Length > ?DIRTY_BYTES ->
-    beamr_nif:read_dirty(I, Offset, Length);
-nif(I, {read, Offset, Length}, _) -> beamr_nif:read(I, Offset, Length);
-nif(I, {read_string, Offset, Max}, _) -> beamr_nif:read_string(I, Offset, Max);
-nif(I, {read_string_dirty, Offset, Max}, _) -> beamr_nif:read_string_dirty(I, Offset, Max);
-nif(I, {write, Offset, Data}, _) when byte_size(Data) > ?DIRTY_BYTES ->
-    beamr_nif:write_dirty(I, Offset, Data);
-nif(I, {write, Offset, Data}, _) -> beamr_nif:write(I, Offset, Data).
-
-wait(I, Op, Deadline) ->
-    case remaining(Deadline) of
-        0 ->
-            flush_ready(I),
-            {error, timeout};
-        Wait ->
-            receive
-                {'$beamr_ready', I} -> ok
-            after min(Wait, ?WAIT_RETRY_MS) -> ok
-            end,
-            case nif(I, Op, Deadline) of
-                busy ->
-                    wait(I, Op, Deadline);
-                Result ->
-                    flush_ready(I),
-                    Result
-            end
-    end.
-
-flush_ready(I) ->
-    receive
-        {'$beamr_ready', I} -> flush_ready(I)
-    after 0 -> ok
-    end.

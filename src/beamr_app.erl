@@ -38,11 +38,14 @@ stop(_State) ->
 %% Configures the on-disk module cache from the environment; never fails.
 module_cache() ->
     case application:get_env(beamr, module_cache_max_bytes) of
-        {ok, Max} when is_integer(Max), Max >= 0, Max < 1 bsl 64 ->
-            ok = beamr_nif:set_cache_max_bytes(Max);
-        {ok, Bad} ->
-            logger:warning("beamr: module_cache_max_bytes ~0p is no byte count; "
-                           "the default budget applies", [Bad]);
+        {ok, Max} ->
+            case beamr_opts:module_cache_max_bytes(Max) of
+                ok ->
+                    ok = beamr_nif:set_cache_max_bytes(Max);
+                {error, _} ->
+                    logger:warning("beamr: module_cache_max_bytes ~0p is no byte count; "
+                                   "the default budget applies", [Max])
+            end;
         undefined ->
             ok
     end,

@@ -19,8 +19,8 @@
             beamr:async_opts()) -> ok.
 start(I, Func, Args, From, Opts) ->
     Handler = maps:get(import_handler, Opts, undefined),
-    CallOpts = maps:with([timeout], Opts),
-    _ = spawn(fun() -> run(I, Func, Args, From, Handler, CallOpts) end),
+    Timeout = maps:get(timeout, Opts, infinity),
+    _ = spawn(fun() -> run(I, Func, Args, From, Handler, Timeout) end),
     ok.
 
 %% @doc Answers an import request with its results (or `{error, Reason}', which
@@ -33,14 +33,14 @@ reply({Worker, Tag}, Results) when is_list(Results) ->
     Worker ! {Tag, {ok, Results}},
     ok.
 
-run(I, Func, Args, From, Handler, CallOpts) ->
+run(I, Func, Args, From, Handler, Timeout) ->
     Monitor = case Handler of
                   undefined -> undefined;
                   _ -> monitor(process, Handler)
               end,
     Ask = fun(State, Request, _Opts) -> ask(Handler, Monitor, Request, State) end,
     %% Whatever happens, `From' gets an answer: a caller must never wait forever.
-    Result = try beamr:call(I, Func, Args, Ask, undefined, CallOpts) of
+    Result = try beamr_call:call(I, Func, Args, Ask, undefined, #{}, Timeout) of
                  {ok, Results, _} -> {ok, Results};
                  {error, Reason, _} -> {error, Reason}
              catch

@@ -40,7 +40,7 @@
 
 %% @doc Calls a function of the instance held by `Holder' (a pid of another node),
 %% answering its imports with `ImportFun' in this process. Results are those of
-%% `beamr:call_with_timeout/7'; a lost node is `{error, {nodedown, Node}, State}'.
+%% `beamr_call:call/7'; a lost node is `{error, {nodedown, Node}, State}'.
 %% `Opts' stay here except `fuel'.
 -spec call(pid(), beamr:func_ref(), [beamr:value()], beamr:import_fun(), State, map(),
            timeout()) -> {ok, [beamr:value()], State} | {error, term(), State}.
@@ -190,8 +190,8 @@ op_here(_I, Op) -> {error, {bad_op, Op}}.
 level(Ctx, Ref, Func, Args, WOpts) ->
     {I, _, _} = Ctx,
     Ask = fun(State, Request, _Opts) -> ask(Ctx, Ref, Request, State) end,
-    try beamr:call_with_timeout(I, Func, Args, Ask, undefined, maps:with([fuel], WOpts),
-                                maps:get(timeout, WOpts, infinity)) of
+    try beamr_call:call(I, Func, Args, Ask, undefined, maps:with([fuel], WOpts),
+                        maps:get(timeout, WOpts, infinity)) of
         {ok, Results, _} -> {ok, Results};
         {error, Reason, _} -> {error, Reason}
     catch

@@ -266,6 +266,9 @@ move(Node) ->
     {ok, Ptr} = hb_beamr_io:write_string(Pid, <<"state">>),
     {ok, New} = hb_beamr:move(Pid, Node),
     ?assertEqual(Node, node(New)),
+    %% The copy is held under the far node's holder supervisor, like every instance.
+    ?assert(lists:member(New, [C || {_, C, _, _} <- erpc:call(Node, supervisor, which_children,
+                                                             [beamr_holder_sup])])),
     %% Memory and globals (the allocator's heap pointer) came along.
     ?assertEqual({ok, <<"state">>}, hb_beamr_io:read_string(New, Ptr)),
     {ok, P2} = hb_beamr_io:malloc(New, 8),

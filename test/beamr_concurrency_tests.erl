@@ -172,7 +172,7 @@ contended_call(I, Waits) ->
             Waits;
         Step ->
             %% Out of time slice (a descheduled thread): let beamr drive it on.
-            {ok, [7], _} = beamr:continue_call(Step, I, fun unexpected_import/3, none, #{}),
+            {ok, [7], _} = beamr_call:continue(Step, I, fun unexpected_import/3, none, #{}),
             Waits
     end.
 
@@ -243,7 +243,7 @@ memory_while_running_test() ->
                                 beamr:read_string(I, 1)}
                        end),
     receive {b, Early} -> error({b_finished_while_the_call_ran, Early}) after 100 -> ok end,
-    ?assertMatch({ok, [7], _}, beamr:continue_call(yield, I, fun unexpected_import/3, s, #{})),
+    ?assertMatch({ok, [7], _}, beamr_call:continue(yield, I, fun unexpected_import/3, s, #{})),
     %% The call wrote 7 at 0 just before it ended: b's read came after it.
     ?assertEqual([{{ok, <<7>>}, ok, {ok, <<"hi">>}}], collect(b, 1, 10000)),
     flush_ready(I).

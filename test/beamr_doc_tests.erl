@@ -1,7 +1,7 @@
-%%% @doc Doctests: every example in `beamr''s edoc runs, and every exported function
-%%% of `beamr' has one.
+%%% @doc Doctests: every example in the edoc of `beamr', `beamr_call' and `beamr_opts'
+%%% runs, and every exported function of those modules has one.
 %%%
-%%% OTP 25 has no doctest module, so this one reads `beamr.erl', takes each
+%%% OTP 25 has no doctest module, so this one reads each module's source, takes each
 %%% verbatim block of its comments (the lines between a comment line holding only
 %%% three backquotes and one holding three single quotes), and evaluates it with
 %%% `erl_eval'. The examples assert with matches (`{ok, [3]} = beamr:call(...)'), so an
@@ -11,9 +11,11 @@
 
 -include_lib("eunit/include/eunit.hrl").
 
-source() ->
-    Candidates = [proplists:get_value(source, beamr:module_info(compile)),
-                  filename:join(["src", "beamr.erl"])],
+-define(MODULES, [beamr, beamr_call, beamr_opts]).
+
+source(Module) ->
+    Candidates = [proplists:get_value(source, Module:module_info(compile)),
+                  filename:join(["src", atom_to_list(Module) ++ ".erl"])],
     hd([F || F <- Candidates, is_list(F), filelib:is_regular(F)]).
 
 %% [{FirstLine, LastLine, Text}] for each verbatim block.
@@ -64,20 +66,26 @@ run(Text) ->
     ok.
 
 examples_run_test_() ->
-    File = source(),
+    [examples_run(Module) || Module <- ?MODULES].
+
+examples_run(Module) ->
+    File = source(Module),
     Specs = specs(File),
-    [{lists:flatten(io_lib:format("example at line ~p (~p)", [Start, owner(End, Specs)])),
+    [{lists:flatten(io_lib:format("~p example at line ~p (~p)",
+                                  [Module, Start, owner(End, Specs)])),
       fun() -> ?assertEqual(ok, run(Text)) end}
      || {Start, End, Text} <- examples(File)].
 
 every_export_has_an_example_and_a_spec_test() ->
-    File = source(),
-    Specs = specs(File),
-    Owned = [owner(End, Specs) || {_, End, _} <- examples(File)],
-    Exports = [FA || FA <- beamr:module_info(exports),
-                     not lists:member(FA, [{module_info, 0}, {module_info, 1}])],
-    ?assertEqual([], [FA || FA <- Exports, not lists:member(FA, Owned)]),
-    ?assertEqual([], [FA || FA <- Exports, not lists:keymember(FA, 2, Specs)]).
+    [begin
+         File = source(Module),
+         Specs = specs(File),
+         Owned = [owner(End, Specs) || {_, End, _} <- examples(File)],
+         Exports = [FA || FA <- Module:module_info(exports),
+                          not lists:member(FA, [{module_info, 0}, {module_info, 1}])],
+         ?assertEqual({Module, []}, {Module, [FA || FA <- Exports, not lists:member(FA, Owned)]}),
+         ?assertEqual({Module, []}, {Module, [FA || FA <- Exports, not lists:keymember(FA, 2, Specs)]})
+     end || Module <- ?MODULES].
 
 a_failing_example_fails_test() ->
     %% The runner itself: a mismatching example must not pass.

@@ -48,6 +48,9 @@ beamr_test_() ->
 imports_test_() ->
     property(prop_import_funs(), 500).
 
+beamr_call_test_() ->
+    property(prop_beamr_call(), 500).
+
 hb_beamr_test_() ->
     property(prop_hb(), 600).
 
@@ -79,6 +82,12 @@ prop_beamr() ->
                                                      {set_memory_budget, 1},
                                                      {set_max_nesting, 1}]),
                   fun(Case) -> check(beamr, Case) end).
+
+%% Every export of the call driver with random arguments (but its import fun for
+%% calls that take none, whose whole job is to throw).
+prop_beamr_call() ->
+    proper:forall(call_of(beamr_call, exports(beamr_call) -- [{unhandled_import, 3}]),
+                  fun(Case) -> check(beamr_call, Case) end).
 
 %% set_module_cache_dir is called with terms that are no directory name only: a
 %% random name would make the node cache into a random directory.
@@ -211,8 +220,6 @@ shape(beamr, F, R) when F =:= start; F =:= compile; F =:= precompile;
                         F =:= table_get; F =:= memory_grow; F =:= memory_pages;
                         F =:= fuel_consumed ->
     ok_or_error(R);
-shape(beamr, F, R) when F =:= call_with_timeout; F =:= continue_call ->
-    with_state(R);
 shape(beamr, F, R) when F =:= write; F =:= deserialize; F =:= global_set; F =:= stop;
                         F =:= set_module_cache_dir; F =:= clear_cache ->
     R =:= ok orelse is_error(R);
@@ -230,6 +237,13 @@ shape(beamr, start_timeout, R) ->
     R =:= infinity orelse (is_integer(R) andalso R >= 0);
 shape(beamr, max_module_size, R) ->
     is_integer(R) andalso R >= 0;
+shape(beamr_call, call, R) ->
+    ok_or_error(R) orelse with_state(R);
+shape(beamr_call, continue, R) ->
+    with_state(R);
+shape(beamr_call, op, _) ->
+    %% Whatever the fun returns (only its arguments are checked).
+    true;
 shape(hb_beamr, F, R) when F =:= start; F =:= start_on ->
     case R of
         {ok, Pid, Imports, Exports} -> is_pid(Pid) andalso is_list(Imports) andalso is_list(Exports);

@@ -58,6 +58,17 @@ info_test() ->
 
 %%% init
 
+%% The device's instance is held by a process under beamr_holder_sup, like every
+%% pid-named instance, and goes with its message's terminate.
+instance_is_supervised_test() ->
+    Msg1 = booted(),
+    Pid = dev_wasm:instance(Msg1, #{}, #{}),
+    ?assert(is_pid(Pid)),
+    ?assert(lists:member(Pid, [C || {_, C, _, _} <- supervisor:which_children(beamr_holder_sup)])),
+    {ok, _} = dev_wasm:terminate(Msg1, #{}, #{}),
+    _ = sys:get_state(beamr_holder_sup),
+    ?assertNot(lists:member(Pid, [C || {_, C, _, _} <- supervisor:which_children(beamr_holder_sup)])).
+
 init_test() ->
     Msg1 = booted(),
     ?assert(is_pid(priv(<<"instance">>, Msg1))),
