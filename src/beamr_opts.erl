@@ -17,8 +17,6 @@
 
 -define(DEFAULT_START_TIMEOUT, 30000).
 -define(DEFAULT_MAX_MODULE_SIZE, 33554432).
--define(DEFAULT_MAX_MEMORY, 4294967296).
--define(DEFAULT_MAX_TABLE_ELEMENTS, 1048576).
 %% The wasm proposals beyond the base set that the `proposals' option may enable.
 -define(OPTIONAL_PROPOSALS, [gc, function_references, relaxed_simd, multi_memory,
                              extended_const]).
@@ -33,7 +31,7 @@
 %% An engine choice where each half may be `default' (a module handle keeps its own).
 -type engine_choice() :: {boolean() | default, [beamr:proposal()] | default}.
 %% The NIF's start options: `{MaxMemory, MaxTableElements, EngineChoice}'.
--type nif_start() :: {non_neg_integer(), non_neg_integer(), engine_choice()}.
+-type nif_start() :: {non_neg_integer() | default, non_neg_integer() | default, engine_choice()}.
 
 %% @doc Checks the options of `beamr:start/2'. `Plain' is true when none asks for
 %% anything but the defaults (the start that can take the quick cached path);
@@ -242,8 +240,9 @@ link_list(Links) when is_list(Links) ->
 link_list(_) ->
     error.
 
-%% The limits and engine a start asks for, or `plain' when it gives none of them. The
-%% engine choice stays `default' where absent: a module handle then keeps its own.
+%% The limits and engine a start asks for, or `plain' when it gives none of them. Each
+%% stays `default' where absent: the NIF applies the core's defaults, and a module
+%% handle keeps its own engine.
 start_limits(Opts) ->
     Get = fun(K, D) -> maps:get(K, Opts, D) end,
     case {Get(max_memory, default), Get(max_table_elements, default), engine_choice(Opts)} of
@@ -256,11 +255,10 @@ start_limits(Opts) ->
         {default, default, {ok, {default, default}}} ->
             plain;
         {M, T, {ok, Engine}} ->
-            {ok, {default(M, ?DEFAULT_MAX_MEMORY), default(T, ?DEFAULT_MAX_TABLE_ELEMENTS),
-                  Engine}}
+            {ok, {M, T, Engine}}
     end.
 
-nif_start(plain) -> {?DEFAULT_MAX_MEMORY, ?DEFAULT_MAX_TABLE_ELEMENTS, {default, default}};
+nif_start(plain) -> {default, default, {default, default}};
 nif_start({ok, Nif}) -> Nif.
 
 %% The engine the options ask for: `{Deterministic, Proposals}', each `default' when
