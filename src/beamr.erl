@@ -5,7 +5,8 @@
 %%% Calls on one instance are serialized: while one process's call is in progress,
 %%% other callers wait (without blocking a scheduler) until it ends.
 %%%
-%%% Calls run on the calling process's scheduler for at most about a millisecond, then
+%%% Calls run on the calling process's scheduler in slices of at most about a
+%%% millisecond, the process yielding between them, for a few slices; then they
 %%% continue on a dirty CPU scheduler. When the WASM code calls an imported function,
 %%% the call is suspended (no thread waits) and the import fun given to {@link call/6}
 %%% runs in the calling process; inside it, {@link read/3}, {@link write/3},
@@ -104,6 +105,12 @@
 -define(STRING_SCAN, 65536).
 %% How long a waiter sleeps if a wake-up went missing (its sender exited).
 -define(WAIT_RETRY_MS, 50).
+%% Further normal-scheduler slices a call runs, the process yielding before each, after
+%% its first one ends and before it moves to a dirty scheduler. Calls of a few
+%% milliseconds (an AOS evaluation) then stay on their scheduler's core, whose caches
+%% hold the guest's working set: moved to a dirty scheduler part way, such a call pays
+%% a thread wake-up and refills its caches on another core.
+-define(NORMAL_SLICES, 2).
 -define(DEFAULT_START_TIMEOUT, 30000).
 -define(DEFAULT_MAX_MODULE_SIZE, 33554432).
 
@@ -680,13 +687,28 @@ drive({ok, Results}, _Ctx, State) ->
     {ok, Results, State};
 drive({error, Reason}, _Ctx, State) ->
     {error, Reason, State};
-drive(yield, {I, _, _, Deadline} = Ctx, State) ->
-    drive(step(I, proceed, Deadline), Ctx, State);
+drive(yield, Ctx, State) ->
+    run_on(?NORMAL_SLICES, Ctx, State);
 drive({import, Module, Name, Args, Sig}, Ctx, State) ->
     answer(Module, Name, Args, Sig, Ctx, State);
 drive(Other, _Ctx, State) ->
     %% Only continue_call/5 can pass something no NIF returned.
     {error, {bad_step, Other}, State}.
+
+%% Continues a call whose slice ended: on this scheduler for `N' more slices, letting
+%% other processes run before each, then on dirty schedulers until it stops yielding
+%% (a dirty slice that ends queues again for a dirty scheduler).
+run_on(0, {I, _, _, Deadline} = Ctx, State) ->
+    case step(I, proceed, Deadline) of
+        yield -> run_on(0, Ctx, State);
+        Step -> drive(Step, Ctx, State)
+    end;
+run_on(N, {I, _, _, Deadline} = Ctx, State) ->
+    erlang:yield(),
+    case step(I, proceed_normal, Deadline) of
+        yield -> run_on(N - 1, Ctx, State);
+        Step -> drive(Step, Ctx, State)
+    end.
 
 %% Answers an import with `ImportFun' and resumes the call. While the call comes back
 %% to the same import (`{again, Args}'), only the arguments change. (A new request
@@ -1252,6 +1274,7 @@ nif(I, {deserialize, Bin}, _) -> beamr_nif:deserialize(I, Bin);
 nif(I, fuel_consumed, _) -> beamr_nif:fuel_consumed(I);
 nif(I, {resume_again, Results}, _) -> beamr_nif:resume_again(I, Results);
 nif(I, proceed, _) -> beamr_nif:proceed(I);
+nif(I, proceed_normal, _) -> beamr_nif:proceed_normal(I);
 nif(I, {fail, Message}, _) -> beamr_nif:fail_import(I, Message);
 nif(I, size, _) -> beamr_nif:size(I);
 nif(_I, {nif, Op}, _) -> Op();
