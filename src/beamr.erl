@@ -5,7 +5,8 @@
 %%% Calls on one instance are serialized: while one process's call is in progress,
 %%% other callers wait (without blocking a scheduler) until it ends.
 %%%
-%%% Calls run on the calling process's scheduler for at most about a millisecond, then
+%%% Calls run on the calling process's scheduler in slices of at most about a
+%%% millisecond, the process yielding between them, for a few slices; then they
 %%% continue on a dirty CPU scheduler. When the WASM code calls an imported function,
 %%% the call is suspended (no thread waits) and the import fun given to {@link call/6}
 %%% runs in the calling process; inside it, {@link read/3}, {@link write/3},

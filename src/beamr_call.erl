@@ -22,6 +22,12 @@
 
 %% How long a waiter sleeps if a wake-up went missing (its sender exited).
 -define(WAIT_RETRY_MS, 50).
+%% Further normal-scheduler slices a call runs, the process yielding before each, after
+%% its first one ends and before it moves to a dirty scheduler. Calls of a few
+%% milliseconds (an AOS evaluation) then stay on their scheduler's core, whose caches
+%% hold the guest's working set: moved to a dirty scheduler part way, such a call pays
+%% a thread wake-up and refills its caches on another core.
+-define(NORMAL_SLICES, 2).
 
 %% @doc Calls a function that reaches no import (one that does ends with
 %% `{import_crashed, Module, Name, throw, {unhandled_import, Module, Name}}'). No
@@ -149,13 +155,28 @@ drive({ok, Results}, _Ctx, State) ->
     {ok, Results, State};
 drive({error, Reason}, _Ctx, State) ->
     {error, Reason, State};
-drive(yield, {I, _, _, Deadline} = Ctx, State) ->
-    drive(step(I, proceed, Deadline), Ctx, State);
+drive(yield, Ctx, State) ->
+    run_on(?NORMAL_SLICES, Ctx, State);
 drive({import, Module, Name, Args, Sig}, Ctx, State) ->
     answer(Module, Name, Args, Sig, Ctx, State);
 drive(Other, _Ctx, State) ->
     %% Only continue/5 can pass something no NIF returned.
     {error, {bad_step, Other}, State}.
+
+%% Continues a call whose slice ended: on this scheduler for `N' more slices, letting
+%% other processes run before each, then on dirty schedulers until it stops yielding
+%% (a dirty slice that ends queues again for a dirty scheduler).
+run_on(0, {I, _, _, Deadline} = Ctx, State) ->
+    case step(I, proceed, Deadline) of
+        yield -> run_on(0, Ctx, State);
+        Step -> drive(Step, Ctx, State)
+    end;
+run_on(N, {I, _, _, Deadline} = Ctx, State) ->
+    erlang:yield(),
+    case step(I, proceed_normal, Deadline) of
+        yield -> run_on(N - 1, Ctx, State);
+        Step -> drive(Step, Ctx, State)
+    end.
 
 %% Answers an import with `ImportFun' and resumes the call. While the call comes back
 %% to the same import (`{again, Args}'), only the arguments change. (A new request
@@ -232,6 +253,7 @@ nif(I, {call, Ref, Args, Fuel}, Deadline) ->
     beamr_nif:call_fuel(I, Ref, Args, beamr_opts:remaining(Deadline), Fuel);
 nif(I, {resume_again, Results}, _) -> beamr_nif:resume_again(I, Results);
 nif(I, proceed, _) -> beamr_nif:proceed(I);
+nif(I, proceed_normal, _) -> beamr_nif:proceed_normal(I);
 nif(I, {fail, Message}, _) -> beamr_nif:fail_import(I, Message);
 nif(_I, {nif, Op}, _) -> Op().
 

@@ -4,7 +4,7 @@
 %%% function here is replaced by its native implementation when the module loads.
 -module(beamr_nif).
 
--export([start/2, start_cached/2, imports/1, exports/1, call/4, resume_again/2, fail_import/2, proceed/1,
+-export([start/2, start_cached/2, imports/1, exports/1, call/4, resume_again/2, fail_import/2, proceed/1, proceed_normal/1,
          size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
          start_aot/3, precompile/2, serialize/1, deserialize/2,
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1, set_cache_max_bytes/1,
@@ -17,7 +17,7 @@
 
 -on_load(init/0).
 
--nifs([start/2, start_cached/2, imports/1, exports/1, call/4, resume_again/2, fail_import/2, proceed/1,
+-nifs([start/2, start_cached/2, imports/1, exports/1, call/4, resume_again/2, fail_import/2, proceed/1, proceed_normal/1,
        size/1, read/3, read_dirty/3, read_string/3, read_string_dirty/3, write/3, write_dirty/3, stop/1, is_stopped/1,
        start_aot/3, precompile/2, serialize/1, deserialize/2,
          call_fuel/5, fuel_consumed/1, cache_info/0, clear_cache/0, set_cache_dir/1, set_cache_max_bytes/1,
@@ -78,6 +78,8 @@ resume_again(_I, _Results) -> ?NOT_LOADED.
 fail_import(_I, _Reason) -> ?NOT_LOADED.
 -spec proceed(instance()) -> step().
 proceed(_I) -> ?NOT_LOADED.
+-spec proceed_normal(instance()) -> step().
+proceed_normal(_I) -> ?NOT_LOADED.
 -spec size(instance()) -> {ok, non_neg_integer()} | {error, term()} | busy.
 size(_I) -> ?NOT_LOADED.
 -spec read(instance(), term(), term()) -> {ok, binary()} | {error, term()} | busy.

@@ -19,9 +19,13 @@
 //!   function entry and loop head cost alone.
 //! - `fibers`: async calls on fibers with async imports, epoch interruption off: what
 //!   the fibers cost alone.
-//! - `beamr-config`: beamr's engine configuration (epoch interruption on) and async
+//! - `beamr-config`: beamr's engine configuration for the module (epoch interruption
+//!   on, the memory layout the NIF would choose for it) and async
 //!   calls on fibers with async imports, as beamr runs every call: the floor beamr's
 //!   own layers stand on.
+//! - `ticked`: `beamr-config` with beamr's clock as well: a thread advancing the epoch
+//!   every tick at the lowest real-time priority, as beamr's ticker asks for, and an
+//!   epoch callback on each tick that lets the call continue: what the ticker costs.
 
 use std::future::Future;
 use std::pin::pin;
@@ -149,9 +153,24 @@ fn measure<P: Ptr>(
     Ok(times[n / 2])
 }
 
+/// Advances `engine`'s epoch every [`beamr_core::engine::TICK`] on a thread of its own,
+/// at real-time priority 1 where that is allowed, as beamr's ticker runs.
+fn tick(engine: Engine) {
+    std::thread::spawn(move || {
+        let realtime = libc::sched_param { sched_priority: 1 };
+        // SAFETY: pid 0 is the calling thread; the kernel only reads `realtime`. A
+        // refusal leaves the thread at normal priority.
+        let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &realtime) };
+        loop {
+            std::thread::sleep(beamr_core::engine::TICK);
+            engine.increment_epoch();
+        }
+    });
+}
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: lua_handle WASM [N] [default|bare|epochs|fibers|beamr-config] \
+    let usage = "usage: lua_handle WASM [N] [default|bare|epochs|fibers|beamr-config|ticked] \
                  [MSG ENV REPLY [WARMUP]]";
     let path = args.next().ok_or_else(|| anyhow::anyhow!(usage))?;
     let n: usize = args.next().map_or(Ok(1000), |s| s.parse())?;
@@ -162,7 +181,7 @@ fn main() -> anyhow::Result<()> {
         None | Some("bare") => (true, false, false),
         Some("epochs") => (true, true, false),
         Some("fibers") => (true, false, true),
-        Some("beamr-config") => (true, true, true),
+        Some("beamr-config") | Some("ticked") => (true, true, true),
         Some(other) => anyhow::bail!("unknown mode {other:?}; {usage}"),
     };
     let work = match args.next() {
@@ -187,7 +206,10 @@ fn main() -> anyhow::Result<()> {
     let bytes = std::fs::read(path)?;
     let bytes = beamr_core::legacy_eh::prepare(&bytes)?;
     let config = if beamr_config {
-        let mut config = beamr_core::engine::config();
+        // The engine the NIF compiles this module for: its memory layout is chosen
+        // from the module (memory64 modules whose maximum fits get a small reservation).
+        use beamr_core::engine::{choose, config_for, Variant};
+        let mut config = config_for(choose(&bytes, Variant::DEFAULT));
         config.epoch_interruption(epochs);
         config
     } else {
@@ -222,6 +244,11 @@ fn main() -> anyhow::Result<()> {
     // checks are paid but never fire.
     if epochs {
         store.set_epoch_deadline(u64::MAX / 2);
+    }
+    if mode.as_deref() == Some("ticked") {
+        tick(engine.clone());
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|_| Ok(wasmtime::UpdateDeadline::Continue(1)));
     }
     let instance: Instance = if asynchronous {
         block(linker.instantiate_async(&mut store, &module))?

@@ -1,11 +1,11 @@
-//! Calls: starting one, answering its imports, continuing it on a dirty scheduler,
-//! its fuel, and stopping the instance.
+//! Calls: starting one, answering its imports, continuing it on a normal or a dirty
+//! scheduler, its fuel, and stopping the instance.
 //!
 //! Each step returns what the call reached: `{ok, Results}`, an import to answer
 //! (`{import, Module, Name, Args, Signature}`), `yield` when its time slice ended (the
-//! caller goes on with [`proceed`]), `busy` when another process's call holds the
-//! instance, or an error. `call` and `resume_again`, run on every call and every
-//! import round trip, are registered by `raw_nif.rs`.
+//! caller goes on with [`proceed_normal`] or [`proceed`]), `busy` when another
+//! process's call holds the instance, or an error. `call` and `resume_again`, run on
+//! every call and every import round trip, are registered by `raw_nif.rs`.
 
 use crate::access::with_instance;
 use crate::instance::{Access, Handle, InstanceResource};
@@ -162,6 +162,17 @@ fn fail_import<'a>(env: Env<'a>, handle: Handle, reason: Binary<'a>) -> Term<'a>
 fn proceed<'a>(env: Env<'a>, handle: Handle) -> Term<'a> {
     with_instance(env, &handle, Access::Drive, |core| {
         let s = core.proceed(Slice::Dirty);
+        step(env, core, s)
+    })
+}
+
+/// `proceed_normal(Instance) -> Step | busy`: continues a call that yielded for one
+/// more slice on the calling normal scheduler, whose core's caches hold what the call
+/// was working on; the caller lets other processes run first.
+#[rustler::nif]
+fn proceed_normal<'a>(env: Env<'a>, handle: Handle) -> Term<'a> {
+    with_instance(env, &handle, Access::Drive, |core| {
+        let s = core.proceed(Slice::Normal);
         step(env, core, s)
     })
 }
