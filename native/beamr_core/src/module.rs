@@ -91,14 +91,14 @@ pub fn lookup_hashed(key: &(Variant, [u8; 32])) -> Option<Arc<CompiledModule>> {
     lookup(key)
 }
 
-/// [`compile_hashed`] after a [`lookup_hashed`] missed: the cache is looked at again
-/// (another caller may have compiled the bytes meanwhile) without counting a miss.
+/// [`compile_exactly`] after a [`lookup_hashed`] of `(variant, hash)` missed, with the
+/// variant that lookup used (memory layout chosen already): the cache is looked at
+/// again (another caller may have compiled the bytes meanwhile) without counting a miss.
 pub fn compile_missed(
     bytes: &[u8],
     hash: [u8; 32],
     variant: Variant,
 ) -> Result<Arc<CompiledModule>, Error> {
-    let variant = crate::engine::choose(bytes, variant);
     if let Some(found) = peek(&(variant, hash)) {
         return Ok(found);
     }
