@@ -4,7 +4,7 @@
 
 use crate::compile_jobs::module_or_job;
 use crate::module_resource::{module_of, module_of_handle, ModuleResource, NoModule};
-use crate::options::{variant_for, EngineChoice, EngineChoiceTerm};
+use crate::options::{engine_choice, variant_for, EngineChoice};
 use crate::{atoms, errors, terms};
 use beamr_core::{describe, disk_cache, function_exists, ItemType};
 use rustler::{Atom, Binary, Encoder, Env, ResourceArc, Term};
@@ -14,7 +14,7 @@ use rustler::{Atom, Binary, Encoder, Env, ResourceArc, Term};
 /// Proposals}` names (see `options.rs`).
 #[rustler::nif(schedule = "DirtyCpu")]
 fn compile_module<'a>(env: Env<'a>, bytes: Binary<'a>, engine: Term<'a>) -> Term<'a> {
-    let Some(choice) = EngineChoice::of(engine) else {
+    let Some(choice) = engine_choice(engine) else {
         return errors::bad_engine(env, engine);
     };
     match module_or_job(env, bytes, variant_for(choice, None)) {
@@ -27,7 +27,7 @@ fn compile_module<'a>(env: Env<'a>, bytes: Binary<'a>, engine: Term<'a>) -> Term
 /// [`compile_module`] reads it.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn precompile<'a>(env: Env<'a>, bytes: Binary<'a>, engine: Term<'a>) -> Term<'a> {
-    let Some(choice) = EngineChoice::of(engine) else {
+    let Some(choice) = engine_choice(engine) else {
         return errors::bad_engine(env, engine);
     };
     match disk_cache::precompile(bytes.as_slice(), variant_for(choice, None)) {

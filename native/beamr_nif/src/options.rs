@@ -44,37 +44,31 @@ impl<'a, T: Decoder<'a>> Decoder<'a> for Setting<T> {
     }
 }
 
-/// Reads an engine choice from the Erlang side.
-pub trait EngineChoiceTerm: Sized {
-    /// Reads `{Deterministic, Proposals}` (a boolean and a list of optional proposal
-    /// names, either one `default`); `None` for a term of another shape.
-    fn of(term: Term) -> Option<Self>;
-}
-
-impl EngineChoiceTerm for EngineChoice {
-    fn of(term: Term) -> Option<EngineChoice> {
-        let (deterministic, proposals): (Term, Term) = term.decode().ok()?;
-        let deterministic = match is_default(deterministic) {
-            true => None,
-            false => Some(deterministic.decode::<bool>().ok()?),
-        };
-        let optional = match is_default(proposals) {
-            true => None,
-            false => {
-                let names = proposals
-                    .decode::<Vec<Term>>()
-                    .ok()?
-                    .into_iter()
-                    .map(|t| t.atom_to_string().ok())
-                    .collect::<Option<Vec<String>>>()?;
-                Some(Optional::from_names(names.iter().map(String::as_str)).ok()?)
-            }
-        };
-        Some(EngineChoice {
-            deterministic,
-            optional,
-        })
-    }
+/// Reads `{Deterministic, Proposals}` (a boolean and a list of optional proposal
+/// names, either one `default`) into an engine choice; `None` for a term of another
+/// shape.
+pub fn engine_choice(term: Term) -> Option<EngineChoice> {
+    let (deterministic, proposals): (Term, Term) = term.decode().ok()?;
+    let deterministic = match is_default(deterministic) {
+        true => None,
+        false => Some(deterministic.decode::<bool>().ok()?),
+    };
+    let optional = match is_default(proposals) {
+        true => None,
+        false => {
+            let names = proposals
+                .decode::<Vec<Term>>()
+                .ok()?
+                .into_iter()
+                .map(|t| t.atom_to_string().ok())
+                .collect::<Option<Vec<String>>>()?;
+            Some(Optional::from_names(names.iter().map(String::as_str)).ok()?)
+        }
+    };
+    Some(EngineChoice {
+        deterministic,
+        optional,
+    })
 }
 
 /// The engine a start or compilation uses (see `EngineChoice::variant`), given the

@@ -11,7 +11,7 @@ use crate::compile_jobs::module_or_job;
 use crate::handle;
 use crate::instance::InstanceResource;
 use crate::module_resource::{module_of, module_of_handle, module_of_on, NoModule};
-use crate::options::{start_options, variant_for, EngineChoice, EngineChoiceTerm, Limit, Setting};
+use crate::options::{engine_choice, start_options, variant_for, EngineChoice, Limit, Setting};
 use crate::{atoms, errors, image_hash, terms};
 use beamr_core::{disk_cache, Error, Instance, Link, Started, Starting};
 use parking_lot::Mutex;
@@ -71,7 +71,7 @@ fn instantiate<'a>(
     let Ok(pairs) = links.decode::<Vec<(Binary, Term)>>() else {
         return errors::bad_links(env, links);
     };
-    let Some(choice) = EngineChoice::of(engine) else {
+    let Some(choice) = engine_choice(engine) else {
         return errors::bad_engine(env, engine);
     };
     // A handle is compiled already; bytes are compiled below, for the options' engine.
